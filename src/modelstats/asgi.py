@@ -1,0 +1,50 @@
+"""Starlette glue shared by the ASGI functions: read an event, answer errors and replies."""
+
+from __future__ import annotations
+
+import logging
+
+from cloudevents.http import CloudEvent
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from . import db, events
+from .errors import BadInput, DatabaseUnavailable, ModelstatsError, http_status
+from .settings import get_settings
+
+log = logging.getLogger("modelstats")
+
+
+async def read_event(request: Request, strict_data: bool = True) -> events.Event:
+    limit = get_settings().max_body_bytes
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise events.PayloadTooLarge("body", f"larger than {limit} bytes")
+    body = await request.body()
+    return events.parse(request.headers, body, max_bytes=limit, strict_data=strict_data)
+
+
+def error_response(error: ModelstatsError) -> JSONResponse:
+    status = http_status(error)
+    if status >= 500:
+        log.warning("%s: %s", type(error).__name__, error)
+    return JSONResponse(error.to_json(), status_code=status)
+
+
+def event_response(event: CloudEvent, status: int = 200) -> Response:
+    headers, body = events.binary_response(event)
+    return Response(body, status_code=status, headers=headers)
+
+
+async def healthz() -> Response:
+    try:
+        async with db.async_connection() as conn:
+            await conn.execute("SELECT 1")
+    except DatabaseUnavailable as error:
+        return error_response(error)
+    return JSONResponse({"status": "ok"})
+
+
+def method_not_allowed(allowed: str) -> JSONResponse:
+    error = BadInput("method", f"use {allowed}")
+    return JSONResponse(error.to_json(), status_code=405, headers={"Allow": allowed})
