@@ -68,5 +68,149 @@ def retention(older_than: str) -> None:
     )
 
 
+def _services(values: tuple[str, ...]) -> dict[str, str]:
+    mapping = {}
+    for value in values:
+        name, sep, url = value.partition("=")
+        if not sep or not name or not url.startswith(("http://", "https://")):
+            raise click.BadParameter(f"expected name=http://host:port, got {value!r}")
+        mapping[name] = url.rstrip("/")
+    return mapping
+
+
+def _seconds(value: str | None, option: str) -> float | None:
+    return durations.parse(value, field=option).total_seconds() if value else None
+
+
+@main.command()
+@click.option("--manifests", "manifests_dir", required=True, type=click.Path(file_okay=False))
+@click.option("--port", default=8080, show_default=True, help="Ingress port.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option(
+    "--service",
+    "services",
+    multiple=True,
+    help="Where a Knative Service runs locally: name=http://127.0.0.1:PORT (repeatable).",
+)
+@click.option("--ping-every", help="Fire every PingSource at this interval (e.g. 10s).")
+@click.option(
+    "--spool",
+    default=".modelstats/spool.jsonl",
+    show_default=True,
+    type=click.Path(dir_okay=False),
+    help="Where events refused even by the dead-letter sink are appended.",
+)
+@click.option("--max-in-flight", default=1000, show_default=True, help="Backpressure limit.")
+def broker(
+    manifests_dir: str,
+    port: int,
+    host: str,
+    services: tuple[str, ...],
+    ping_every: str | None,
+    spool: str,
+    max_in_flight: int,
+) -> None:
+    """Run the local Knative-style broker over a directory of manifests."""
+    from pathlib import Path
+
+    from . import broker as broker_core
+    from . import logs, manifests
+
+    logs.configure()
+    try:
+        local = broker_core.build(
+            manifests.load(manifests_dir),
+            port=port,
+            host=host,
+            services=_services(services),
+            spool_path=Path(spool),
+            ping_every=_seconds(ping_every, "--ping-every"),
+            max_in_flight=max_in_flight,
+        )
+    except ModelstatsError as error:
+        _fail(error)
+        return
+    for (namespace, name), route in local.routing.brokers.items():
+        click.echo(f"broker {namespace}/{name}: http://{host}:{port}/{namespace}/{name}", err=True)
+        for sub in route.subscriptions:
+            click.echo(f"  trigger {sub.name} -> {sub.url}", err=True)
+    broker_core.serve(local, host, port)
+
+
+@main.command()
+@click.option("--broker-port", default=8080, show_default=True)
+@click.option("--stats-port", default=8081, show_default=True)
+@click.option("--ping-every", help="Fire the PingSources at this interval instead of their cron.")
+@click.option("--data-dir", default=".modelstats", show_default=True, type=click.Path())
+@click.option(
+    "--manifests",
+    "manifests_dir",
+    default="infra/knative",
+    show_default=True,
+    type=click.Path(file_okay=False),
+)
+def run(
+    broker_port: int, stats_port: int, ping_every: str | None, data_dir: str, manifests_dir: str
+) -> None:
+    """Run the whole pipeline locally: PostgreSQL, the functions and the broker."""
+    from pathlib import Path
+
+    from . import stack
+
+    try:
+        _seconds(ping_every, "--ping-every")
+    except ModelstatsError as error:
+        _fail(error)
+        return
+    options = stack.Options(
+        broker_port=broker_port,
+        stats_port=stats_port,
+        ping_every=ping_every,
+        data_dir=Path(data_dir),
+        manifests_dir=Path(manifests_dir),
+    )
+    sys.exit(stack.run(options))
+
+
+@main.command()
+@click.option("--broker", "broker_url", help="Broker ingress URL (default: the running stack's).")
+@click.option("--data-dir", default=".modelstats", show_default=True, type=click.Path())
+def replay(broker_url: str | None, data_dir: str) -> None:
+    """Send stored dead letters and the local spool back to the broker ingress."""
+    import os
+    from pathlib import Path
+
+    import httpx
+
+    from . import replay as replay_core
+    from . import settings, spool, stack
+
+    state = stack.read_state(Path(data_dir))
+    url = broker_url or state.get("broker") or "http://127.0.0.1:8080/modelstats/default"
+    database_url = os.environ.get("DATABASE_URL") or state.get("database_url")
+    failed = 0
+    with httpx.Client(timeout=30, trust_env=False) as client:
+        if database_url:
+            os.environ["DATABASE_URL"] = database_url
+            settings.reset_settings()
+            try:
+                result = replay_core.replay_dead_letters(client, url)
+            except ModelstatsError as error:
+                _fail(error)
+                return
+            click.echo(f"dead letters: {result.sent} replayed, {result.failed} failed")
+            failed += result.failed
+            for line in result.errors:
+                click.echo(f"  {line}", err=True)
+        else:
+            click.echo("dead letters: skipped (DATABASE_URL unset and no running stack)", err=True)
+        result = replay_core.replay_spool(client, url, Path(data_dir) / spool.FILE_NAME)
+        click.echo(f"spool: {result.sent} replayed, {result.failed} kept")
+        failed += result.failed
+        for line in result.errors:
+            click.echo(f"  {line}", err=True)
+    sys.exit(1 if failed else 0)
+
+
 if __name__ == "__main__":
     main()
