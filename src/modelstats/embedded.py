@@ -7,6 +7,7 @@ nothing collides with another server on the machine.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import warnings
 from pathlib import Path
@@ -60,7 +61,9 @@ class EmbeddedPostgres:
     def _pg_ctl(self, args: list[str]) -> None:
         from pgserver import _commands
 
-        _commands.pg_ctl(args, pgdata=self.data_dir, user=self._server.system_user, timeout=30)
+        # pg_ctl is generated at import time; it runs as pgserver's unprivileged user.
+        pg_ctl = getattr(_commands, "pg_ctl")  # noqa: B009
+        pg_ctl(args, pgdata=self.data_dir, user=self._server.system_user, timeout=30)
 
     def stop(self) -> None:
         """Stop the server (fast shutdown: open sessions are disconnected)."""
@@ -70,8 +73,6 @@ class EmbeddedPostgres:
     def remove(self) -> None:
         """Stop if running and delete the data directory."""
         if self._server is not None:
-            try:
+            with contextlib.suppress(Exception):  # already stopped
                 self.stop()
-            except Exception:  # already stopped
-                pass
         shutil.rmtree(self.data_dir, ignore_errors=True)

@@ -44,13 +44,22 @@ class Report:
         }
 
 
+# Names repeat across reports (models, versions, metrics, label keys): remember valid ones.
+_VALID_NAMES: dict[tuple[str, int], None] = {}
+_VALID_NAMES_MAX = 50_000
+
+
 def _name(value: object, field: str, limit: int) -> str:
+    if isinstance(value, str) and (value, limit) in _VALID_NAMES:
+        return value
     if not isinstance(value, str) or not value.strip():
         raise BadInput(field, "must be a non-empty string")
     if len(value) > limit:
         raise BadInput(field, f"longer than {limit} characters")
     if not _NAME.match(value):
         raise BadInput(field, "contains control characters")
+    if len(_VALID_NAMES) < _VALID_NAMES_MAX:
+        _VALID_NAMES[(value, limit)] = None
     return value
 
 
