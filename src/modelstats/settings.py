@@ -35,6 +35,16 @@ class Settings:
     max_metrics: int = 100
     max_labels: int = 20
     max_name_length: int = 200
+    # Alerts: the rules file, notifiers, and the outbox's delivery and retry timing.
+    alert_rules_file: str = "infra/alert-rules.yaml"
+    slack_webhook_url: str | None = None
+    alert_webhook_url: str | None = None
+    stats_public_url: str = "http://127.0.0.1:8081"
+    alert_retry_initial_ms: int = 1_000
+    alert_retry_max_ms: int = 600_000
+    alert_delivery_timeout_ms: int = 5_000
+    alert_delivery_threads: int = 2
+    alert_poll_interval_ms: int = 5_000
     extra: dict[str, str] = field(default_factory=dict)
 
     def require_database_url(self) -> str:
@@ -57,6 +67,15 @@ def from_environment(env: dict[str, str] | None = None) -> Settings:
         max_metrics=_int(env, "MAX_METRICS_PER_REPORT", 100),
         max_labels=_int(env, "MAX_LABELS_PER_REPORT", 20),
         max_name_length=_int(env, "MAX_NAME_LENGTH", 200),
+        alert_rules_file=env.get("ALERT_RULES_FILE") or "infra/alert-rules.yaml",
+        slack_webhook_url=env.get("SLACK_WEBHOOK_URL") or None,
+        alert_webhook_url=env.get("ALERT_WEBHOOK_URL") or None,
+        stats_public_url=(env.get("STATS_PUBLIC_URL") or "http://127.0.0.1:8081").rstrip("/"),
+        alert_retry_initial_ms=_int(env, "ALERT_RETRY_INITIAL_MS", 1_000),
+        alert_retry_max_ms=_int(env, "ALERT_RETRY_MAX_MS", 600_000),
+        alert_delivery_timeout_ms=_int(env, "ALERT_DELIVERY_TIMEOUT_MS", 5_000),
+        alert_delivery_threads=_int(env, "ALERT_DELIVERY_THREADS", 2),
+        alert_poll_interval_ms=_int(env, "ALERT_POLL_INTERVAL_MS", 5_000),
         extra=env,
     )
 
