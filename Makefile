@@ -35,3 +35,26 @@ bench: install
 
 clean:
 	rm -rf $(VENV) .modelstats .pytest_cache .mypy_cache .ruff_cache
+
+# --- Kubernetes: minikube + Knative (README "Deploy to minikube"; nothing here runs in CI) ---
+MINIKUBE_PROFILE ?= knative
+IMAGE_TAG        ?= latest
+FUNCTIONS        := ingest stats alert etl
+
+# Builds into minikube's Docker daemon, so no registry is needed; the dev.local/ prefix tells
+# Knative not to resolve the tags to digests (it could not: the images are in no registry).
+images:
+	eval "$$(minikube --profile $(MINIKUBE_PROFILE) docker-env)" && \
+	for function in $(FUNCTIONS); do \
+		docker build -f infra/Dockerfile --build-arg FUNCTION=$$function \
+			-t dev.local/modelstats-$$function:$(IMAGE_TAG) . || exit 1; \
+	done
+
+deploy:
+	IMAGE_TAG=$(IMAGE_TAG) infra/deploy.sh
+
+undeploy:
+	infra/undeploy.sh $(ARGS)
+
+minikube:
+	MINIKUBE_PROFILE=$(MINIKUBE_PROFILE) infra/minikube.sh
