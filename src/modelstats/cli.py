@@ -212,5 +212,27 @@ def replay(broker_url: str | None, data_dir: str) -> None:
     sys.exit(1 if failed else 0)
 
 
+@main.command("check-manifests")
+@click.argument("directory", default="infra/knative", type=click.Path(exists=True))
+@click.option("--crds", default="infra/crds", show_default=True, type=click.Path(file_okay=False))
+@click.option("--kubernetes-version", default=None, help="Core kinds' schema version (e.g. 1.34).")
+def check_manifests(directory: str, crds: str, kubernetes_version: str | None) -> None:
+    """Validate Knative and Kubernetes manifests offline: CRD schemas, webhook rules, core kinds.
+
+    DIRECTORY holds the manifests (every *.yaml in it), or is one (multi-document) YAML file.
+    """
+    from pathlib import Path
+
+    from . import manifest_checks
+
+    count, problems = manifest_checks.check_directory(
+        Path(directory), Path(crds), kubernetes_version or manifest_checks.KUBERNETES_VERSION
+    )
+    for problem in sorted(problems):
+        click.echo(str(problem))
+    click.echo(f"{count} document(s) in {directory}: {len(problems)} problem(s)", err=True)
+    sys.exit(1 if problems else 0)
+
+
 if __name__ == "__main__":
     main()
