@@ -259,7 +259,11 @@ class LocalBroker:
 
     async def start(self) -> None:
         self._client = httpx.AsyncClient(
-            limits=httpx.Limits(max_connections=None, max_keepalive_connections=100),
+            # Servers close idle keep-alive connections (gunicorn after 2 s, uvicorn 5 s);
+            # dropping ours sooner avoids sending on a connection that is being closed.
+            limits=httpx.Limits(
+                max_connections=None, max_keepalive_connections=100, keepalive_expiry=1.0
+            ),
             trust_env=False,
         )
         for pinger in self.routing.pingers:
