@@ -234,5 +234,41 @@ def check_manifests(directory: str, crds: str, kubernetes_version: str | None) -
     sys.exit(1 if problems else 0)
 
 
+@main.group()
+def etl() -> None:
+    """Run ETL jobs by hand (the etl function runs them on each PingSource tick)."""
+
+
+@etl.command("run")
+@click.option("--job", "job_text", required=True, help="The job as JSON, or @FILE holding it.")
+@click.option(
+    "--commit",
+    is_flag=True,
+    help="Save a JSONL job's watermark (its records then count as reported). Default: dry run.",
+)
+def etl_run(job_text: str, commit: bool) -> None:
+    """Run a job once and print its reports as JSON ({"reports": [...]}).
+
+    The event's source and id go to stderr. Nothing is sent to ingest.
+    """
+    import json
+    from pathlib import Path
+
+    from . import db, jobs
+    from . import etl as etl_core
+
+    try:
+        text = Path(job_text[1:]).read_text("utf-8") if job_text.startswith("@") else job_text
+        outcome = etl_core.run(jobs.parse(text), commit=commit)
+    except (OSError, ModelstatsError) as error:
+        _fail(error)
+        return
+    finally:
+        db.close_pools()
+    click.echo(json.dumps({"reports": outcome.reports}, indent=2))
+    event_id = outcome.reply.event_id or "- (nothing new)"
+    click.echo(f"source {outcome.source} id {event_id}", err=True)
+
+
 if __name__ == "__main__":
     main()
