@@ -12,9 +12,11 @@ import itertools
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -29,6 +31,8 @@ import psycopg
 import pytest
 from tests.brokers import free_port
 from tests.receivers import Receiver
+
+from modelstats.embedded import EmbeddedPostgres
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
@@ -95,10 +99,18 @@ def _kill_everything(stack: Stack) -> None:
     for pid in [stack.popen.pid, *stack.pids().values()]:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pid, signal.SIGKILL)
+    postgres = EmbeddedPostgres(stack.data_dir / "pg")
+    if (stack.data_dir / "pg" / "postmaster.pid").exists():
+        with contextlib.suppress(Exception):
+            postgres.start()  # attach to the running server to stop it
+            postgres.stop()
+    shutil.rmtree(stack.data_dir.parent, ignore_errors=True)
 
 
 def start_stack(tmp_path: Path, env: dict[str, str] | None = None, ping_every: str = "1s") -> Stack:
-    data_dir = tmp_path / "data"
+    # Not under pytest's basetemp: a concurrent pytest session may prune that while the
+    # embedded PostgreSQL still lives there.
+    data_dir = Path(tempfile.mkdtemp(prefix="modelstats-e2e-")) / "data"
     broker_port, stats_port = free_port(), free_port()
     environment = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     environment.update(env or {})
@@ -251,7 +263,9 @@ def test_the_stack_prints_its_urls_and_a_curl_line(stack: Stack) -> None:
     assert f"broker ingress  {stack.ingress}" in output
     assert f"stats           {stack.stats}" in output
     assert f"curl -i {stack.ingress}" in output
-    assert re.search(r"^ingest\s+\| ", output, re.M) or "ingest" in stack.pids()
+    # Each process's lines carry its name.
+    assert re.search(r"^broker\s+\| broker modelstats/default: ", output, re.M)
+    assert re.search(r"^run\s+\| database schema ready", output, re.M)
     assert set(stack.pids()) >= {"broker", "ingest", "deadletters", "stats", "alert", "etl"}
 
 
@@ -295,7 +309,10 @@ def test_low_accuracy_reaches_the_webhook_through_reply_and_alert_trigger(
     assert alert["labels"]["version"] == "v7"
     assert alert["labels"]["metric"] == "prediction_accuracy"
     assert alert["status"] == "firing"
-    assert "ALERT prediction_accuracy lower than 0.3" in stack.output()
+    # The first version's log line, prefixed with the process name.
+    assert re.search(
+        r"^alert\s+\|.*ALERT prediction_accuracy lower than 0\.3", stack.output(), re.M
+    )
 
 
 def test_a_malformed_event_is_kept_as_a_dead_letter_with_code_400(stack: Stack) -> None:
@@ -382,6 +399,35 @@ def test_a_function_that_is_down_gets_retries_with_backoff_then_dead_letters(
     )
     assert letters[0]["code"] == 0  # connection refused: no HTTP status
     assert letters[0]["dest"] == running.state["processes"]["ingest"]["url"]
+
+
+def test_a_busy_port_is_refused_clearly(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "modelstats.cli",
+                "run",
+                "--broker-port",
+                str(port),
+                "--stats-port",
+                str(free_port()),
+                "--data-dir",
+                str(tmp_path / "d"),
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 1
+    assert f"port {port} is already in use" in result.stdout + result.stderr
 
 
 def test_ctrl_c_stops_every_process(stack_factory: Callable[..., Stack]) -> None:

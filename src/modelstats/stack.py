@@ -59,6 +59,15 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
+def port_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
 def say(name: str, line: str, stream: IO[str] | None = None) -> None:
     """One line of output, prefixed with the name of the process it comes from."""
     out = stream or sys.stdout
@@ -238,6 +247,12 @@ class Stack:
     # -- start -----------------------------------------------------------------------------
 
     def start(self) -> None:
+        for flag, port in (
+            ("--broker-port", self.options.broker_port),
+            ("--stats-port", self.options.stats_port),
+        ):
+            if not port_free(self.options.host, port):
+                raise ConfigError(f"port {port} is already in use: choose another with {flag}")
         self.data_dir.mkdir(parents=True, exist_ok=True)
         manifests = manifests_module.load(self.root / self.options.manifests_dir)
         if not manifests.brokers:
@@ -352,7 +367,7 @@ class Stack:
             f"  curl -i {self.ingress} -H 'ce-specversion: 1.0'"
             " -H 'ce-type: modelstats.metric.reported' -H 'ce-source: curl'"
             " -H \"ce-id: $(date +%s%N)\" -H 'content-type: application/json'"
-            " -d '{\"model\": \"Mistral\", \"version\": \"v1\","
+            ' -d \'{"model": "Mistral", "version": "v1",'
             ' "metrics": {"prediction_accuracy": 0.19}}\''
         )
         if self.stats_url:
