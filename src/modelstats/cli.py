@@ -270,5 +270,40 @@ def etl_run(job_text: str, commit: bool) -> None:
     click.echo(f"source {outcome.source} id {event_id}", err=True)
 
 
+@main.command("check-rules")
+@click.argument("path", type=click.Path(dir_okay=False))
+def check_rules(path: str) -> None:
+    """Validate an alert rules file (as the alert function does when it starts)."""
+    from . import rules
+
+    try:
+        loaded = rules.load(path)
+    except ModelstatsError as error:
+        _fail(error)
+        return
+    click.echo(f"{path}: {len(loaded)} rule(s) OK: {', '.join(r.name for r in loaded)}")
+
+
+@main.command()
+@click.option("--force", is_flag=True, help="Also try notifications still waiting to be retried.")
+def notify(force: bool) -> None:
+    """Send the alert notifications that are due (each tried once); report what is left."""
+    from . import notify as outbox
+
+    try:
+        result = outbox.flush(force=force)
+    except ModelstatsError as error:
+        _fail(error)
+        return
+    click.echo(f"delivered {result.delivered}, failed {result.failed}")
+    for notifier, count, next_attempt, attempts in result.waiting:
+        click.echo(
+            f"waiting: {count} for {notifier}, next attempt {next_attempt.isoformat()},"
+            f" up to {attempts} attempt(s) so far"
+        )
+    if result.failed:
+        sys.exit(1)
+
+
 if __name__ == "__main__":
     main()
