@@ -1,0 +1,135 @@
+-- Alert state, history, evaluated events and the notification outbox
+-- (see migrations/0004_alerts.sql).
+
+-- name: claim_event
+-- A concurrent delivery of the same event waits here for the first one's commit, then conflicts.
+INSERT INTO alert_events (source, id, received_at)
+VALUES (%s, %s, %s)
+ON CONFLICT DO NOTHING
+RETURNING id
+
+-- name: event_reply
+SELECT reply_type, reply_id, reply_time, reply_data
+FROM alert_events
+WHERE source = %s AND id = %s
+
+-- name: save_reply
+UPDATE alert_events
+SET reply_type = %s, reply_id = %s, reply_time = %s, reply_data = %s
+WHERE source = %s AND id = %s
+
+-- name: ensure_states
+-- Sorted so that concurrent events take the unique-index locks in one order (no deadlock).
+INSERT INTO alert_states (rule, fingerprint)
+SELECT * FROM unnest(%s::text[], %s::text[])
+ORDER BY 1, 2
+ON CONFLICT DO NOTHING
+
+-- name: lock_states
+SELECT s.rule, s.fingerprint, s.state, s.alert_id, s.active_since, s.fired_at,
+       s.last_true_at, s.last_eval_at, s.last_notified_at
+FROM alert_states s
+JOIN unnest(%s::text[], %s::text[]) AS k(rule, fingerprint)
+  ON s.rule = k.rule AND s.fingerprint = k.fingerprint
+ORDER BY s.rule, s.fingerprint
+FOR UPDATE OF s
+
+-- name: save_states
+UPDATE alert_states s
+SET state = k.state, alert_id = k.alert_id, active_since = k.active_since,
+    fired_at = k.fired_at, last_true_at = k.last_true_at, last_eval_at = k.last_eval_at,
+    last_notified_at = k.last_notified_at
+FROM unnest(%s::text[], %s::text[], %s::text[], %s::bigint[], %s::timestamptz[],
+            %s::timestamptz[], %s::timestamptz[], %s::timestamptz[], %s::timestamptz[])
+     AS k(rule, fingerprint, state, alert_id, active_since, fired_at, last_true_at,
+          last_eval_at, last_notified_at)
+WHERE s.rule = k.rule AND s.fingerprint = k.fingerprint
+
+-- name: window_aggregates
+-- One row per requested window (i): the samples of one series in (since, until].
+SELECT k.i,
+       count(s.value),
+       avg(s.value),
+       min(s.value),
+       max(s.value),
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY s.value),
+       percentile_cont(0.95) WITHIN GROUP (ORDER BY s.value),
+       percentile_cont(0.99) WITHIN GROUP (ORDER BY s.value),
+       (array_agg(s.value ORDER BY s.time DESC))[1]
+FROM unnest(%s::integer[], %s::text[], %s::text[], %s::text[], %s::jsonb[],
+            %s::timestamptz[], %s::timestamptz[])
+     AS k(i, model, version, metric, labels, since, until)
+LEFT JOIN series r
+  ON r.model = k.model AND r.version = k.version AND r.metric = k.metric AND r.labels = k.labels
+LEFT JOIN samples s
+  ON s.series_id = r.id AND s.time > k.since AND s.time <= k.until
+GROUP BY k.i
+
+-- name: insert_alert
+INSERT INTO alerts (rule, fingerprint, state, model, version, metric, labels, annotations,
+                    value, active_at, fired_at, created_at, updated_at)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+RETURNING id
+
+-- name: update_alert
+UPDATE alerts
+SET state = %s, value = %s, annotations = %s, fired_at = coalesce(%s, fired_at),
+    ended_at = %s, updated_at = %s
+WHERE id = %s
+
+-- name: insert_transition
+INSERT INTO alert_transitions (alert_id, rule, fingerprint, kind, from_state, to_state, at,
+                               value, recorded_at, event_source, event_id, alert)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+RETURNING id
+
+-- name: insert_notifications
+INSERT INTO alert_notifications (transition_id, notifier, rule, fingerprint, created_at,
+                                 next_attempt_at)
+SELECT %s, n, %s, %s, %s, %s FROM unnest(%s::text[]) AS n
+
+-- name: claim_notification
+-- The oldest due notification of a notifier this process can send whose earlier notifications
+-- (same notifier, rule and series) are all delivered; locked until delivered or rescheduled.
+SELECT n.id, n.notifier, n.attempts, t.alert
+FROM alert_notifications n
+JOIN alert_transitions t ON t.id = n.transition_id
+WHERE n.delivered_at IS NULL
+  AND n.next_attempt_at <= %s
+  AND n.notifier = ANY(%s::text[])
+  AND NOT (n.id = ANY(%s::bigint[]))
+  AND NOT EXISTS (
+      SELECT 1 FROM alert_notifications p
+      WHERE p.notifier = n.notifier AND p.rule = n.rule AND p.fingerprint = n.fingerprint
+        AND p.delivered_at IS NULL AND p.id < n.id)
+ORDER BY n.next_attempt_at, n.id
+LIMIT 1
+FOR UPDATE OF n SKIP LOCKED
+
+-- name: mark_delivered
+UPDATE alert_notifications
+SET delivered_at = %s, attempts = attempts + 1, last_error = NULL
+WHERE id = %s
+
+-- name: mark_failed
+UPDATE alert_notifications
+SET attempts = attempts + 1, next_attempt_at = %s, last_error = %s
+WHERE id = %s
+
+-- name: next_due
+-- When the next claimable notification falls due (those waiting behind an earlier one do not count).
+SELECT min(n.next_attempt_at)
+FROM alert_notifications n
+WHERE n.delivered_at IS NULL
+  AND n.notifier = ANY(%s::text[])
+  AND NOT EXISTS (
+      SELECT 1 FROM alert_notifications p
+      WHERE p.notifier = n.notifier AND p.rule = n.rule AND p.fingerprint = n.fingerprint
+        AND p.delivered_at IS NULL AND p.id < n.id)
+
+-- name: undelivered
+SELECT notifier, count(*), min(next_attempt_at), max(attempts)
+FROM alert_notifications
+WHERE delivered_at IS NULL
+GROUP BY notifier
+ORDER BY notifier
