@@ -514,12 +514,16 @@ class LocalBroker:
 
     async def _ping_loop(self, pinger: Pinger) -> None:
         schedule = pinger.source.schedule
+        previous = datetime.now(UTC)
         while True:
             if self.ping_every:
                 await asyncio.sleep(self.ping_every)
             else:
-                now = datetime.now(UTC)
-                await asyncio.sleep((schedule.next_after(now) - now).total_seconds())
+                # Never before the previous tick: a sleep that ends a hair early must not
+                # find the same tick again.
+                now = max(datetime.now(UTC), previous)
+                previous = schedule.next_after(now)
+                await asyncio.sleep(max((previous - datetime.now(UTC)).total_seconds(), 0))
             task = asyncio.create_task(self._ping(pinger))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)

@@ -24,8 +24,10 @@ STRUCTURED = "application/cloudevents+json"
 BATCH = "application/cloudevents-batch+json"
 REQUIRED = ("specversion", "id", "source", "type")
 _LONG_NAME = re.compile(r"^[a-z0-9]+$")
-# Printable ASCII except `%` and `"` travels as is in a header; the rest is percent-encoded.
-_HEADER_SAFE = "".join(chr(c) for c in range(0x20, 0x7F) if chr(c) not in '%"')
+# Printable ASCII travels as is in a header; anything else is percent-encoded. (The HTTP
+# binding would also encode `%`, `"` and space, but the cloudevents 1.x SDK the functions use
+# does not decode, so they stay literal for the values to arrive unchanged.)
+_HEADER_SAFE = "".join(chr(c) for c in range(0x20, 0x7F))
 
 
 @dataclass(frozen=True)
