@@ -133,3 +133,21 @@ FROM alert_notifications
 WHERE delivered_at IS NULL
 GROUP BY notifier
 ORDER BY notifier
+
+-- name: list_alerts
+-- GET /alerts: newest first; `since` keeps the alerts open at any time since then.
+SELECT a.id, a.rule, a.fingerprint, a.state, a.model, a.version, a.metric, a.labels,
+       a.annotations, a.value, a.active_at, a.fired_at, a.ended_at, a.updated_at
+FROM alerts a
+WHERE (%(states)s::text[] IS NULL OR a.state = ANY(%(states)s::text[]))
+  AND (%(model)s::text IS NULL OR a.model = %(model)s::text)
+  AND (%(version)s::text IS NULL OR a.version = %(version)s::text)
+  AND (%(since)s::timestamptz IS NULL OR coalesce(a.ended_at, 'infinity') >= %(since)s::timestamptz)
+ORDER BY a.active_at DESC, a.id DESC
+LIMIT %(limit)s
+
+-- name: list_transitions
+SELECT alert_id, kind, from_state, to_state, at, value, recorded_at
+FROM alert_transitions
+WHERE alert_id = ANY(%s::bigint[])
+ORDER BY alert_id, id
