@@ -10,7 +10,7 @@ import traceback
 from .common import Context, Row, print_table
 
 # Each module exposes run(ctx) -> list[Row].
-BENCHES = ["ingest", "etl"]
+BENCHES = ["ingest", "etl", "alert"]
 
 
 def main(argv: list[str] | None = None) -> int:
