@@ -994,19 +994,20 @@ def test_undeploy_removes_every_object_deploy_creates(
 ) -> None:
     result = run_script(tmp_path, "undeploy.sh", env={"FAKE_PRESENT": "1"})
     assert result.returncode == 0, result.stderr
+    # (kn noun, name) of every delete.
     deleted = {
-        (tuple(a[: a.index("delete")]), a[a.index("delete") + 1])
+        (" ".join(a[: a.index("delete")]), a[a.index("delete") + 1])
         for a in result.of("kn")
         if "delete" in a
     }
     expected = {
-        (("service",), n)
+        ("service", n)
         for n, d in of_kind(docs, "Service").items()
         if d["apiVersion"].startswith("serving.")
     }
-    expected |= {(("trigger",), n) for n in of_kind(docs, "Trigger")}
-    expected |= {(("broker",), n) for n in of_kind(docs, "Broker")}
-    expected |= {(("source", "ping"), n) for n in of_kind(docs, "PingSource")}
+    expected |= {("trigger", n) for n in of_kind(docs, "Trigger")}
+    expected |= {("broker", n) for n in of_kind(docs, "Broker")}
+    expected |= {("source ping", n) for n in of_kind(docs, "PingSource")}
     assert deleted == expected
     (core,) = result.of("kubectl", "delete", "--namespace")
     assert {
