@@ -11,10 +11,12 @@ one; nothing is ever dropped. Per notifier and alert, a notification waits for t
 (a `resolved` never overtakes its `firing`).
 
 Who sends: a `Dispatcher` of a few threads per worker process, started lazily on the first
-request (never at import) and woken right after each commit that adds rows; between events it
-wakes when the next retry falls due, or every ALERT_POLL_INTERVAL_MS to pick up rows left by other
-processes. Serverless caveat: a process scaled to zero sends nothing, so the alert Service keeps
-one instance (`min-scale: 1`); `modelstats notify` sends whatever is due from anywhere.
+request or health check (never at import) and woken right after each commit that adds rows;
+between events it wakes when the next retry falls due, or every ALERT_POLL_INTERVAL_MS to pick
+up rows left by other processes. Each thread has its own connection, outside the request pool.
+Serverless caveat: a service scaled to zero sends nothing until its next event, so keep one
+instance (`autoscaling.knative.dev/min-scale: "1"`) or run `modelstats notify`, which sends
+whatever is due from anywhere.
 """
 
 from __future__ import annotations
