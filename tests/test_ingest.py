@@ -236,14 +236,18 @@ def test_dead_letter_sink_keeps_the_event_with_its_error(clean_db):
         "ce-knativeerrordata": base64.b64encode(error_body).decode(),
         "content-type": "application/json",
     }
+    elsewhere = {**headers, "ce-knativeerrordest": "http://my-consumer.team.svc.cluster.local"}
     with TestClient(app) as client:
         first = client.post("/", headers=headers, content=b"{not json")
         again = client.post("/", headers=headers, content=b"{not json")
-    assert first.status_code == again.status_code == 204
+        other = client.post("/", headers=elsewhere, content=b"{not json")
+    assert first.status_code == again.status_code == other.status_code == 204
     assert first.content == b""
     from modelstats import deadletters
 
-    (letter,) = deadletters.recent()
+    # The redelivery is not stored twice; the failure at another subscriber is its own letter.
+    other_letter, letter = deadletters.recent()
+    assert other_letter.error_dest == "http://my-consumer.team.svc.cluster.local"
     assert (letter.source, letter.event_id, letter.error_code) == ("/tests", "lost-1", 400)
     assert letter.error_dest == "http://ingest.modelstats.svc.cluster.local"
     assert json.loads(letter.error_data or "") == {"error": "bad_input", "field": "data"}

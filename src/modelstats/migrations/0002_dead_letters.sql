@@ -12,7 +12,9 @@ CREATE TABLE dead_letters (
     data            bytea,
     replayed_at     timestamptz
 );
--- A redelivery to the sink stores nothing new until the letter has been replayed.
-CREATE UNIQUE INDEX dead_letters_pending ON dead_letters (event_source, event_id)
+-- A redelivery to the sink stores nothing new until the letter has been replayed; the same
+-- event failing at two subscribers is two letters.
+CREATE UNIQUE INDEX dead_letters_pending
+    ON dead_letters (event_source, event_id, (coalesce(error_dest, '')))
     WHERE replayed_at IS NULL;
 CREATE INDEX dead_letters_received_at ON dead_letters (received_at);

@@ -2,7 +2,8 @@
 INSERT INTO dead_letters
     (event_source, event_id, event_type, error_dest, error_code, error_data, attributes, data)
 VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
-ON CONFLICT (event_source, event_id) WHERE replayed_at IS NULL DO NOTHING
+ON CONFLICT (event_source, event_id, (coalesce(error_dest, ''))) WHERE replayed_at IS NULL
+DO NOTHING
 RETURNING id
 
 -- name: list
