@@ -59,6 +59,19 @@ def connect(autocommit: bool = False) -> psycopg.Connection[Any]:
         return psycopg.connect(url, autocommit=autocommit, **connect_kwargs())
 
 
+def _pool_options() -> dict[str, Any]:
+    settings = get_settings()
+    return {
+        "conninfo": settings.require_database_url(),
+        "min_size": 1,
+        "max_size": settings.pool_size,
+        "kwargs": connect_kwargs(),
+        "timeout": settings.pool_timeout_s,
+        "max_idle": 300,
+        "open": False,
+    }
+
+
 class _PoolHolder:
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -78,17 +91,8 @@ class _PoolHolder:
         with self._lock:
             self._check_fork()
             if self._pool is None:
-                settings = get_settings()
                 pool: ConnectionPool[Any] = ConnectionPool(
-                    settings.require_database_url(),
-                    min_size=1,
-                    max_size=settings.pool_size,
-                    kwargs=connect_kwargs(),
-                    timeout=settings.pool_timeout_s,
-                    max_idle=300,
-                    check=ConnectionPool.check_connection,
-                    open=False,
-                    name="modelstats",
+                    **_pool_options(), check=ConnectionPool.check_connection, name="modelstats"
                 )
                 pool.open(wait=False)
                 self._pool = pool
@@ -102,16 +106,9 @@ class _PoolHolder:
             created = self._async_pool is None or self._async_loop is not loop
             if created:
                 self._async_loop = loop
-                settings = get_settings()
                 self._async_pool = AsyncConnectionPool(
-                    settings.require_database_url(),
-                    min_size=1,
-                    max_size=settings.pool_size,
-                    kwargs=connect_kwargs(),
-                    timeout=settings.pool_timeout_s,
-                    max_idle=300,
+                    **_pool_options(),
                     check=AsyncConnectionPool.check_connection,
-                    open=False,
                     name="modelstats-async",
                 )
             pool = self._async_pool
