@@ -6,6 +6,10 @@ reused, or the file was truncated and rewritten: copytruncate rotation) means a 
 from the start; so does a file shorter than the offset we had. Only complete lines (ending in a
 newline) are consumed: a line still being written is left for the next run. A line longer than
 MAX_LINE is skipped as a whole (and counted as bad by the caller).
+
+Rotation: a file renamed to a name the job still reads (`app-2026-11-27.jsonl` in the same
+directory) keeps its offset and its tail is read; renamed out of sight (`app.jsonl.1`), lines
+written after the last run and before the rename are not read.
 """
 
 from __future__ import annotations
