@@ -1,0 +1,141 @@
+-- Stats queries (see stats.py). Series are looked up first; the other statements take their ids.
+
+-- name: series
+SELECT id, version, metric
+FROM series
+WHERE model = %(model)s
+  AND (%(version)s::text IS NULL OR version = %(version)s::text)
+  AND (%(metrics)s::text[] IS NULL OR metric = ANY(%(metrics)s::text[]))
+  AND labels @> ALL(%(labels)s::jsonb[])
+ORDER BY id
+
+-- name: model_exists
+SELECT EXISTS (
+    SELECT 1 FROM series
+    WHERE model = %(model)s AND (%(version)s::text IS NULL OR version = %(version)s::text)
+)
+
+-- name: exact_summary
+-- Exact aggregates over raw samples per group of series (a group: one version and metric).
+SELECT r.grp, count(*), avg(s.value), min(s.value), max(s.value), stddev_samp(s.value),
+       percentile_cont(%(fractions)s::float8[]) WITHIN GROUP (ORDER BY s.value)
+FROM unnest(%(ids)s::integer[], %(groups)s::integer[]) AS r(id, grp)
+JOIN samples s ON s.series_id = r.id AND s.time >= %(since)s AND s.time < %(until)s
+GROUP BY r.grp
+
+-- name: ends
+-- First and last sample of each series in the window (index probes from both ends).
+SELECT r.id, f.time, l.time, l.value
+FROM unnest(%(ids)s::integer[]) AS r(id)
+JOIN LATERAL (
+    SELECT s.time FROM samples s
+    WHERE s.series_id = r.id AND s.time >= %(since)s AND s.time < %(until)s
+    ORDER BY s.time LIMIT 1
+) f ON true
+JOIN LATERAL (
+    SELECT s.time, s.value FROM samples s
+    WHERE s.series_id = r.id AND s.time >= %(since)s AND s.time < %(until)s
+    ORDER BY s.time DESC, s.value DESC LIMIT 1
+) l ON true
+
+-- name: partition_days
+SELECT to_date(substr(c.relname, 9), 'YYYYMMDD')
+FROM pg_inherits i
+JOIN pg_class c ON c.oid = i.inhrelid
+WHERE i.inhparent = 'samples'::regclass AND c.relname ~ '^samples_[0-9]{8}$'
+  AND to_date(substr(c.relname, 9), 'YYYYMMDD') >= %(first)s
+  AND to_date(substr(c.relname, 9), 'YYYYMMDD') < %(end)s
+
+-- name: rollup_keys
+-- Which (series, day) rollups exist and still belong to the day's current partition.
+SELECT r.series_id, r.day
+FROM stats_daily r
+JOIN pg_inherits i ON i.inhrelid = r.part AND i.inhparent = 'samples'::regclass
+WHERE r.series_id = ANY(%(ids)s::integer[]) AND r.day >= %(first)s AND r.day < %(end)s
+
+-- name: lock_timeout
+SELECT set_config('lock_timeout', %(timeout)s, true)
+
+-- name: lock_day
+SELECT stats_lock_day(%(day)s::date)
+
+-- name: compute_rollups
+-- One day of the given series, rolled up (rows with n = 0 mark series without samples).
+WITH raw AS (
+    SELECT s.series_id, s.value
+    FROM samples s
+    WHERE s.series_id = ANY(%(ids)s::integer[]) AND s.time >= %(start)s AND s.time < %(end)s
+), moments AS (
+    SELECT series_id, count(*) AS n, avg(value) AS mean, var_pop(value) * count(*) AS m2,
+           min(value) AS lo, max(value) AS hi
+    FROM raw GROUP BY series_id
+), buckets AS (
+    SELECT series_id, stats_sketch_key(value) AS key, count(*)::integer AS n
+    FROM raw GROUP BY 1, 2
+), sketches AS (
+    SELECT series_id, array_agg(key ORDER BY key) AS keys, array_agg(n ORDER BY key) AS counts
+    FROM buckets GROUP BY series_id
+)
+INSERT INTO stats_daily AS d (series_id, day, part, n, mean, m2, lo, hi, keys, counts)
+SELECT i.id, %(day)s, %(part)s, coalesce(m.n, 0), m.mean, m.m2, m.lo, m.hi,
+       coalesce(k.keys, '{}'), coalesce(k.counts, '{}')
+FROM unnest(%(ids)s::integer[]) AS i(id)
+LEFT JOIN moments m ON m.series_id = i.id
+LEFT JOIN sketches k ON k.series_id = i.id
+ON CONFLICT (series_id, day) DO UPDATE
+SET part = excluded.part, n = excluded.n, mean = excluded.mean, m2 = excluded.m2,
+    lo = excluded.lo, hi = excluded.hi, keys = excluded.keys, counts = excluded.counts,
+    computed_at = now()
+
+-- name: forget_dropped
+-- Rollups of partitions that retention dropped.
+DELETE FROM stats_daily
+WHERE part NOT IN (SELECT inhrelid FROM pg_inherits WHERE inhparent = 'samples'::regclass)
+
+-- name: moments
+-- Mergeable moments per series: whole days from rollups, the rest of the window from samples.
+SELECT r.series_id, r.n, r.mean, r.m2, r.lo, r.hi
+FROM stats_daily r
+JOIN pg_inherits i ON i.inhrelid = r.part AND i.inhparent = 'samples'::regclass
+WHERE r.series_id = ANY(%(ids)s::integer[]) AND r.day >= %(first)s AND r.day < %(end)s
+  AND r.n > 0
+UNION ALL
+SELECT s.series_id, count(*), avg(s.value), var_pop(s.value) * count(*), min(s.value),
+       max(s.value)
+FROM samples s
+WHERE s.series_id = ANY(%(ids)s::integer[])
+  AND ((s.time >= %(since)s AND s.time < %(rollup_start)s)
+       OR (s.time >= %(rollup_end)s AND s.time < %(until)s))
+GROUP BY s.series_id
+
+-- name: histogram
+-- The merged sketch per series: bucket key and count, in key order.
+SELECT series_id, key, sum(n)::bigint
+FROM (
+    SELECT r.series_id, k.key, k.n
+    FROM stats_daily r
+    JOIN pg_inherits i ON i.inhrelid = r.part AND i.inhparent = 'samples'::regclass
+    CROSS JOIN LATERAL unnest(r.keys, r.counts) AS k(key, n)
+    WHERE r.series_id = ANY(%(ids)s::integer[]) AND r.day >= %(first)s AND r.day < %(end)s
+    UNION ALL
+    SELECT s.series_id, stats_sketch_key(s.value), 1
+    FROM samples s
+    WHERE s.series_id = ANY(%(ids)s::integer[])
+      AND ((s.time >= %(since)s AND s.time < %(rollup_start)s)
+           OR (s.time >= %(rollup_end)s AND s.time < %(until)s))
+) AS b
+GROUP BY series_id, key
+ORDER BY series_id, key
+
+-- name: buckets
+-- Time buckets aligned on the Unix epoch (UTC), exact over raw samples.
+SELECT r.grp, date_bin(%(bucket)s::interval, s.time, '1970-01-01T00:00:00Z'::timestamptz) AS t,
+       count(*), avg(s.value), min(s.value), max(s.value),
+       percentile_cont(0.95) WITHIN GROUP (ORDER BY s.value)
+FROM unnest(%(ids)s::integer[], %(groups)s::integer[]) AS r(id, grp)
+JOIN samples s ON s.series_id = r.id AND s.time >= %(since)s AND s.time < %(until)s
+GROUP BY r.grp, t
+ORDER BY r.grp, t
+
+-- name: models
+SELECT id, model, version, metric FROM series ORDER BY model, version, metric, id
