@@ -99,3 +99,35 @@ def test_repeated_parameter():
     with pytest.raises(BadInput) as caught:
         alert_history.parse_query([("state", "firing"), ("state", "pending")], timestamps.now())
     assert caught.value.field == "state"
+
+
+# The route on the stats function.
+
+
+def test_stats_function_serves_alerts_as_documented(history):
+    from jsonschema import Draft202012Validator
+
+    from modelstats import openapi
+    from test_stats_data import client
+
+    document = openapi.document()
+    operation = document["paths"]["/alerts"]["get"]
+    schema = {
+        **operation["responses"]["200"]["content"]["application/json"]["schema"],
+        "components": document["components"],
+    }
+    with client() as http:
+        everything = http.get("/alerts")
+        firing = http.get("/alerts", params={"state": "firing", "model": "Mistral"})
+        bad_state = http.get("/alerts?state=burning")
+        bad_limit = http.get("/alerts?limit=0")
+        not_get = http.post("/alerts")
+    assert everything.status_code == 200
+    errors = list(Draft202012Validator(schema).iter_errors(everything.json()))
+    assert not errors, errors[0]
+    assert [a["state"] for a in everything.json()["alerts"]] == ["pending", "firing", "resolved"]
+    assert [a["version"] for a in firing.json()["alerts"]] == ["v2"]
+    for response, field in ((bad_state, "state"), (bad_limit, "limit")):
+        assert response.status_code == 400
+        assert response.json()["field"] == field
+    assert not_get.status_code == 405

@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from modelstats import asgi, deadletters, openapi, stats_params, timestamps
+from modelstats import alert_history, asgi, deadletters, openapi, stats_params, timestamps
 from modelstats import stats as core
 from modelstats.stats_routes import Route, dispatch, json_response
 
@@ -49,6 +49,12 @@ async def dead_letters(request: Request, path: dict[str, str]) -> Response:
     return json_response({"dead_letters": [letter.to_json() for letter in letters]})
 
 
+async def alerts(request: Request, path: dict[str, str]) -> Response:
+    query = alert_history.parse_query(request.query_params.multi_items(), timestamps.now())
+    found = await run_in_threadpool(alert_history.list_alerts, query)
+    return json_response({"alerts": found})
+
+
 async def healthz(request: Request, path: dict[str, str]) -> Response:
     return await asgi.healthz()
 
@@ -62,6 +68,7 @@ ROUTES = [
     Route("/openapi.json", openapi_json),
     Route("/models", models),
     Route("/dead-letters", dead_letters),
+    Route("/alerts", alerts),
     Route("/stats/{model}", model_stats),
     Route("/stats/{model}/{version}", version_stats),
 ]

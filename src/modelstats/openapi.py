@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .alert_history import MAX_LIMIT as MAX_ALERTS
+from .alert_history import STATES as ALERT_STATES
 from .stats_params import MAX_DEAD_LETTERS, MAX_POINTS, MAX_RANGE
 
 
@@ -277,6 +279,64 @@ SCHEMAS: dict[str, Any] = {
         "properties": {"dead_letters": {"type": "array", "items": _ref("DeadLetter")}},
         "additionalProperties": False,
     },
+    "Alert": {
+        "type": "object",
+        "description": "One alert: a rule on one series, from pending or firing until it ends.",
+        "required": [
+            "id",
+            "rule",
+            "fingerprint",
+            "state",
+            "model",
+            "version",
+            "metric",
+            "labels",
+            "annotations",
+            "value",
+            "active_at",
+            "fired_at",
+            "ended_at",
+            "updated_at",
+            "transitions",
+        ],
+        "properties": {
+            "id": {"type": "integer"},
+            "rule": {"type": "string"},
+            "fingerprint": {"type": "string", "description": "Rule and series, 16 hex digits."},
+            "state": {"enum": list(ALERT_STATES)},
+            "model": {"type": "string"},
+            "version": {"type": "string"},
+            "metric": {"type": "string"},
+            "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+            "annotations": {"type": "object", "additionalProperties": {"type": "string"}},
+            "value": _NUMBER_OR_NULL,
+            "active_at": _TIME,
+            "fired_at": {"type": ["string", "null"], "format": "date-time"},
+            "ended_at": {"type": ["string", "null"], "format": "date-time"},
+            "updated_at": _TIME,
+            "transitions": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["kind", "from", "to", "at", "value", "recorded_at"],
+                    "properties": {
+                        "kind": {"enum": ["pending", "firing", "repeat", "resolved", "inactive"]},
+                        "from": {"type": "string"},
+                        "to": {"type": "string"},
+                        "at": _TIME,
+                        "value": _NUMBER_OR_NULL,
+                        "recorded_at": _TIME,
+                    },
+                },
+            },
+        },
+    },
+    "Alerts": {
+        "type": "object",
+        "required": ["alerts"],
+        "properties": {"alerts": {"type": "array", "items": _ref("Alert")}},
+        "additionalProperties": False,
+    },
     "Health": {
         "type": "object",
         "required": ["status"],
@@ -361,6 +421,32 @@ PATHS: dict[str, Any] = {
                 ),
             ],
             "responses": {"200": _json(_ref("DeadLetters"), "The dead letters."), **_ERRORS},
+        }
+    },
+    "/alerts": {
+        "get": {
+            "summary": "Current and past alerts, newest first, each with its transitions",
+            "parameters": [
+                _param(
+                    "state",
+                    "Only these states (comma-separated): " + ", ".join(ALERT_STATES) + ".",
+                    {"type": "string"},
+                ),
+                _param("model", "Only this model.", {"type": "string"}),
+                _param("version", "Only this version.", {"type": "string"}),
+                _param(
+                    "since",
+                    "Only alerts open at some time since then (RFC 3339, now, or a duration"
+                    " back from now).",
+                    {"type": "string"},
+                ),
+                _param(
+                    "limit",
+                    "How many (default 100).",
+                    {"type": "integer", "minimum": 1, "maximum": MAX_ALERTS},
+                ),
+            ],
+            "responses": {"200": _json(_ref("Alerts"), "The alerts."), **_ERRORS},
         }
     },
     "/healthz": {
