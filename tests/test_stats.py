@@ -9,6 +9,7 @@ import os
 from datetime import UTC, datetime, timedelta
 
 import httpx
+import psycopg
 import pytest
 from tests.processes import function_process
 
@@ -332,3 +333,36 @@ def test_dead_letters_listing(clean_db: str) -> None:
     assert everything[0]["data"] == {"a": 1}
     for response in (bad, huge):
         assert response.status_code == 400 and response.json()["field"] == "limit"
+
+
+def test_a_query_past_the_statement_timeout_is_503(
+    clean_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    add_samples(clean_db, [("Big", "v1", "x", {}, hours_ago(0.1), 1.0)])
+    with psycopg.connect(clean_db) as conn:
+        conn.execute("SELECT ensure_sample_partitions(ARRAY[current_date - 1, current_date])")
+        conn.execute(
+            "INSERT INTO samples (series_id, time, value)"
+            " SELECT s.id, now() - i * interval '10 ms', i FROM series s,"
+            " generate_series(1, 300000) AS i"
+        )
+    db.close_pools()
+    monkeypatch.setenv("DB_STATEMENT_TIMEOUT_MS", "1")
+    settings.reset_settings()
+    with client() as http:
+        response = http.get("/stats/Big/v1?exact=true")
+    assert response.status_code == 503
+    assert "statement timeout" in response.json()["message"]
+
+
+def test_dashboard_is_a_self_contained_page(clean_db: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STATS_API_TOKEN", "s3cret")
+    settings.reset_settings()
+    with client() as http:
+        response = http.get("/")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    page = response.text
+    assert "<canvas" not in page or 'createElement("canvas")' in page
+    assert "http://" not in page and "https://" not in page  # nothing fetched from elsewhere
+    assert 'api("models")' in page and "Authorization" in page

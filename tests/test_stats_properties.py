@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from test_stats_data import add_samples, client, hours_ago
 
 KEYS = [
+    "state", "rule", "model", "version", "limit",
     "metric", "since", "until", "bucket", "format", "exact", "baseline", "label.env",
     "label.", "label", "limit", "pending", "", "x",
 ]  # fmt: skip
@@ -19,9 +20,18 @@ VALUES = [
     "1h", "24h", "7d", "400d", "0m", "1.5h", "-1h", "now", "2026-01-01T00:00:00Z",
     "0001-01-01T00:00:00Z", "9999-12-31T23:59:59-01:00", "2026-02-30T00:00:00Z", "1m", "1d",
     "csv", "json", "true", "no", "prod", "v1", "v2", "accuracy", "a,,b", "", "%", "%00", "%ff",
+    "firing", "pending,resolved",
     "%C3%A8", "1e400", "NaN", "99999999999999999999d", "&", "=",
 ]  # fmt: skip
-PATHS = ["/stats/Mistral/v1", "/stats/Mistral", "/models", "/dead-letters", "/openapi.json"]
+PATHS = [
+    "/stats/Mistral/v1",
+    "/stats/Mistral",
+    "/models",
+    "/dead-letters",
+    "/alerts",
+    "/",
+    "/openapi.json",
+]
 
 texts = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=12)
 pairs = st.tuples(st.sampled_from(KEYS) | texts, st.sampled_from(VALUES) | texts)

@@ -10,9 +10,17 @@ from __future__ import annotations
 import functions_framework.aio
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, Response
 
-from modelstats import alert_history, asgi, deadletters, openapi, stats_params, timestamps
+from modelstats import (
+    alert_history,
+    asgi,
+    deadletters,
+    openapi,
+    stats_dashboard,
+    stats_params,
+    timestamps,
+)
 from modelstats import stats as core
 from modelstats.stats_routes import Route, dispatch, json_response
 
@@ -63,7 +71,12 @@ async def openapi_json(request: Request, path: dict[str, str]) -> Response:
     return json_response(openapi.document())
 
 
+async def dashboard(request: Request, path: dict[str, str]) -> Response:
+    return HTMLResponse(stats_dashboard.PAGE)
+
+
 ROUTES = [
+    Route("/", dashboard, public=True),  # a static page: it asks the browser for the token
     Route("/healthz", healthz, public=True),
     Route("/openapi.json", openapi_json),
     Route("/models", models),

@@ -355,6 +355,18 @@ _CSV = {
 }
 
 PATHS: dict[str, Any] = {
+    "/": {
+        "get": {
+            "summary": "The dashboard: a static page that charts the JSON API in the browser",
+            "security": [],
+            "responses": {
+                "200": {
+                    "description": "The page (no data in it; it asks for the token on a 401).",
+                    "content": {"text/html": {"schema": {"type": "string"}}},
+                }
+            },
+        }
+    },
     "/stats/{model}/{version}": {
         "get": {
             "summary": "Stats of one model version, per metric",

@@ -13,16 +13,18 @@ from __future__ import annotations
 import csv
 import io
 import math
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import psycopg
 from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
 from . import db, queries, stats_rollups, stats_sketch, timestamps
-from .errors import BadInput, NotFound
+from .errors import BadInput, DatabaseUnavailable, NotFound
 from .stats_params import StatsQuery
 
 FRACTIONS = (0.5, 0.9, 0.95, 0.99)
@@ -81,6 +83,18 @@ class Ends:
             self.first = first
         if self.last is None or (last, value) > (self.last, self.last_value or -math.inf):
             self.last, self.last_value = last, value
+
+
+@asynccontextmanager
+async def _connection() -> AsyncIterator[AsyncConnection[Any]]:
+    """A pooled connection; a query stopped by the statement timeout becomes a 503."""
+    try:
+        async with db.async_connection() as conn:
+            yield conn
+    except psycopg.errors.QueryCanceled as error:
+        raise DatabaseUnavailable(
+            "the query ran past the statement timeout: narrow the window, or drop exact=true"
+        ) from error
 
 
 def _day_floor(moment: datetime) -> datetime:
@@ -267,7 +281,7 @@ def _window(query: StatsQuery, method: str) -> dict[str, Any]:
 async def version_stats(model: str, version: str, query: StatsQuery) -> dict[str, Any]:
     """GET /stats/{model}/{version}."""
     now = timestamps.now()
-    async with db.async_connection() as conn:
+    async with _connection() as conn:
         groups = await _groups(conn, model, version, query)
         summaries, method = await _summaries(conn, groups, query, now)
         result: dict[str, Any] = {"model": model, "version": version, **_window(query, method)}
@@ -296,7 +310,7 @@ def _compare(metric: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
 async def model_stats(model: str, query: StatsQuery) -> dict[str, Any]:
     """GET /stats/{model}: every version side by side, optionally against a baseline."""
     now = timestamps.now()
-    async with db.async_connection() as conn:
+    async with _connection() as conn:
         groups = await _groups(conn, model, None, query)
         if query.baseline is not None and query.baseline not in {g.version for g in groups}:
             raise BadInput("baseline", f"model {model!r} has no version {query.baseline!r}")
@@ -327,7 +341,7 @@ async def model_stats(model: str, query: StatsQuery) -> dict[str, Any]:
 async def models(since: datetime | None, until: datetime) -> dict[str, Any]:
     """GET /models: each model's versions, metric names, sample counts, first and last seen."""
     now = timestamps.now()
-    async with db.async_connection() as conn:
+    async with _connection() as conn:
         cursor = await conn.execute(queries.get("stats", "models"))
         series = await cursor.fetchall()
         ids = [row[0] for row in series]
