@@ -10,7 +10,7 @@ import traceback
 from .common import Context, Row, print_table
 
 # Each module exposes run(ctx) -> list[Row].
-BENCHES = ["ingest", "etl", "alert"]
+BENCHES = ["ingest", "etl", "alert", "stats"]
 
 
 def main(argv: list[str] | None = None) -> int:
