@@ -487,8 +487,8 @@ def document() -> dict[str, Any]:
             "title": "modelstats stats API",
             "version": "1.0.0",
             "description": "Stats of AI model metrics. When the function's STATS_API_TOKEN is"
-            " set, every path but /healthz requires `Authorization: Bearer <token>`; when it is"
-            " unset, the API is open to anyone who can reach it.",
+            " set, every path but /healthz and the dashboard page / requires `Authorization: Bearer"
+            " <token>`; when it is unset, the API is open to anyone who can reach it.",
         },
         "paths": PATHS,
         "components": {
