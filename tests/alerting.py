@@ -112,6 +112,8 @@ def alert_function(
     finally:
         notify.shutdown()
         rules.reset()
+        # Read again on next use, once monkeypatch has put the environment back.
+        settings.reset_settings()
 
 
 def rows(url: str, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
