@@ -116,8 +116,10 @@ function_service deadletters ingest dead_letters 2 0 2 2 --cluster-local
 function_service ingest ingest ingest 8 1 5 6 --cluster-local
 function_service stats stats stats 8 0 4 6 --no-cluster-local \
   --env-from secret:modelstats-stats-api
-function_service alert alert alert 4 0 3 3 --cluster-local \
+# min-scale 1: undelivered notifications are retried by the running pod, so one stays up.
+function_service alert alert alert 4 1 3 3 --cluster-local \
   --env ALERT_RULES_FILE=/etc/modelstats/rules/alert-rules.yaml \
+  --env STATS_PUBLIC_URL=http://stats.modelstats.127.0.0.1.sslip.io \
   --mount /etc/modelstats/rules=cm:alert-rules \
   --env-from secret:modelstats-notify
 function_service etl etl etl 2 0 1 2 --cluster-local

@@ -287,7 +287,15 @@ class Stack:
                 service,
                 self.environ,
                 self.data_dir,
-                {"DATABASE_URL": self.database_url, "PORT": str(port), "HOST": host},
+                {
+                    "DATABASE_URL": self.database_url,
+                    "PORT": str(port),
+                    "HOST": host,
+                    # Links in notifications point at this stack's stats, not the cluster's.
+                    "STATS_PUBLIC_URL": self.environ.get(
+                        "STATS_PUBLIC_URL", f"http://{host}:{self.options.stats_port}"
+                    ),
+                },
             )
             if skipped:
                 say("run", f"{service.name}: not passing {', '.join(skipped)} (cluster paths)")
