@@ -9,54 +9,32 @@ malformed (GET /healthz answers the same, so such a revision never becomes ready
 
 from __future__ import annotations
 
-import logging
-from typing import Any
-
 import flask
 import functions_framework
 
 from modelstats import alerts as core
-from modelstats import db, events, notify, rules
-from modelstats.errors import BadInput, ModelstatsError, PayloadTooLarge, http_status
-from modelstats.settings import get_settings
-
-log = logging.getLogger("modelstats.alert")
-
-Response = tuple[Any, int] | tuple[Any, int, dict[str, str]]
+from modelstats import db, notify, rules, wsgi
+from modelstats.errors import ModelstatsError
 
 
-def _error(error: ModelstatsError) -> Response:
-    status = http_status(error)
-    if status >= 500:
-        log.error("%s: %s", type(error).__name__, error)
-    return error.to_json(), status
-
-
-def _healthz() -> Response:
+def _healthz() -> wsgi.Answer:
     try:
         loaded = rules.current()
         db.ping()
         notify.dispatcher()  # undelivered notifications go out once the pod is up
     except ModelstatsError as error:
-        return _error(error)
-    return {"status": "ok", "rules": len(loaded)}, 200
+        return wsgi.error_response(error)
+    return wsgi.json_response({"status": "ok", "rules": len(loaded)})
 
 
 @functions_framework.http
-def alert(request: flask.Request) -> Response:
+def alert(request: flask.Request) -> wsgi.Answer:
     if request.method == "GET" and request.path == "/healthz":
         return _healthz()
     if request.method != "POST":
-        return BadInput("method", "use POST").to_json(), 405, {"Allow": "POST"}
+        return wsgi.method_not_allowed("POST")
     try:
-        limit = get_settings().max_body_bytes
-        if request.content_length is not None and request.content_length > limit:
-            raise PayloadTooLarge("body", f"larger than {limit} bytes")
-        event = events.parse(request.headers, request.get_data(), max_bytes=limit)
-        outcome = core.handle(event)
+        outcome = core.handle(wsgi.read_event(request))
     except ModelstatsError as error:
-        return _error(error)
-    if outcome.reply is None:
-        return "", 204
-    headers, body = events.binary_response(outcome.reply)
-    return body, 200, headers
+        return wsgi.error_response(error)
+    return wsgi.event_response(outcome.reply)

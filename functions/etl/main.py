@@ -7,50 +7,27 @@ job (naming the field), 503 when PostgreSQL is down or another run holds the sou
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 import flask
 import functions_framework
 
-from modelstats import db, events, jobs
+from modelstats import db, jobs, wsgi
 from modelstats import etl as core
-from modelstats.errors import BadInput, ModelstatsError, PayloadTooLarge, http_status
-from modelstats.settings import get_settings
-
-Answer = tuple[Any, int, dict[str, str]]
-
-
-def _error(error: ModelstatsError) -> Answer:
-    body = json.dumps(error.to_json())
-    return body, http_status(error), {"content-type": "application/json"}
-
-
-def _healthz() -> Answer:
-    try:
-        db.ping()
-    except ModelstatsError as error:
-        return _error(error)
-    return json.dumps({"status": "ok"}), 200, {"content-type": "application/json"}
+from modelstats.errors import ModelstatsError
 
 
 @functions_framework.http
-def etl(request: flask.Request) -> Answer:
+def etl(request: flask.Request) -> wsgi.Answer:
     if request.method == "GET" and request.path == "/healthz":
-        return _healthz()
+        try:
+            db.ping()
+        except ModelstatsError as error:
+            return wsgi.error_response(error)
+        return wsgi.json_response({"status": "ok"})
     if request.method != "POST":
-        answer = _error(BadInput("method", "use POST"))
-        return answer[0], 405, {**answer[2], "allow": "POST"}
+        return wsgi.method_not_allowed("POST")
     try:
-        limit = get_settings().max_body_bytes
-        if (request.content_length or 0) > limit:
-            raise PayloadTooLarge("body", f"larger than {limit} bytes")
-        ping = events.parse(dict(request.headers), request.get_data(), max_bytes=limit)
+        ping = wsgi.read_event(request)
         outcome = core.run(jobs.from_ping(ping), ping=ping)
     except ModelstatsError as error:
-        return _error(error)
-    reply = outcome.event()
-    if reply is None:
-        return "", 204, {}
-    headers, body = events.binary_response(reply)
-    return body, 200, headers
+        return wsgi.error_response(error)
+    return wsgi.event_response(outcome.event())
