@@ -62,9 +62,10 @@ def retention(older_than: str) -> None:
         return
     for name in result.dropped_partitions:
         click.echo(f"dropped {name}")
+    forgotten = ", ".join(f"{count} {what}" for what, count in result.forgotten.items())
     click.echo(
-        f"dropped {len(result.dropped_partitions)} partition(s) before {result.cutoff.isoformat()},"
-        f" forgot {result.forgotten_events} dedup record(s)"
+        f"dropped {len(result.dropped_partitions)} partition(s) before {result.cutoff.isoformat()};"
+        f" forgot {forgotten}"
     )
 
 

@@ -30,9 +30,3 @@ JOIN unnest(%s::text[], %s::text[]) AS k(source, id) ON e.source = k.source AND 
 
 -- name: copy_samples
 COPY samples (series_id, time, value) FROM STDIN (FORMAT BINARY)
-
--- name: drop_partitions
-SELECT drop_sample_partitions_before(%s::date)
-
--- name: forget_events
-DELETE FROM ingest_events WHERE received_at < %s::date
