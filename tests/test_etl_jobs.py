@@ -67,6 +67,27 @@ def test_malformed_jobs_name_the_field(data, field):
     assert field_of(data) == field
 
 
+def test_etl_root_confines_paths_and_references(tmp_path, monkeypatch):
+    from modelstats.settings import reset_settings
+
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (tmp_path / "escape").symlink_to("/etc")
+    monkeypatch.setenv("ETL_ROOT", str(logs))
+    reset_settings()
+    try:
+        inside = jobs.parse({"source": "jsonl", "path": str(logs / "a.jsonl")})
+        assert isinstance(inside, jobs.JsonlJob)
+        assert field_of({"source": "jsonl", "path": "/etc/passwd"}) == "data.path"
+        assert field_of({"source": "jsonl", "path": str(logs / ".." / "x")}) == "data.path"
+        assert field_of({"source": "jsonl", "path": str(tmp_path / "escape")}) == "data.path"
+        outside_reference = {"source": "jsonl", "path": str(logs), "reference": "/tmp/r.jsonl"}
+        assert field_of(outside_reference) == "data.reference"
+    finally:
+        monkeypatch.delenv("ETL_ROOT")
+        reset_settings()
+
+
 def test_too_many_synthetic_reports_for_one_event():
     data = {
         "source": "synthetic",

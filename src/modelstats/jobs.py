@@ -73,6 +73,18 @@ class SyntheticJob(_Job):
         return versions
 
 
+def _allowed(path: str) -> str:
+    """An absolute path; under ETL_ROOT when that is set (anyone who can post a ping to the
+    broker chooses the path, so a deployment confines it to where its logs are)."""
+    absolute = os.path.abspath(path)
+    root = get_settings().etl_root
+    if root is not None:
+        real = os.path.realpath(absolute)
+        if os.path.commonpath([root, real]) != root:
+            raise ValueError(f"must be under ETL_ROOT ({root})")
+    return absolute
+
+
 class JsonlJob(_Job):
     """Inference logs, one JSON object a line, in a file or a directory of `*.jsonl` files."""
 
@@ -87,12 +99,12 @@ class JsonlJob(_Job):
     @validates("path")
     @classmethod
     def _absolute(cls, path: str) -> str:
-        return os.path.abspath(path)
+        return _allowed(path)
 
     @validates("reference")
     @classmethod
     def _reference(cls, reference: str) -> str:
-        return reference if reference == "first" else os.path.abspath(reference)
+        return reference if reference == "first" else _allowed(reference)
 
     @validates("window", mode="before")
     @classmethod
