@@ -122,3 +122,16 @@ def test_counts_are_bounded():
     assert fails(report(metrics={"a": 1, "b": 2, "c": 3})) == "data.metrics"
     assert fails(report(labels={"a": "1", "b": "2"})) == "data.labels"
     assert len(parse_reports({"reports": [report()] * 2}, NOW, NOW, small)) == 2
+
+
+def test_time_forms_rfc3339_allows():
+    (nanos,) = parse(report(time="2026-11-28T10:00:00.123456789Z"))
+    assert nanos.time == datetime(2026, 11, 28, 10, 0, 0, 123456, tzinfo=UTC)
+    (lower,) = parse(report(time="2026-11-28t10:00:00z"))
+    assert lower.time == datetime(2026, 11, 28, 10, 0, tzinfo=UTC)
+
+
+def test_integers_become_floats_and_huge_ones_are_rejected():
+    (only,) = parse(report(metrics={"requests": 12}))
+    assert only.metrics == {"requests": 12.0}
+    assert field_of(report(metrics={"requests": 10**400})) == "data.metrics.requests"

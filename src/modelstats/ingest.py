@@ -13,6 +13,7 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Any
 
 import psycopg
@@ -31,8 +32,14 @@ REPLY_SOURCE = "/modelstats/ingest"
 SeriesKey = tuple[str, str, str, str]  # model, version, metric, canonical labels JSON
 
 
+@lru_cache(maxsize=10_000)
+def _canonical(items: tuple[tuple[str, Any], ...]) -> str:
+    return json.dumps(dict(items), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def labels_json(labels: dict[str, Any]) -> str:
-    return json.dumps(labels, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    """The series key's labels: canonical JSON (the same labels always give the same text)."""
+    return _canonical(tuple(sorted(labels.items()))) if labels else "{}"
 
 
 @dataclass
@@ -50,16 +57,19 @@ class _Pending:
     reports: list[Report]
     received_at: datetime
     future: asyncio.Future[Stored] = field(repr=False)
+    samples: list[tuple[SeriesKey, datetime, float]] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.samples = [
+            ((report.model, report.version, metric, labels), report.time, value)
+            for report in self.reports
+            for labels in (labels_json(report.labels),)
+            for metric, value in report.metrics.items()
+        ]
 
     @property
     def key(self) -> tuple[str, str]:
         return (self.event.source, self.event.id)
-
-    def samples(self) -> Iterable[tuple[SeriesKey, datetime, float]]:
-        for report in self.reports:
-            labels = labels_json(report.labels)
-            for metric, value in report.metrics.items():
-                yield (report.model, report.version, metric, labels), report.time, value
 
 
 def validate(event: Event, now: datetime) -> list[Report]:
@@ -90,11 +100,11 @@ class Ingestor:
     async def _run(self) -> None:
         while True:
             batch = [await self._queue.get()]
-            size = sum(len(r.metrics) for r in batch[0].reports)
+            size = len(batch[0].samples)
             while not self._queue.empty() and size < self._max_batch_samples:
                 item = self._queue.get_nowait()
                 batch.append(item)
-                size += sum(len(r.metrics) for r in item.reports)
+                size += len(item.samples)
             try:
                 await self._write_batch(batch)
             except Exception as error:  # each waiting event gets the failure
@@ -137,7 +147,7 @@ class Ingestor:
                         [p.event.source for p in ordered],
                         [p.event.id for p in ordered],
                         [p.received_at for p in ordered],
-                        [sum(len(r.metrics) for r in p.reports) for p in ordered],
+                        [len(p.samples) for p in ordered],
                     ),
                 )
                 new_keys = {(row[0], row[1]) for row in await cursor.fetchall()}
@@ -145,8 +155,9 @@ class Ingestor:
                     copy.set_types(["int4", "timestamptz", "float8"])
                     for item in ordered:
                         if item.key in new_keys:
-                            for key, moment, value in item.samples():
-                                await copy.write_row((self._series[key], moment, value))
+                            series = self._series
+                            for key, moment, value in item.samples:
+                                await copy.write_row((series[key], moment, value))
             duplicates = [key for key in unique if key not in new_keys]
             first_seen: dict[tuple[str, str], datetime] = {}
             if duplicates:
@@ -169,7 +180,7 @@ class Ingestor:
         missing: set[SeriesKey] = set()
         days: set[date] = set()
         for item in items:
-            for key, moment, _ in item.samples():
+            for key, moment, _ in item.samples:
                 if key not in self._series:
                     missing.add(key)
                 days.add(moment.date())

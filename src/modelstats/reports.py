@@ -67,7 +67,10 @@ def _number(value: object, field: str) -> float:
     # bool is an int in Python, never a metric value.
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise BadInput(field, f"must be a number, got {type(value).__name__}")
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:
+        raise BadInput(field, "out of the range of a double") from None
     if not math.isfinite(number):
         raise BadInput(field, "must be a finite number (NaN and Infinity are rejected)")
     return number
@@ -92,14 +95,20 @@ def _metrics(raw: object, field: str, settings: Settings) -> dict[str, float]:
     if len(raw) > settings.max_metrics:
         raise BadInput(field, f"more than {settings.max_metrics} metrics")
     metrics = {}
+    limit = settings.max_name_length
+    # The common case inline (a known name, a finite float): this loop runs per sample.
     for key, value in raw.items():
-        name = _name(key, f"{field}.{key}", settings.max_name_length)
-        metrics[name] = _number(value, f"{field}.{key}")
+        if (key, limit) not in _VALID_NAMES:
+            _name(key, f"{field}.{key}", limit)
+        if type(value) is float and value - value == 0.0:  # false for NaN and +-Infinity
+            metrics[key] = value
+        else:
+            metrics[key] = _number(value, f"{field}.{key}")
     return metrics
 
 
 def _labels(raw: object, field: str, settings: Settings) -> dict[str, str]:
-    if raw is None:
+    if raw is None or raw == {}:
         return {}
     if not isinstance(raw, dict):
         raise BadInput(field, "must be an object of strings")

@@ -13,15 +13,18 @@ _RFC3339 = re.compile(
 
 
 def parse(text: object, field: str) -> datetime:
-    if not isinstance(text, str) or not _RFC3339.match(text):
+    match = _RFC3339.match(text) if isinstance(text, str) else None
+    if match is None:
         raise BadInput(
             field, f"expected an RFC 3339 time such as 2026-01-31T12:00:00Z, got {text!r}"
         )
-    normalized = text.replace("z", "Z").replace("t", "T")
-    fraction = re.search(r"\.(\d+)", normalized)
-    if fraction and len(fraction[1]) > 6:
+    normalized = match.string
+    if "z" in normalized or "t" in normalized:
+        normalized = normalized.replace("z", "Z").replace("t", "T")
+    fraction = match.group(1)
+    if fraction and len(fraction) > 7:
         # Python keeps microseconds; finer digits are truncated, not rejected.
-        normalized = normalized.replace(fraction[0], "." + fraction[1][:6])
+        normalized = normalized[: match.start(1)] + fraction[:7] + normalized[match.end(1) :]
     try:
         return datetime.fromisoformat(normalized).astimezone(UTC)
     except ValueError as error:
