@@ -149,6 +149,7 @@ def test_record_parsing_rules():
         line.replace('"latency_ms": 3', '"latency_ms": NaN'),
         line.replace('"latency_ms": 3', '"latency_ms": -1'),
         line.replace('"latency_ms": 3', '"latency_ms": true'),
+        line.replace('"latency_ms": 3', '"latency_ms": 1' + "0" * 400),
         line.replace('"prediction": 1,', ""),
         line.replace('"score": 0.5', '"score": "high"'),
         line.replace("2026-11-27T10:00:00Z", "2026-11-29T12:00:01Z"),  # > 1 day ahead

@@ -53,7 +53,10 @@ def _number(raw: dict[str, Any], key: str, required: bool) -> float | None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise BadRecord(f"{key} must be a number")
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:
+        raise BadRecord(f"{key} is out of the range of a double") from None
     if not math.isfinite(number):
         raise BadRecord(f"{key} must be finite")
     return number
