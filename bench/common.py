@@ -108,12 +108,16 @@ def ensure_wrk() -> str:
     if found:
         return found
     if os.geteuid() == 0 and shutil.which("apt-get"):
-        subprocess.run(
-            ["apt-get", "install", "-y", "-qq", "wrk"], check=False, stdout=subprocess.DEVNULL
-        )
-        found = shutil.which("wrk")
-        if found:
-            return found
+        # A fresh machine's package lists may be empty: refresh them if the first try fails.
+        for step in ([], ["apt-get", "update", "-qq"]):
+            if step:
+                subprocess.run(step, check=False, stdout=subprocess.DEVNULL)
+            subprocess.run(
+                ["apt-get", "install", "-y", "-qq", "wrk"], check=False, stdout=subprocess.DEVNULL
+            )
+            found = shutil.which("wrk")
+            if found:
+                return found
     raise RuntimeError("wrk is needed for the load benchmarks: apt-get install wrk")
 
 
