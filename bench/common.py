@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
-import signal
-import socket
 import subprocess
-import sys
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
-
 from modelstats import migrate
 from modelstats.embedded import EmbeddedPostgres
+from modelstats.local_function import function_process
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -30,32 +26,12 @@ class Row:
     note: str = ""
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_healthy(url: str, process: subprocess.Popen[bytes], seconds: float = 30) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{url}: process exited with {process.returncode}")
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"{url}/healthz not healthy after {seconds}s")
-
-
 @dataclass
 class Context:
     quick: bool = False
     database_url: str = ""
     _postgres: EmbeddedPostgres | None = None
-    _processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    _processes: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
 
     def open(self) -> None:
         self._postgres = EmbeddedPostgres(Path(tempfile.mkdtemp(prefix="modelstats-bench-")) / "pg")
@@ -64,37 +40,12 @@ class Context:
 
     def start_function(self, target: str, source: str, env: dict[str, str] | None = None) -> str:
         """Start `functions-framework` exactly as a container does; return its base URL."""
-        port = free_port()
-        process_env = {
-            **os.environ,
-            "DATABASE_URL": self.database_url,
-            "PORT": str(port),
-            "HOST": "127.0.0.1",
-            **(env or {}),
-        }
-        command = [
-            str(Path(sys.executable).parent / "functions-framework"),
-            "--source",
-            source,
-            "--target",
-            target,
-        ]
-        process = subprocess.Popen(command, cwd=ROOT, env=process_env, start_new_session=True)
-        self._processes.append(process)
-        url = f"http://127.0.0.1:{port}"
-        wait_healthy(url, process)
-        return url
+        return self._processes.enter_context(
+            function_process(target, source, self.database_url, env)
+        )
 
     def stop_functions(self) -> None:
-        for process in self._processes:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-        for process in self._processes:
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-        self._processes.clear()
+        self._processes.close()
 
     def close(self) -> None:
         self.stop_functions()

@@ -509,9 +509,8 @@ def test_malformed_rules_file_fails_every_request_naming_rule_and_field(
 
 def test_database_down_answers_503(monkeypatch, tmp_path, database_url):
     rules_path = write_rules(tmp_path, LOW_ACCURACY)
-    from tests.processes import free_port
-
     from modelstats import db
+    from modelstats.local_function import free_port
 
     db.close_pools()
     try:

@@ -8,8 +8,9 @@ from contextlib import ExitStack
 import httpx
 import pytest
 from tests.alerting import ALERT_SOURCE, LOW_ACCURACY, report, rows, stored, write_rules
-from tests.processes import function_process
 from tests.receivers import Receiver, Reply
+
+from modelstats.local_function import function_process
 
 pytestmark = pytest.mark.slow
 

@@ -10,9 +10,9 @@ import functions_framework
 import httpx
 import pytest
 from tests.cloudevents_http import binary
-from tests.processes import function_process
 
 from modelstats import db, events, ingest, settings, timestamps, windows
+from modelstats.local_function import function_process
 
 SOURCE = "functions/etl/main.py"
 PING = "dev.knative.sources.ping"

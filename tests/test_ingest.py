@@ -11,9 +11,9 @@ import psycopg
 import pytest
 from starlette.testclient import TestClient
 from tests.cloudevents_http import binary, structured
-from tests.processes import function_process
 
 from modelstats import db
+from modelstats.local_function import function_process
 
 SOURCE = "functions/ingest/main.py"
 

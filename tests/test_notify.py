@@ -18,12 +18,12 @@ from tests.alerting import (
     undelivered,
     write_rules,
 )
-from tests.processes import free_port
 from tests.receivers import Receiver, Reply
 
 from modelstats import alerts, db, events, notifiers, notify
 from modelstats.cli import main as cli
 from modelstats.errors import DeliveryFailed
+from modelstats.local_function import free_port
 from modelstats.settings import from_environment
 
 

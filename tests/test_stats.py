@@ -11,10 +11,10 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import psycopg
 import pytest
-from tests.processes import function_process
 
 from modelstats import db, settings
 from modelstats.embedded import EmbeddedPostgres
+from modelstats.local_function import function_process
 from test_stats_data import (
     SOURCE,
     add_samples,

@@ -1,4 +1,9 @@
-"""Real functions-framework processes for tests, started exactly as their containers run them."""
+"""One function as a local process, started exactly as its container runs it.
+
+For the tests and the benchmarks: `functions-framework --source ... --target ...` on a free port,
+waited for until `/healthz` answers, stopped with its whole process group. (`modelstats run`
+manages its processes itself, with log prefixes and restarts of the broker's view.)
+"""
 
 from __future__ import annotations
 
@@ -14,7 +19,8 @@ from pathlib import Path
 
 import httpx
 
-ROOT = Path(__file__).resolve().parent.parent
+# The repository root: function sources are given relative to it, as in the manifests.
+ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
 
