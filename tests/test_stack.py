@@ -202,13 +202,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory, webhook: Receiver) -> Iterat
         _kill_everything(running)
 
 
-def require_function(name: str) -> None:
-    path = ROOT / "functions" / name / "main.py"
-    assert path.exists(), (
-        f"{path.relative_to(ROOT)} is missing: the {name} function is not written yet"
-    )
-
-
 def poll(fetch: Callable[[], Any], timeout: float, what: str) -> Any:
     """Call `fetch` until it returns something truthy; AssertionError after `timeout`."""
     deadline = time.monotonic() + timeout
@@ -273,7 +266,6 @@ def test_an_event_posted_to_the_ingress_shows_in_stats(stack: Stack) -> None:
     stack.post({"model": "e2e-stats", "version": "v1", "metrics": {"prediction_accuracy": 0.9}})
     stack.post({"model": "e2e-stats", "version": "v1", "metrics": {"prediction_accuracy": 0.7}})
     stack.wait_line(r"trigger ingest-metric-reported: delivered", timeout=20)
-    require_function("stats")
     result = poll(
         lambda: (
             (s := stats_of(stack, "e2e-stats", "v1"))
@@ -294,7 +286,6 @@ def test_low_accuracy_reaches_the_webhook_through_reply_and_alert_trigger(
     stack.post({"model": "e2e-alert", "version": "v7", "metrics": {"prediction_accuracy": 0.1}})
     # ingest's reply (metric.stored) is re-ingested and routed to alert by its trigger.
     stack.wait_line(r"reply modelstats\.metric\.stored .* re-ingested", timeout=20)
-    require_function("alert")
     stack.wait_line(r"trigger alert-metric-stored: delivered", timeout=30)
 
     def alert_for_model() -> dict[str, Any] | None:
@@ -328,7 +319,6 @@ def test_a_malformed_event_is_kept_as_a_dead_letter_with_code_400(stack: Stack) 
     )
     assert letters[0]["code"] == 400
     assert letters[0]["dest"] == stack.state["processes"]["ingest"]["url"]
-    require_function("stats")
     listed = poll(
         lambda: find_dead_letter(
             httpx.get(f"{stack.stats}/dead-letters", timeout=5).json(), event_id
@@ -342,11 +332,9 @@ def test_a_malformed_event_is_kept_as_a_dead_letter_with_code_400(stack: Stack) 
 def test_the_ping_drives_etl(stack: Stack) -> None:
     # --ping-every 1s: the etl-schedule PingSource (synthetic job) fires through the broker.
     stack.wait_line(r"dev\.knative\.sources\.ping .* -> trigger etl-ping", timeout=20)
-    require_function("etl")
     stack.wait_line(r"etl-schedule .* -> trigger etl-ping: delivered", timeout=30)
     # etl replies with metric.reported; ingest stores it; stats shows the synthetic models.
     stack.wait_line(r"reply modelstats\.metric\.reported .* from trigger etl-ping", timeout=30)
-    require_function("stats")
     result = poll(lambda: stats_of(stack, "Llama", "v1"), timeout=30, what="stats for Llama/v1")
     assert result["metrics"]["prediction_accuracy"]["count"] >= 1
 
