@@ -85,7 +85,10 @@ function chart(title, points) {
     g.strokeStyle = color; g.beginPath();
     points.forEach((p, i) => (i ? g.lineTo : g.moveTo).call(g, x(times[i]), y(p[key])));
     g.stroke();
-    g.fillStyle = color; g.fillText(key, pad + w - 60 + (key === "p95" ? 30 : 0), pad - 5);
+    g.fillStyle = color;
+    // A dot per bucket: a window with one bucket of data has no line to draw.
+    points.forEach((p, i) => g.fillRect(x(times[i]) - 2, y(p[key]) - 2, 4, 4));
+    g.fillText(key, pad + w - 60 + (key === "p95" ? 30 : 0), pad - 5);
   }
   const figure = document.createElement("figure");
   const caption = document.createElement("figcaption");
