@@ -31,10 +31,12 @@ class Context:
     quick: bool = False
     database_url: str = ""
     _postgres: EmbeddedPostgres | None = None
+    _home: Path = Path()
     _processes: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
 
     def open(self) -> None:
-        self._postgres = EmbeddedPostgres(Path(tempfile.mkdtemp(prefix="modelstats-bench-")) / "pg")
+        self._home = Path(tempfile.mkdtemp(prefix="modelstats-bench-"))
+        self._postgres = EmbeddedPostgres(self._home / "pg")
         self.database_url = self._postgres.start()
         migrate.migrate(self.database_url)
 
@@ -51,6 +53,7 @@ class Context:
         self.stop_functions()
         if self._postgres is not None:
             self._postgres.remove()
+            shutil.rmtree(self._home, ignore_errors=True)
 
 
 def ensure_wrk() -> str:

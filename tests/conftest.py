@@ -7,6 +7,7 @@ otherwise an embedded PostgreSQL starts in a temporary directory and is removed 
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,10 +33,12 @@ def postgres() -> Iterator[EmbeddedPostgres | None]:
     if os.environ.get("TEST_DATABASE_URL"):
         yield None
         return
-    server = EmbeddedPostgres(Path(tempfile.mkdtemp(prefix="modelstats-test-")) / "pg")
+    home = Path(tempfile.mkdtemp(prefix="modelstats-test-"))
+    server = EmbeddedPostgres(home / "pg")
     server.start()
     yield server
     server.remove()
+    shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
