@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from tests.cloudevents_http import binary_headers, json_body
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -74,20 +75,8 @@ def binary_event(
     data: Any = None,
     **extensions: str,
 ) -> tuple[dict[str, str], bytes]:
-    headers = {
-        "ce-specversion": "1.0",
-        "ce-type": type,
-        "ce-source": source,
-        "ce-id": id or str(uuid.uuid4()),
-        **{f"ce-{k}": v for k, v in extensions.items()},
-    }
-    body = b""
-    if data is not None:
-        import json
-
-        headers["content-type"] = "application/json"
-        body = json.dumps(data).encode()
-    return headers, body
+    content, body = json_body(data)
+    return {**binary_headers(type, source, id, **extensions), **content}, body
 
 
 @dataclass

@@ -3,22 +3,37 @@
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
 REPORTED = "modelstats.metric.reported"
 
 
+def binary_headers(
+    type: str, source: str = "/tests", id: str | None = None, **extensions: str
+) -> dict[str, str]:
+    """The ce-* headers of a binary-mode event (a fresh UUID id unless given)."""
+    return {
+        "ce-specversion": "1.0",
+        "ce-type": type,
+        "ce-source": source,
+        "ce-id": id or str(uuid.uuid4()),
+        **{f"ce-{k}": v for k, v in extensions.items()},
+    }
+
+
+def json_body(data: Any) -> tuple[dict[str, str], bytes]:
+    """Content type and body for JSON data; nothing at all for None."""
+    if data is None:
+        return {}, b""
+    return {"content-type": "application/json"}, json.dumps(data).encode()
+
+
 def binary(
     data: Any, id: str = "e-1", source: str = "/tests", type: str = REPORTED, **extra: str
 ) -> tuple[dict[str, str], bytes]:
-    headers = {
-        "ce-specversion": "1.0",
-        "ce-id": id,
-        "ce-source": source,
-        "ce-type": type,
-        "content-type": "application/json",
-    }
-    headers.update({f"ce-{k}": v for k, v in extra.items()})
+    headers = binary_headers(type, source, id, **extra)
+    headers["content-type"] = "application/json"
     return headers, json.dumps(data).encode()
 
 

@@ -15,11 +15,12 @@ from __future__ import annotations
 import json
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from tests.cloudevents_http import binary_headers, json_body
 
 
 @dataclass(frozen=True)
@@ -55,18 +56,8 @@ class Reply:
         id: str | None = None,
         **extensions: str,
     ) -> Reply:
-        headers = {
-            "ce-specversion": "1.0",
-            "ce-type": type,
-            "ce-source": source,
-            "ce-id": id or str(uuid.uuid4()),
-            **{f"ce-{k}": v for k, v in extensions.items()},
-        }
-        body = b""
-        if data is not None:
-            headers["content-type"] = "application/json"
-            body = json.dumps(data).encode()
-        return Reply(status, headers, body)
+        content, body = json_body(data)
+        return Reply(status, {**binary_headers(type, source, id, **extensions), **content}, body)
 
     @staticmethod
     def json(status: int, document: Any) -> Reply:
