@@ -177,20 +177,27 @@ def test_events_spanning_days_create_partitions(client, clean_db):
 def test_concurrent_deliveries_of_one_event_store_it_once(clean_db):
     """Eight deliveries at once to a real functions-framework process, then eight distinct."""
     headers, body = binary({"reports": [REPORT] * 50}, id="burst", source="/retrying-broker")
+    # No time anywhere: every reply must carry the sample time of the one stored delivery.
+    untimed = [{k: v for k, v in REPORT.items() if k != "time"}]
+    untimed_headers, untimed_body = binary(untimed, id="untimed", source="/retrying-broker")
     with function_process("ingest", SOURCE, clean_db) as url, httpx.Client() as http:
 
-        def post(event_headers: dict[str, str]) -> httpx.Response:
-            return http.post(url, headers=event_headers, content=body, timeout=30)
+        def post(event_headers: dict[str, str], content: bytes = body) -> httpx.Response:
+            return http.post(url, headers=event_headers, content=content, timeout=30)
 
         with ThreadPoolExecutor(8) as pool:
             same = list(pool.map(post, [headers] * 8))
             distinct = list(pool.map(post, [{**headers, "ce-id": f"other-{i}"} for i in range(8)]))
+            untimed_replies = list(pool.map(post, [untimed_headers] * 8, [untimed_body] * 8))
     assert [r.status_code for r in same + distinct] == [200] * 16
     assert len({r.content for r in same}) == 1
     assert len({r.headers["ce-id"] for r in same}) == 1
+    assert [r.status_code for r in untimed_replies] == [200] * 8
+    assert len({r.content for r in untimed_replies}) == 1
+    assert len({r.headers["ce-time"] for r in untimed_replies}) == 1
     counts = rows(clean_db, "SELECT source, count(*) FROM ingest_events GROUP BY source")
-    assert counts == [("/retrying-broker", 9)]
-    assert len(samples(clean_db)) == 9 * 50 * 2
+    assert counts == [("/retrying-broker", 10)]
+    assert len(samples(clean_db)) == 9 * 50 * 2 + 2
 
 
 def test_database_down_answers_503_then_recovers(clean_db, postgres):
@@ -254,3 +261,31 @@ def test_dead_letter_sink_keeps_the_event_with_its_error(clean_db):
     assert letter.data == b"{not json"
     assert "knativeerrorcode" not in letter.original_attributes()
     assert letter.to_json()["data"] == {"base64": "e25vdCBqc29u"}
+
+
+def test_twins_in_one_batch_answer_with_the_stored_arrival_time(clean_db):
+    """Two deliveries of one untimed event in the same transaction: the second must answer
+    with the arrival time the first stored, so that their replies are identical."""
+    import asyncio
+    from datetime import UTC, datetime, timedelta
+
+    from modelstats import events, ingest
+
+    untimed = [{k: v for k, v in REPORT.items() if k != "time"}]
+    event = events.parse(*binary(untimed, id="twin"))
+    first_arrival = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
+    second_arrival = first_arrival + timedelta(seconds=1)
+
+    async def deliver_twice() -> tuple[ingest.Stored, ingest.Stored]:
+        ingestor = ingest.Ingestor(writers=1)
+        first, second = await asyncio.gather(
+            ingestor.store(event, ingest.validate(event, first_arrival), first_arrival),
+            ingestor.store(event, ingest.validate(event, second_arrival), second_arrival),
+        )
+        return first, second
+
+    first, second = asyncio.run(deliver_twice())
+    assert (first.duplicate, second.duplicate) == (False, True)
+    assert second.received_at == first_arrival
+    assert [s[5] for s in samples(clean_db)] == [first_arrival] * 2
+    db.close_pools()

@@ -172,7 +172,8 @@ class Ingestor:
             if item.key in new_keys and unique[item.key] is item:
                 item.future.set_result(Stored(item.reports, False, item.received_at))
             else:
-                received = first_seen.get(item.key, item.received_at)
+                # Stored earlier (its first arrival is in the table) or by its twin in this batch.
+                received = first_seen.get(item.key, unique[item.key].received_at)
                 item.future.set_result(Stored(item.reports, True, received))
 
     async def _prepare(self, conn: Any, items: Iterable[_Pending]) -> None:
