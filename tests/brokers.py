@@ -13,7 +13,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -24,6 +23,8 @@ from typing import Any
 
 import httpx
 from tests.cloudevents_http import binary_headers, json_body
+
+from modelstats.stack import broker_command
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -132,19 +133,7 @@ def start_broker_process(
     manifests_dir: Path, spool: Path, extra_args: list[str]
 ) -> tuple[BrokerProcess, int | None]:
     port = free_port()
-    argv = [
-        sys.executable,
-        "-m",
-        "modelstats.cli",
-        "broker",
-        "--manifests",
-        str(manifests_dir),
-        "--port",
-        str(port),
-        "--spool",
-        str(spool),
-        *extra_args,
-    ]
+    argv = [*broker_command(manifests_dir, port, spool), *extra_args]
     popen = subprocess.Popen(
         argv,
         cwd=ROOT,

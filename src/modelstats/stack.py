@@ -59,6 +59,24 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
+def broker_command(
+    manifests_dir: Path,
+    port: int,
+    spool: Path,
+    host: str = "127.0.0.1",
+    services: Mapping[str, str] | None = None,
+    ping_every: str | None = None,
+) -> list[str]:
+    """The `modelstats broker` command line, as the stack (and the tests) start it."""
+    argv = [sys.executable, "-m", "modelstats.cli", "broker", "--manifests", str(manifests_dir)]
+    argv += ["--host", host, "--port", str(port), "--spool", str(spool)]
+    for name, url in (services or {}).items():
+        argv += ["--service", f"{name}={url}"]
+    if ping_every:
+        argv += ["--ping-every", ping_every]
+    return argv
+
+
 def port_free(host: str, port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         # As the servers bind: connections of a stack just stopped (TIME_WAIT) do not count.
@@ -318,24 +336,14 @@ class Stack:
 
     def _start_broker(self, manifests: Manifests) -> None:
         host, port = self.options.host, self.options.broker_port
-        argv = [
-            sys.executable,
-            "-m",
-            "modelstats.cli",
-            "broker",
-            "--manifests",
-            str(self.root / self.options.manifests_dir),
-            "--host",
-            host,
-            "--port",
-            str(port),
-            "--spool",
-            str(self.data_dir / "spool.jsonl"),
-        ]
-        for process in self.processes:
-            argv += ["--service", f"{process.name}={process.url}"]
-        if self.options.ping_every:
-            argv += ["--ping-every", self.options.ping_every]
+        argv = broker_command(
+            self.root / self.options.manifests_dir,
+            port,
+            self.data_dir / "spool.jsonl",
+            host=host,
+            services={process.name: process.url for process in self.processes},
+            ping_every=self.options.ping_every,
+        )
         env = {**self.environ, "PYTHONUNBUFFERED": "1"}
         self.broker = Process("broker", argv, env, self.root, url=f"http://{host}:{port}")
         self.broker.start()
