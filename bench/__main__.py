@@ -10,7 +10,8 @@ import traceback
 from .common import Context, Row, print_table
 
 # Each module exposes run(ctx) -> list[Row].
-BENCHES = ["ingest", "etl", "alert", "stats"]
+# `reference` runs first: every throughput row of the run prints its ratio to it.
+BENCHES = ["reference", "broker", "ingest", "etl", "alert", "stats"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,7 +21,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     rows: list[Row] = []
     failed = False
-    for name in args.only or BENCHES:
+    selected = args.only or BENCHES
+    for name in [b for b in BENCHES if b in selected or b == "reference"]:
         ctx = Context(quick=args.quick)
         try:
             ctx.open()

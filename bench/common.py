@@ -7,8 +7,12 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
+
+import psycopg
 
 from modelstats import migrate
 from modelstats.embedded import EmbeddedPostgres
@@ -24,6 +28,18 @@ class Row:
     value: float
     unit: str
     note: str = ""
+    # Events/s divided by the reference server's stored events/s at the same client count.
+    ratio: float | None = None
+
+
+# The reference server's stored events/s by wrk connections, filled by bench/reference.py (run
+# first) so that every throughput row of the same run can print its ratio to it.
+REFERENCE_RATES: dict[int, float] = {}
+
+
+def ratio_to_reference(rate: float, connections: int) -> float | None:
+    reference = REFERENCE_RATES.get(connections)
+    return rate / reference if reference else None
 
 
 @dataclass
@@ -92,7 +108,7 @@ class WrkResult:
 _REPORT = """
 done = function(summary, latency, requests)
   io.write(string.format("RESULT %d %f %d %d %f %f\\n", summary.requests, summary.duration / 1e6,
-    summary.status or 0, summary.errors.connect + summary.errors.read + summary.errors.write
+    summary.errors.status, summary.errors.connect + summary.errors.read + summary.errors.write
     + summary.errors.timeout, latency:percentile(50) / 1000, latency:percentile(99) / 1000))
 end
 """
@@ -102,7 +118,7 @@ def run_wrk(url: str, lua: str, seconds: int, connections: int, threads: int = 1
     """Run wrk with a Lua script (it must define `request`); parse its summary."""
     wrk = ensure_wrk()
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
-        script.write(lua.replace("summary.status or 0", "summary.errors.status") + _REPORT)
+        script.write(lua + _REPORT)
     try:
         output = subprocess.run(
             [wrk, f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "-s", script.name, url],
@@ -121,8 +137,18 @@ def run_wrk(url: str, lua: str, seconds: int, connections: int, threads: int = 1
 
 
 def print_table(rows: list[Row]) -> None:
-    headers = ("case", "measure", "value", "unit", "note")
-    cells = [(r.case, r.measure, f"{r.value:,.1f}", r.unit, r.note) for r in rows]
+    headers = ("case", "measure", "value", "unit", "vs reference", "note")
+    cells = [
+        (
+            r.case,
+            r.measure,
+            f"{r.value:,.1f}",
+            r.unit,
+            f"{r.ratio:.2f}x" if r.ratio is not None else "",
+            r.note,
+        )
+        for r in rows
+    ]
     widths = [
         max(len(h), *(len(c[i]) for c in cells)) if cells else len(h) for i, h in enumerate(headers)
     ]
@@ -137,10 +163,63 @@ def print_table(rows: list[Row]) -> None:
                     c[1].ljust(widths[1]),
                     c[2].rjust(widths[2]),
                     c[3].ljust(widths[3]),
-                    c[4],
+                    c[4].rjust(widths[4]),
+                    c[5],
                 ]
             )
         )
+
+
+EVENT_LUA = """
+local threads = 0
+function setup(thread)
+  threads = threads + 1
+  thread:set("tid", threads)
+end
+local counter = 0
+local body = [==[%(body)s]==]
+request = function()
+  counter = counter + 1
+  local headers = {}
+  headers["ce-specversion"] = "1.0"
+  headers["ce-id"] = "%(prefix)s-" .. tid .. "-" .. counter
+  headers["ce-source"] = "%(source)s"
+  headers["ce-type"] = "modelstats.metric.reported"
+  headers["content-type"] = "application/json"
+  return wrk.format("POST", nil, headers, body)
+end
+"""
+
+
+def event_lua(body: str, prefix: str, source: str) -> str:
+    """A wrk script posting binary CloudEvents with `body`, ids `<prefix>-<thread>-<n>`."""
+    return EVENT_LUA % {"body": body, "prefix": prefix, "source": source}
+
+
+def settled_count(
+    database_url: str, sql: str, params: tuple[object, ...] = (), quiet_seconds: float = 1.5
+) -> int:
+    """A count that stopped moving for `quiet_seconds` (what was in flight has landed)."""
+    last: int | None = None
+    stable_since = time.monotonic()
+    deadline = time.monotonic() + 120
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        while time.monotonic() < deadline:
+            row = conn.execute(sql, params).fetchone()
+            current = int(row[0]) if row and row[0] is not None else 0
+            if current != last:
+                last, stable_since = current, time.monotonic()
+            elif time.monotonic() - stable_since >= quiet_seconds:
+                return current
+            time.sleep(0.1)
+    raise RuntimeError(f"count did not settle: {sql}")
+
+
+def database_now(database_url: str) -> datetime:
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        row = conn.execute("SELECT clock_timestamp()").fetchone()
+        assert row is not None
+        return row[0]  # type: ignore[no-any-return]
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -13,31 +13,9 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 
-from .common import Context, Row, run_wrk
+from .common import Context, Row, event_lua, ratio_to_reference, run_wrk
 
-_LUA = """
-local threads = 0
-function setup(thread)
-  threads = threads + 1
-  thread:set("tid", threads)
-end
-local counter = 0
-local body = %(body)s
-request = function()
-  counter = counter + 1
-  local headers = {}
-  headers["ce-specversion"] = "1.0"
-  headers["ce-id"] = "%(prefix)s-" .. tid .. "-" .. counter
-  headers["ce-source"] = "/bench/ingest"
-  headers["ce-type"] = "modelstats.metric.reported"
-  headers["content-type"] = "application/json"
-  return wrk.format("POST", "/", headers, body)
-end
-"""
-
-
-def _lua_string(text: str) -> str:
-    return "[==[" + text + "]==]"
+SOURCE = "/bench/ingest"
 
 
 def _reports(count: int) -> list[dict[str, object]]:
@@ -106,7 +84,7 @@ def _case(
     body = json.dumps({"reports": _reports(reports)} if reports > 1 else _reports(1)[0])
     samples_per_event = reports * 3
     before_events, before_samples = _counts(ctx.database_url)
-    lua = _LUA % {"body": _lua_string(body), "prefix": name}
+    lua = event_lua(body, name.split(" ")[0], SOURCE)
     result = run_wrk(url, lua, seconds, connections)
     after_events, after_samples = _counts(ctx.database_url)
     stored = after_events - before_events
@@ -120,6 +98,7 @@ def _case(
             stored / result.seconds,
             "events/s",
             f"wrk -c{connections} {seconds}s; {result.non_2xx} non-2xx, {result.errors} errors",
+            ratio_to_reference(stored / result.seconds, connections) if reports == 1 else None,
         ),
         Row(name, "stored samples/s", samples / result.seconds, "samples/s"),
         Row(name, "latency p50", result.latency_p50_ms, "ms"),
@@ -139,13 +118,8 @@ def run(ctx: Context) -> list[Row]:
     url = ctx.start_function("ingest", "functions/ingest/main.py")
     seconds = 5 if ctx.quick else 15
     # Warm up: series rows and the day's partition exist before measuring.
-    run_wrk(url, _LUA % {"body": _lua_string(json.dumps(_reports(1)[0])), "prefix": "warm"}, 2, 4)
-    run_wrk(
-        url,
-        _LUA % {"body": _lua_string(json.dumps({"reports": _reports(1000)})), "prefix": "warmbig"},
-        2,
-        2,
-    )
+    run_wrk(url, event_lua(json.dumps(_reports(1)[0]), "warm", SOURCE), 2, 4)
+    run_wrk(url, event_lua(json.dumps({"reports": _reports(1000)}), "warmbig", SOURCE), 2, 2)
     rows = _case(ctx, url, "single-report events", 1, seconds, 64)
     rows += _case(ctx, url, "1,000-report events", 1000, seconds, 4)
     return rows

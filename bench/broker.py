@@ -1,0 +1,303 @@
+"""End to end through `modelstats run`'s broker: what users get when they post to the ingress.
+
+The whole local stack (the manifests of infra/knative, every function as its container runs it,
+the local broker) on the bench's PostgreSQL. wrk posts single-report events (3 metrics, unique
+ids) to the ingress; an event counts once ingest has stored it AND alert has evaluated it (its
+`alert_events` row, written in the transaction that evaluates it). The rate is evaluated events
+/ (last evaluation - load start), so the backlog held in the broker when wrk stops is paid for.
+
+Also: the ingress latency wrk sees (the ingress answers 202 once the event is held), the broker's
+CPU time per delivery (each event is two deliveries: to ingest, and its reply to alert), and how
+long a reply loop takes to spend its 255 hops of TTL on a broker alone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from modelstats.stack import broker_command, free_port
+
+from .common import (
+    ROOT,
+    Context,
+    Row,
+    database_now,
+    event_lua,
+    ratio_to_reference,
+    run_wrk,
+    settled_count,
+)
+from .ingest import _reports
+
+SOURCE = "/bench/broker"
+CONNECTIONS = (16, 64)
+_STORED = "SELECT count(*) FROM ingest_events WHERE source = %s AND id LIKE %s"
+# ingest replies with id = derived_id(source, id); alert claims (reply source, that id).
+_EVALUATED = """
+SELECT count(*), extract(epoch FROM max(a.received_at) - %s) * 1000
+FROM ingest_events e
+JOIN alert_events a ON a.source = '/modelstats/ingest'
+  AND a.id = left(encode(sha256(convert_to(e.source || chr(31) || e.id, 'UTF8')), 'hex'), 32)
+WHERE e.source = %s AND e.id LIKE %s
+"""
+
+
+def _process_group_cpu_seconds(pgid: int) -> float:
+    """User + system CPU of every live process in a process group (a broker may fork)."""
+    total = 0
+    ticks = os.sysconf("SC_CLK_TCK")
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        # After the command: state ppid pgrp ... utime(12) stime(13), counted from state = 0.
+        if int(fields[2]) == pgid:
+            total += int(fields[11]) + int(fields[12])
+    return total / ticks
+
+
+class _Stack:
+    def __init__(self, ctx: Context, home: Path):
+        self.broker_port, self.stats_port = free_port(), free_port()
+        self.data_dir = home / "stack"
+        self.lines: list[str] = []
+        env = {**os.environ, "DATABASE_URL": ctx.database_url, "PYTHONUNBUFFERED": "1"}
+        argv = [sys.executable, "-m", "modelstats.cli", "run", "--data-dir", str(self.data_dir)]
+        argv += ["--broker-port", str(self.broker_port), "--stats-port", str(self.stats_port)]
+        self.popen = subprocess.Popen(
+            argv,
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        threading.Thread(target=self._pump, daemon=True).start()
+        deadline = time.monotonic() + 120
+        while not any("modelstats is running" in line for line in self.lines):
+            if self.popen.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("modelstats run did not start:\n" + "\n".join(self.lines))
+            time.sleep(0.2)
+        state = json.loads((self.data_dir / "stack.json").read_text())
+        self.ingress = state["broker"]
+        self.broker_pid = int(state["processes"]["broker"]["pid"])
+
+    def _pump(self) -> None:
+        assert self.popen.stdout is not None
+        for raw in iter(self.popen.stdout.readline, b""):
+            self.lines.append(raw.decode(errors="replace").rstrip())
+
+    def stop(self) -> None:
+        self.popen.send_signal(2)
+        try:
+            self.popen.wait(60)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.popen.pid, 9)
+            self.popen.wait(10)
+
+    def spooled(self) -> int:
+        spool = self.data_dir / "spool.jsonl"
+        return len(spool.read_text().splitlines()) if spool.exists() else 0
+
+
+def _throughput(ctx: Context, stack: _Stack, connections: int, seconds: int) -> list[Row]:
+    prefix = f"b{connections}"
+    body = json.dumps(_reports(1)[0])
+    started = database_now(ctx.database_url)
+    cpu_before = _process_group_cpu_seconds(stack.broker_pid)
+    result = run_wrk(stack.ingress, event_lua(body, prefix, SOURCE), seconds, connections)
+    # Quiet for longer than the broker's first retry waits: a retried event still counts.
+    stored = settled_count(ctx.database_url, _STORED, (SOURCE, prefix + "-%"), quiet_seconds=5)
+    evaluated = settled_count(
+        ctx.database_url, _EVALUATED, (started, SOURCE, prefix + "-%"), quiet_seconds=5
+    )
+    with psycopg.connect(ctx.database_url, autocommit=True) as conn:
+        row = conn.execute(_EVALUATED, (started, SOURCE, prefix + "-%")).fetchone()
+        letters = conn.execute("SELECT count(*) FROM dead_letters").fetchone()
+    assert row is not None and letters is not None
+    last_ms = float(row[1] or 0)
+    cpu = _process_group_cpu_seconds(stack.broker_pid) - cpu_before
+    # wrk does not count the requests in flight when it stops: accepted <= stored is normal.
+    accepted = result.requests - result.non_2xx
+    rate = evaluated / (last_ms / 1000) if last_ms else 0.0
+    note = (
+        f"wrk -c{connections} {seconds}s; {stored} stored, {evaluated} evaluated,"
+        f" {result.non_2xx} refused, {int(letters[0])} dead letters, {stack.spooled()} spooled"
+    )
+    if accepted > stored or evaluated < stored:
+        note += f"; LOST: {accepted} accepted, {stored} stored, {evaluated} evaluated"
+    case = f"broker, {connections} clients"
+    rows = [
+        Row(
+            case,
+            "stored+evaluated events/s",
+            rate,
+            "events/s",
+            note,
+            ratio_to_reference(rate, connections),
+        ),
+        Row(case, "ingress latency p50", result.latency_p50_ms, "ms"),
+        Row(case, "ingress latency p99", result.latency_p99_ms, "ms"),
+    ]
+    if evaluated:
+        rows.append(
+            Row(
+                case,
+                "broker CPU per delivery",
+                cpu * 1000 / (2 * evaluated),
+                "ms",
+                f"{cpu:.1f} s CPU / {2 * evaluated} deliveries",
+            )
+        )
+    return rows
+
+
+class _Echo:
+    """Answers every CloudEvent with itself: a reply loop that only the TTL ends. The
+    dead letter (the broker's last word on the loop) is noted with its arrival time."""
+
+    def __init__(self) -> None:
+        self.hops = 0
+        self.dead_letter_at: float | None = None
+        echo = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            # Headers and body go out in two writes: without this, Nagle and the peer's
+            # delayed ACK add 40 ms to every hop, and the loop would measure them.
+            disable_nagle_algorithm = True
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length") or 0))
+                if self.path.startswith("/dls"):
+                    echo.dead_letter_at = time.monotonic()
+                    self.send_response(204)
+                    self.send_header("content-length", "0")
+                    self.end_headers()
+                    return
+                echo.hops += 1
+                self.send_response(200)
+                for name, value in self.headers.items():
+                    if name.lower().startswith("ce-") or name.lower() == "content-type":
+                        self.send_header(name, value)
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+
+_LOOP_MANIFEST = """\
+apiVersion: eventing.knative.dev/v1
+kind: Broker
+metadata:
+  name: default
+  namespace: modelstats
+  annotations:
+    eventing.knative.dev/broker.class: MTChannelBasedBroker
+spec:
+  delivery:
+    retry: 0
+    deadLetterSink:
+      uri: {echo}/dls
+---
+apiVersion: eventing.knative.dev/v1
+kind: Trigger
+metadata:
+  name: loop
+  namespace: modelstats
+spec:
+  broker: default
+  filter:
+    attributes:
+      type: bench.loop
+  subscriber:
+    uri: {echo}/loop
+"""
+
+
+def _ttl_loop(home: Path) -> list[Row]:
+    import httpx
+
+    echo = _Echo()
+    manifests = home / "loop"
+    manifests.mkdir()
+    (manifests / "broker.yaml").write_text(_LOOP_MANIFEST.format(echo=echo.url))
+    port = free_port()
+    argv = broker_command(manifests, port, home / "loop-spool.jsonl")
+    broker = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL, start_new_session=True)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("the loop broker did not start")
+            time.sleep(0.1)
+        headers = {
+            "ce-specversion": "1.0",
+            "ce-id": "loop-1",
+            "ce-source": "/bench/loop",
+            "ce-type": "bench.loop",
+            "content-type": "application/json",
+        }
+        started = time.monotonic()
+        httpx.post(f"{base}/modelstats/default", headers=headers, content=b"{}", timeout=10)
+        while echo.dead_letter_at is None and time.monotonic() - started < 60:
+            time.sleep(0.005)
+        if echo.dead_letter_at is None:
+            raise RuntimeError(f"the loop did not end within 60 s ({echo.hops} hops)")
+        seconds = echo.dead_letter_at - started
+    finally:
+        broker.terminate()
+        broker.wait(15)
+        echo.server.shutdown()
+    return [
+        Row(
+            "broker, reply loop",
+            "TTL spent",
+            seconds * 1000,
+            "ms",
+            f"{echo.hops} hops, then the dead letter",
+        )
+    ]
+
+
+def run(ctx: Context) -> list[Row]:
+    seconds = 5 if ctx.quick else 15
+    home = Path(tempfile.mkdtemp(prefix="modelstats-bench-broker-"))
+    stack = _Stack(ctx, home)
+    rows: list[Row] = []
+    try:
+        run_wrk(stack.ingress, event_lua(json.dumps(_reports(1)[0]), "warm", SOURCE), 2, 4)
+        settled_count(ctx.database_url, _STORED, (SOURCE, "warm-%"))
+        for connections in CONNECTIONS:
+            rows += _throughput(ctx, stack, connections, seconds)
+    finally:
+        stack.stop()
+    rows += _ttl_loop(home)
+    return rows
