@@ -26,7 +26,7 @@ from typing import Any
 
 import psycopg
 
-from modelstats.stack import broker_command, free_port
+from modelstats.local.stack import broker_command, free_port
 
 from .common import (
     ROOT,

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import psycopg
 
-from modelstats import migrate
-from modelstats.embedded import EmbeddedPostgres
-from modelstats.local_function import function_process
+from modelstats.local.embedded import EmbeddedPostgres
+from modelstats.local.functions import function_process
+from modelstats.store import migrate
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -24,7 +24,9 @@ from typing import Any
 
 import httpx
 
-from modelstats import db, etl, jobs, settings, timestamps, windows
+from modelstats.core import settings, timestamps
+from modelstats.etl import jobs, runner, windows
+from modelstats.store import db
 
 from .common import Context, Row
 
@@ -60,7 +62,7 @@ def _in_process(tmp: Path, count: int) -> list[Row]:
     backlog = tmp / "backlog.jsonl"
     _write(backlog, count, hour - timedelta(hours=2), 3600, seed=1)
     started = time.perf_counter()
-    outcome = etl.run(_job(backlog, lateness="0s"))
+    outcome = runner.run(_job(backlog, lateness="0s"))
     seconds = time.perf_counter() - started
     note = f"{count:,} records, 60 windows x 10 models -> {len(outcome.reports)} reports"
     rows.append(Row("etl backlog, one run", "records/s", count / seconds, "rec/s", note))
@@ -69,11 +71,11 @@ def _in_process(tmp: Path, count: int) -> list[Row]:
     _write(live, count, hour, 1, seed=2)  # all inside the current hour
     job = _job(live, window="1h", lateness="0s")
     started = time.perf_counter()
-    opened = etl.run(job, now=hour + timedelta(seconds=2))
+    opened = runner.run(job, now=hour + timedelta(seconds=2))
     keep_s = time.perf_counter() - started
     assert opened.event() is None
     started = time.perf_counter()
-    closed = etl.run(job, now=hour + timedelta(hours=1))
+    closed = runner.run(job, now=hour + timedelta(hours=1))
     close_s = time.perf_counter() - started
     assert sum(r["metrics"]["requests"] for r in closed.reports) == count
     rows.append(Row("etl live: window open", "records/s", count / keep_s, "rec/s", "to pending"))

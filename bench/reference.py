@@ -12,7 +12,7 @@ import json
 import subprocess
 import sys
 
-from modelstats.stack import free_port
+from modelstats.local.stack import free_port
 
 from .common import (
     REFERENCE_RATES,
@@ -65,7 +65,7 @@ def run(ctx: Context) -> list[Row]:
     )
     url = f"http://127.0.0.1:{port}/"
     try:
-        from modelstats.local_function import wait_until_healthy
+        from modelstats.local.functions import wait_until_healthy
 
         wait_until_healthy(url.rstrip("/"), server)
         seconds = 5 if ctx.quick else 15

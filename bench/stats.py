@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import psycopg
 
-from modelstats import queries
+from modelstats.store import queries
 
 from .common import Context, Row, percentile
 

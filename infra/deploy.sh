@@ -8,7 +8,7 @@
 #     the alert-rules ConfigMap (from infra/alert-rules.yaml) and the optional-settings Secrets;
 #   - the PingSource's contentType, for which `kn source ping` has no flag (a patch).
 # infra/knative/*.yaml describes the same objects (the local stack reads those files);
-# tests/test_infra.py runs this script against recording stand-ins for kn and kubectl and
+# tests/infra/test_infra.py runs this script against recording stand-ins for kn and kubectl and
 # checks that both describe the same objects.
 #
 # Environment: IMAGE_TAG (default latest; use a new tag to roll out a rebuilt image, since an

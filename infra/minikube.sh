@@ -11,7 +11,7 @@
 # which must keep running while you use the cluster (it gives Kourier its address).
 #
 # Environment: MINIKUBE_PROFILE (default knative), KUBERNETES_VERSION (default below; the
-# offline checks in src/modelstats/manifest_checks.py validate core objects against the same
+# offline checks in src/modelstats/devtools/checks.py validate core objects against the same
 # minor version), MINIKUBE_CPUS / MINIKUBE_MEMORY (applied only when minikube has no setting).
 set -euo pipefail
 

@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 from tests.cloudevents_http import binary_headers, json_body
 
-from modelstats.stack import broker_command
+from modelstats.local.stack import broker_command
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -15,8 +15,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from modelstats import db, migrate, settings
-from modelstats.embedded import EmbeddedPostgres
+from modelstats.core import settings
+from modelstats.local.embedded import EmbeddedPostgres
+from modelstats.store import db, migrate
 
 ROOT = Path(__file__).resolve().parent.parent
 

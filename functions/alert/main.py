@@ -12,16 +12,18 @@ from __future__ import annotations
 import flask
 import functions_framework
 
-from modelstats import alerts as core
-from modelstats import db, notify, rules, wsgi
-from modelstats.errors import ModelstatsError
+from modelstats.alert import evaluation as core
+from modelstats.alert import outbox, rules
+from modelstats.core.errors import ModelstatsError
+from modelstats.store import db
+from modelstats.web import wsgi
 
 
 def _healthz() -> wsgi.Answer:
     try:
         loaded = rules.current()
         db.ping()
-        notify.dispatcher()  # undelivered notifications go out once the pod is up
+        outbox.dispatcher()  # undelivered notifications go out once the pod is up
     except ModelstatsError as error:
         return wsgi.error_response(error)
     return wsgi.json_response({"status": "ok", "rules": len(loaded)})

@@ -10,9 +10,11 @@ from __future__ import annotations
 import flask
 import functions_framework
 
-from modelstats import db, jobs, wsgi
-from modelstats import etl as core
-from modelstats.errors import ModelstatsError
+from modelstats.core.errors import ModelstatsError
+from modelstats.etl import jobs
+from modelstats.etl import runner as core
+from modelstats.store import db
+from modelstats.web import wsgi
 
 
 @functions_framework.http

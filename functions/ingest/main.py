@@ -10,9 +10,11 @@ import functions_framework.aio
 from starlette.requests import Request
 from starlette.responses import Response
 
-from modelstats import asgi, deadletters, events
-from modelstats import ingest as core
-from modelstats.errors import ModelstatsError
+from modelstats.core import cloudevents
+from modelstats.core.errors import ModelstatsError
+from modelstats.ingest import ingestor as core
+from modelstats.store import deadletters
+from modelstats.web import asgi
 
 
 @functions_framework.aio.http
@@ -26,10 +28,10 @@ async def ingest(request: Request) -> Response:
         stored = await core.ingest(event)
     except ModelstatsError as error:
         return asgi.error_response(error)
-    reply = events.reply(
+    reply = cloudevents.reply(
         core.STORED,
         core.REPLY_SOURCE,
-        events.derived_id(event.source, event.id),
+        cloudevents.derived_id(event.source, event.id),
         core.stored_reply_data(stored),
         time=stored.received_at,
     )

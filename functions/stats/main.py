@@ -1,8 +1,8 @@
 """The stats function (target `stats`): read-only HTTP API over the stored samples.
 
-ROUTES is the whole API: a path pattern and a handler each (see modelstats.stats_routes).
+ROUTES is the whole API: a path pattern and a handler each (see modelstats.stats.routes).
 To add a route, write a handler here (parse -> call the core -> respond), add one line to
-ROUTES, and document it with one entry in modelstats.openapi.PATHS.
+ROUTES, and document it with one entry in modelstats.stats.openapi.PATHS.
 """
 
 from __future__ import annotations
@@ -12,47 +12,40 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
-from modelstats import (
-    alert_history,
-    asgi,
-    deadletters,
-    openapi,
-    stats_dashboard,
-    stats_params,
-    timestamps,
-)
-from modelstats import stats as core
-from modelstats.stats_routes import Route, dispatch, json_response
+from modelstats.core import timestamps
+from modelstats.stats import dashboard, openapi, params
+from modelstats.stats import summaries as core
+from modelstats.stats.routes import Route, dispatch, json_response
+from modelstats.store import alert_history, deadletters
+from modelstats.web import asgi
 
 
-def _respond(result: dict[str, object], query: stats_params.StatsQuery) -> Response:
+def _respond(result: dict[str, object], query: params.StatsQuery) -> Response:
     if query.csv:
         return Response(core.series_csv(result), media_type="text/csv; charset=utf-8")
     return json_response(result)
 
 
 async def version_stats(request: Request, path: dict[str, str]) -> Response:
-    query = stats_params.parse_stats(request.query_params.multi_items(), timestamps.now())
-    model = stats_params.check_name(path["model"], "model")
-    version = stats_params.check_name(path["version"], "version")
+    query = params.parse_stats(request.query_params.multi_items(), timestamps.now())
+    model = params.check_name(path["model"], "model")
+    version = params.check_name(path["version"], "version")
     return _respond(await core.version_stats(model, version, query), query)
 
 
 async def model_stats(request: Request, path: dict[str, str]) -> Response:
-    query = stats_params.parse_stats(
-        request.query_params.multi_items(), timestamps.now(), baseline=True
-    )
-    model = stats_params.check_name(path["model"], "model")
+    query = params.parse_stats(request.query_params.multi_items(), timestamps.now(), baseline=True)
+    model = params.check_name(path["model"], "model")
     return _respond(await core.model_stats(model, query), query)
 
 
 async def models(request: Request, path: dict[str, str]) -> Response:
-    since, until = stats_params.parse_models(request.query_params.multi_items(), timestamps.now())
+    since, until = params.parse_models(request.query_params.multi_items(), timestamps.now())
     return json_response(await core.models(since, until))
 
 
 async def dead_letters(request: Request, path: dict[str, str]) -> Response:
-    query = stats_params.parse_dead_letters(request.query_params.multi_items(), timestamps.now())
+    query = params.parse_dead_letters(request.query_params.multi_items(), timestamps.now())
     letters = await run_in_threadpool(deadletters.recent, query.limit, query.pending, query.since)
     return json_response({"dead_letters": [letter.to_json() for letter in letters]})
 
@@ -71,12 +64,12 @@ async def openapi_json(request: Request, path: dict[str, str]) -> Response:
     return json_response(openapi.document())
 
 
-async def dashboard(request: Request, path: dict[str, str]) -> Response:
-    return HTMLResponse(stats_dashboard.PAGE)
+async def dashboard_page(request: Request, path: dict[str, str]) -> Response:
+    return HTMLResponse(dashboard.PAGE)
 
 
 ROUTES = [
-    Route("/", dashboard, public=True),  # a static page: it asks the browser for the token
+    Route("/", dashboard_page, public=True),  # a static page: it asks the browser for the token
     Route("/healthz", healthz, public=True),
     Route("/openapi.json", openapi_json),
     Route("/models", models),

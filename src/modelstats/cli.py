@@ -6,9 +6,9 @@ import sys
 
 import click
 
-from . import durations
-from .errors import ModelstatsError
-from .settings import get_settings
+from modelstats.core import durations
+from modelstats.core.errors import ModelstatsError
+from modelstats.core.settings import get_settings
 
 
 @click.group()
@@ -26,7 +26,7 @@ def _fail(error: Exception) -> None:
 @click.option("--database-url", envvar="DATABASE_URL", help="libpq URL (default: $DATABASE_URL).")
 def migrate(database_url: str | None) -> None:
     """Apply pending schema migrations (idempotent; safe to run from several pods at once)."""
-    from . import migrate as migrations
+    from modelstats.store import migrate as migrations
 
     if not database_url:
         _fail(ModelstatsError("DATABASE_URL is not set and --database-url not given"))
@@ -51,7 +51,7 @@ def migrate(database_url: str | None) -> None:
 )
 def retention(older_than: str) -> None:
     """Drop sample partitions (whole days) older than a duration; never deletes row by row."""
-    from . import retention as retention_core
+    from modelstats.store import retention as retention_core
 
     try:
         age = durations.parse(older_than, field="--older-than")
@@ -114,8 +114,9 @@ def broker(
     """Run the local Knative-style broker over a directory of manifests."""
     from pathlib import Path
 
-    from . import broker as broker_core
-    from . import logs, manifests
+    from modelstats.core import logs
+    from modelstats.local import broker as broker_core
+    from modelstats.local import manifests
 
     logs.configure()
     try:
@@ -156,7 +157,7 @@ def run(
     """Run the whole pipeline locally: PostgreSQL, the functions and the broker."""
     from pathlib import Path
 
-    from . import stack
+    from modelstats.local import stack
 
     try:
         _seconds(ping_every, "--ping-every")
@@ -183,8 +184,9 @@ def replay(broker_url: str | None, data_dir: str) -> None:
 
     import httpx
 
-    from . import replay as replay_core
-    from . import settings, spool, stack
+    from modelstats.core import settings
+    from modelstats.local import replay as replay_core
+    from modelstats.local import spool, stack
 
     state = stack.read_state(Path(data_dir))
     url = broker_url or state.get("broker") or "http://127.0.0.1:8080/modelstats/default"
@@ -224,10 +226,10 @@ def check_manifests(directory: str, crds: str, kubernetes_version: str | None) -
     """
     from pathlib import Path
 
-    from . import manifest_checks
+    from modelstats.devtools import checks
 
-    count, problems = manifest_checks.check_directory(
-        Path(directory), Path(crds), kubernetes_version or manifest_checks.KUBERNETES_VERSION
+    count, problems = checks.check_directory(
+        Path(directory), Path(crds), kubernetes_version or checks.KUBERNETES_VERSION
     )
     for problem in sorted(problems):
         click.echo(str(problem))
@@ -255,8 +257,9 @@ def etl_run(job_text: str, commit: bool) -> None:
     import json
     from pathlib import Path
 
-    from . import db, jobs
-    from . import etl as etl_core
+    from modelstats.etl import jobs
+    from modelstats.etl import runner as etl_core
+    from modelstats.store import db
 
     try:
         text = Path(job_text[1:]).read_text("utf-8") if job_text.startswith("@") else job_text
@@ -275,7 +278,7 @@ def etl_run(job_text: str, commit: bool) -> None:
 @click.argument("path", type=click.Path(dir_okay=False))
 def check_rules(path: str) -> None:
     """Validate an alert rules file (as the alert function does when it starts)."""
-    from . import rules
+    from modelstats.alert import rules
 
     try:
         loaded = rules.load(path)
@@ -289,7 +292,7 @@ def check_rules(path: str) -> None:
 @click.option("--force", is_flag=True, help="Also try notifications still waiting to be retried.")
 def notify(force: bool) -> None:
     """Send the alert notifications that are due (each tried once); report what is left."""
-    from . import notify as outbox
+    from modelstats.alert import outbox
 
     try:
         result = outbox.flush(force=force)

@@ -1,0 +1,1 @@
+"""The alert function's domain: rules, state, evaluation, outbox and notifiers."""

@@ -1,0 +1,192 @@
+"""Notifiers: where an alert notification goes, and how it looks there.
+
+A notifier knows nothing of rules or state (as in Alertmanager, receivers are apart from rules):
+it gets the alert as recorded with its transition (see `alerts.snapshot`) and either returns or
+raises DeliveryFailed (with `retry_after` when the receiver said so). The outbox (`notify`)
+decides when to call it again.
+
+- `log`: the first version's line, `ALERT prediction_accuracy lower than 0.3, {'name': ...}`;
+- `slack` (SLACK_WEBHOOK_URL): an incoming-webhook message, `text` fallback plus blocks;
+- `webhook` (ALERT_WEBHOOK_URL): the Alertmanager webhook payload, version "4".
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import httpx
+
+from modelstats.core.errors import DeliveryFailed
+from modelstats.core.settings import Settings, get_settings
+
+log = logging.getLogger("modelstats.alerts")
+
+# Alertmanager's "no end time yet".
+ZERO_TIME = "0001-01-01T00:00:00Z"
+RECEIVER = "modelstats"
+
+
+class Notifier(Protocol):
+    name: str
+
+    def send(self, alert: dict[str, Any], client: httpx.Client) -> None:
+        """Deliver one notification; raise DeliveryFailed if it did not arrive."""
+
+
+def flat_report(alert: dict[str, Any]) -> dict[str, Any]:
+    """The report in the first version's flat shape: name, version, then each metric."""
+    report = alert["report"]
+    flat: dict[str, Any] = {"name": report["model"], "version": report["version"]}
+    flat.update(report["metrics"])
+    if report.get("labels"):
+        flat["labels"] = report["labels"]
+    return flat
+
+
+def log_line(alert: dict[str, Any]) -> str:
+    word = "RESOLVED" if alert["status"] == "resolved" else "ALERT"
+    return f"{word} {alert['annotations']['summary']}, {flat_report(alert)!r}"
+
+
+class LogNotifier:
+    name = "log"
+
+    def send(self, alert: dict[str, Any], client: httpx.Client) -> None:
+        log.warning("%s", log_line(alert))
+
+
+def retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds from a Retry-After header: delay-seconds or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+def post_json(name: str, client: httpx.Client, url: str, payload: dict[str, Any]) -> None:
+    """POST a JSON document; any non-2xx or transport error becomes DeliveryFailed."""
+    try:
+        response = client.post(url, json=payload)
+    except httpx.HTTPError as error:
+        # The URL may hold a secret (Slack): name the notifier, not the URL.
+        raise DeliveryFailed(f"{name}: {type(error).__name__}: {error}") from None
+    if not 200 <= response.status_code < 300:
+        raise DeliveryFailed(
+            f"{name}: HTTP {response.status_code} {response.text[:200]!r}",
+            status=response.status_code,
+            retry_after=retry_after(response.headers.get("retry-after")),
+        )
+
+
+def alertmanager_alert(alert: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "status": alert["status"],
+        "labels": alert["labels"],
+        "annotations": alert["annotations"],
+        "startsAt": alert["startsAt"],
+        "endsAt": alert["endsAt"] or ZERO_TIME,
+        "generatorURL": alert["generatorURL"],
+        "fingerprint": alert["fingerprint"],
+    }
+
+
+def alertmanager_payload(alert: dict[str, Any], external_url: str) -> dict[str, Any]:
+    """One alert as an Alertmanager webhook message (version 4), grouped by alertname."""
+    group = {"alertname": alert["labels"]["alertname"]}
+    return {
+        "version": "4",
+        "groupKey": '{}:{alertname="' + group["alertname"] + '"}',
+        "truncatedAlerts": 0,
+        "status": alert["status"],
+        "receiver": RECEIVER,
+        "groupLabels": group,
+        "commonLabels": alert["labels"],
+        "commonAnnotations": alert["annotations"],
+        "externalURL": external_url,
+        "alerts": [alertmanager_alert(alert)],
+    }
+
+
+class WebhookNotifier:
+    name = "webhook"
+
+    def __init__(self, url: str, external_url: str):
+        self.url = url
+        self.external_url = external_url
+
+    def send(self, alert: dict[str, Any], client: httpx.Client) -> None:
+        post_json(self.name, client, self.url, alertmanager_payload(alert, self.external_url))
+
+
+def _mrkdwn(text: str) -> str:
+    # Slack's three control characters in mrkdwn text.
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def slack_message(alert: dict[str, Any]) -> dict[str, Any]:
+    labels = alert["labels"]
+    status = "RESOLVED" if alert["status"] == "resolved" else "FIRING"
+    summary = alert["annotations"]["summary"]
+    series = f"{labels['model']} {labels['version']}"
+    text = f"[{status}] {labels['alertname']}: {summary} ({series}, value {alert['value']})"
+    own = {
+        k: v
+        for k, v in labels.items()
+        if k not in ("alertname", "model", "version", "metric", "severity")
+    }
+    fields = [
+        {"type": "mrkdwn", "text": f"*Model*\n{_mrkdwn(series)}"},
+        {"type": "mrkdwn", "text": f"*Value*\n{alert['value']}"},
+        {"type": "mrkdwn", "text": f"*Severity*\n{_mrkdwn(labels['severity'])}"},
+        {"type": "mrkdwn", "text": f"*Since*\n{alert['startsAt']}"},
+    ]
+    context = f"<{alert['generatorURL']}|Stats for {_mrkdwn(labels['metric'])}>"
+    if own:
+        context += " · " + _mrkdwn(", ".join(f"{k}={v}" for k, v in sorted(own.items())))
+    return {
+        "text": text,
+        "blocks": [
+            {
+                "type": "header",
+                "text": {"type": "plain_text", "text": f"[{status}] {labels['alertname']}"[:150]},
+            },
+            {
+                "type": "section",
+                "text": {"type": "mrkdwn", "text": _mrkdwn(summary)},
+                "fields": fields,
+            },
+            {"type": "context", "elements": [{"type": "mrkdwn", "text": context}]},
+        ],
+    }
+
+
+class SlackNotifier:
+    name = "slack"
+
+    def __init__(self, url: str):
+        self.url = url
+
+    def send(self, alert: dict[str, Any], client: httpx.Client) -> None:
+        post_json(self.name, client, self.url, slack_message(alert))
+
+
+def configured(settings: Settings | None = None) -> dict[str, Notifier]:
+    """The notifiers this process sends to: the log always, Slack and webhook when set."""
+    settings = settings or get_settings()
+    found: dict[str, Notifier] = {"log": LogNotifier()}
+    if settings.slack_webhook_url:
+        found["slack"] = SlackNotifier(settings.slack_webhook_url)
+    if settings.alert_webhook_url:
+        found["webhook"] = WebhookNotifier(settings.alert_webhook_url, settings.stats_public_url)
+    return found

@@ -1,0 +1,185 @@
+"""Metric reports: validation of what clients send, and the normalized form that is stored.
+
+A report is `{"model", "version", "time"?, "metrics": {name: number}, "labels"?: {k: v}}`;
+the first version's flat shape `{"name", "version", <metric>: <number>, ...}` is accepted too.
+An event's data is one report, `{"reports": [...]}` or a JSON array of reports.
+Every error names the offending field, e.g. `reports[3].metrics.drift`.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from modelstats.core import timestamps
+from modelstats.core.errors import BadInput
+from modelstats.core.settings import Settings, get_settings
+
+# Names appear in URLs, labels and SQL results: printable, no control characters.
+_NAME = re.compile(r"^[^\x00-\x1f\x7f]+$")
+# Samples further in the future than this are a client clock or unit bug, not data.
+MAX_FUTURE = timedelta(days=1)
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+_FLAT_RESERVED = {"name", "model", "version", "time", "labels"}
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    model: str
+    version: str
+    time: datetime
+    metrics: dict[str, float]
+    labels: dict[str, str]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "version": self.version,
+            "time": timestamps.format(self.time),
+            "metrics": dict(self.metrics),
+            "labels": dict(self.labels),
+        }
+
+
+# Names repeat across reports (models, versions, metrics, label keys): remember valid ones.
+_VALID_NAMES: dict[tuple[str, int], None] = {}
+_VALID_NAMES_MAX = 50_000
+
+
+def _name(value: object, field: str, limit: int) -> str:
+    if isinstance(value, str) and (value, limit) in _VALID_NAMES:
+        return value
+    if not isinstance(value, str) or not value.strip():
+        raise BadInput(field, "must be a non-empty string")
+    if len(value) > limit:
+        raise BadInput(field, f"longer than {limit} characters")
+    if not _NAME.match(value):
+        raise BadInput(field, "contains control characters")
+    if len(_VALID_NAMES) < _VALID_NAMES_MAX:
+        _VALID_NAMES[(value, limit)] = None
+    return value
+
+
+def _number(value: object, field: str) -> float:
+    # bool is an int in Python, never a metric value.
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise BadInput(field, f"must be a number, got {type(value).__name__}")
+    try:
+        number = float(value)
+    except OverflowError:
+        raise BadInput(field, "out of the range of a double") from None
+    if not math.isfinite(number):
+        raise BadInput(field, "must be a finite number (NaN and Infinity are rejected)")
+    return number
+
+
+def _time(value: object, field: str, default: datetime, now: datetime) -> datetime:
+    if value is None:
+        return default
+    moment = timestamps.parse(value, field)
+    if moment > now + MAX_FUTURE:
+        raise BadInput(field, f"more than {MAX_FUTURE.days} day in the future")
+    if moment < EARLIEST:
+        raise BadInput(field, "before 1970-01-01")
+    return moment
+
+
+def _metrics(raw: object, field: str, settings: Settings) -> dict[str, float]:
+    if not isinstance(raw, dict):
+        raise BadInput(field, "must be an object of metric names to numbers")
+    if not raw:
+        raise BadInput(field, "must hold at least one metric")
+    if len(raw) > settings.max_metrics:
+        raise BadInput(field, f"more than {settings.max_metrics} metrics")
+    metrics = {}
+    limit = settings.max_name_length
+    # The common case inline (a known name, a finite float): this loop runs per sample.
+    for key, value in raw.items():
+        if (key, limit) not in _VALID_NAMES:
+            _name(key, f"{field}.{key}", limit)
+        if type(value) is float and value - value == 0.0:  # false for NaN and +-Infinity
+            metrics[key] = value
+        else:
+            metrics[key] = _number(value, f"{field}.{key}")
+    return metrics
+
+
+def _labels(raw: object, field: str, settings: Settings) -> dict[str, str]:
+    if raw is None or raw == {}:
+        return {}
+    if not isinstance(raw, dict):
+        raise BadInput(field, "must be an object of strings")
+    if len(raw) > settings.max_labels:
+        raise BadInput(field, f"more than {settings.max_labels} labels")
+    labels = {}
+    for key, value in sorted(raw.items()):
+        _name(key, f"{field}.{key}", settings.max_name_length)
+        if not isinstance(value, str):
+            raise BadInput(f"{field}.{key}", "label values must be strings")
+        if len(value) > settings.max_name_length:
+            raise BadInput(f"{field}.{key}", f"longer than {settings.max_name_length} characters")
+        labels[key] = value
+    return labels
+
+
+def parse_report(
+    raw: object, field: str, default_time: datetime, now: datetime, settings: Settings
+) -> Report:
+    if not isinstance(raw, dict):
+        raise BadInput(field, "a report must be a JSON object")
+    if "metrics" in raw:
+        unknown = set(raw) - {"model", "version", "time", "metrics", "labels"}
+        if unknown:
+            raise BadInput(f"{field}.{sorted(unknown)[0]}", "unknown field")
+        model_field = "model"
+        metrics_raw = raw["metrics"]
+        metrics_field = f"{field}.metrics"
+    else:
+        # The flat shape of the first version: every other key is a metric.
+        model_field = "name" if "name" in raw else "model"
+        metrics_raw = {k: v for k, v in raw.items() if k not in _FLAT_RESERVED}
+        metrics_field = field
+    model = _name(raw.get(model_field), f"{field}.{model_field}", settings.max_name_length)
+    version = _name(raw.get("version"), f"{field}.version", settings.max_name_length)
+    return Report(
+        model=model,
+        version=version,
+        time=_time(raw.get("time"), f"{field}.time", default_time, now),
+        metrics=_metrics(metrics_raw, metrics_field, settings),
+        labels=_labels(raw.get("labels"), f"{field}.labels", settings),
+    )
+
+
+def parse_reports(
+    data: object,
+    default_time: datetime,
+    now: datetime | None = None,
+    settings: Settings | None = None,
+) -> list[Report]:
+    """Validate an event's data into reports; raise BadInput naming the first bad field."""
+    settings = settings or get_settings()
+    now = now or timestamps.now()
+    if isinstance(data, dict) and "reports" in data:
+        if set(data) != {"reports"}:
+            extra = sorted(set(data) - {"reports"})[0]
+            raise BadInput(extra, "unknown field beside 'reports'")
+        items, prefix = data["reports"], "reports"
+        if not isinstance(items, list):
+            raise BadInput("reports", "must be a list of reports")
+    elif isinstance(data, list):
+        items, prefix = data, ""
+    elif isinstance(data, dict):
+        return [parse_report(data, "data", default_time, now, settings)]
+    else:
+        raise BadInput("data", "expected a report, {'reports': [...]} or a JSON array")
+    if not items:
+        raise BadInput(prefix or "data", "holds no reports")
+    if len(items) > settings.max_reports:
+        raise BadInput(prefix or "data", f"more than {settings.max_reports} reports in one event")
+    return [
+        parse_report(item, f"{prefix}[{i}]", default_time, now, settings)
+        for i, item in enumerate(items)
+    ]

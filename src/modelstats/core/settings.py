@@ -1,0 +1,96 @@
+"""One settings object, read from the environment on first use (never at import)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from modelstats.core.errors import ConfigError
+
+
+def _int(env: dict[str, str], name: str, default: int, minimum: int = 1) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str | None
+    # Pool size per process: equal to the worker threads (and Knative's containerConcurrency).
+    pool_size: int = 8
+    statement_timeout_ms: int = 10_000
+    # How long a request waits for a pooled connection before answering 503.
+    pool_timeout_s: int = 5
+    max_body_bytes: int = 8 * 1024 * 1024
+    max_reports: int = 10_000
+    max_metrics: int = 100
+    max_labels: int = 20
+    max_name_length: int = 200
+    # Bearer token of the stats API; unset leaves the API open.
+    stats_api_token: str | None = None
+    # Alerts: the rules file, notifiers, and the outbox's delivery and retry timing.
+    alert_rules_file: str = "infra/alert-rules.yaml"
+    slack_webhook_url: str | None = None
+    alert_webhook_url: str | None = None
+    stats_public_url: str = "http://127.0.0.1:8081"
+    alert_retry_initial_ms: int = 1_000
+    alert_retry_max_ms: int = 600_000
+    alert_delivery_timeout_ms: int = 5_000
+    alert_delivery_threads: int = 2
+    alert_poll_interval_ms: int = 5_000
+    # ETL: when set, jsonl jobs may only read logs (and references) under this directory.
+    etl_root: str | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def require_database_url(self) -> str:
+        if not self.database_url:
+            raise ConfigError(
+                "DATABASE_URL is not set (a libpq URL, e.g. postgresql://user@host/db)"
+            )
+        return self.database_url
+
+
+def from_environment(env: dict[str, str] | None = None) -> Settings:
+    env = dict(os.environ if env is None else env)
+    return Settings(
+        database_url=env.get("DATABASE_URL") or None,
+        pool_size=_int(env, "DB_POOL_SIZE", _int(env, "THREADS", 8)),
+        statement_timeout_ms=_int(env, "DB_STATEMENT_TIMEOUT_MS", 10_000),
+        pool_timeout_s=_int(env, "DB_POOL_TIMEOUT_S", 5),
+        max_body_bytes=_int(env, "MAX_BODY_BYTES", 8 * 1024 * 1024),
+        max_reports=_int(env, "MAX_REPORTS_PER_EVENT", 10_000),
+        max_metrics=_int(env, "MAX_METRICS_PER_REPORT", 100),
+        max_labels=_int(env, "MAX_LABELS_PER_REPORT", 20),
+        max_name_length=_int(env, "MAX_NAME_LENGTH", 200),
+        stats_api_token=env.get("STATS_API_TOKEN") or None,
+        alert_rules_file=env.get("ALERT_RULES_FILE") or "infra/alert-rules.yaml",
+        slack_webhook_url=env.get("SLACK_WEBHOOK_URL") or None,
+        alert_webhook_url=env.get("ALERT_WEBHOOK_URL") or None,
+        stats_public_url=(env.get("STATS_PUBLIC_URL") or "http://127.0.0.1:8081").rstrip("/"),
+        alert_retry_initial_ms=_int(env, "ALERT_RETRY_INITIAL_MS", 1_000),
+        alert_retry_max_ms=_int(env, "ALERT_RETRY_MAX_MS", 600_000),
+        alert_delivery_timeout_ms=_int(env, "ALERT_DELIVERY_TIMEOUT_MS", 5_000),
+        alert_delivery_threads=_int(env, "ALERT_DELIVERY_THREADS", 2),
+        alert_poll_interval_ms=_int(env, "ALERT_POLL_INTERVAL_MS", 5_000),
+        etl_root=os.path.realpath(env["ETL_ROOT"]) if env.get("ETL_ROOT") else None,
+        extra=env,
+    )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return from_environment()
+
+
+def reset_settings() -> None:
+    """Forget the cached settings (tests change the environment)."""
+    get_settings.cache_clear()

@@ -1,0 +1,80 @@
+"""The ETL: run a job (synthetic, or JSONL inference logs) and build the one reply event.
+
+The reply is a `modelstats.metric.reported` CloudEvent carrying every report of the run as
+`{"reports": [...]}` (ingest stores it), or nothing (the function answers 204).
+
+Event source: `/modelstats/etl/<name>` when the job has a `name`; otherwise
+`/modelstats/etl/synthetic`, or `/modelstats/etl/jsonl<absolute path>` (percent-encoded).
+The source also keys the JSONL watermark: two jobs reading the same path under different names
+count the records once each. Event id (derived, so ingest deduplicates a repeated run): for a
+JSONL run, from the source, the window width, the range of windows reported and the byte ranges
+read; for a seeded synthetic run, from the seed and the tick; unseeded, from the ping's id.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from urllib.parse import quote
+
+from cloudevents.http import CloudEvent
+
+from modelstats.core import cloudevents, timestamps
+from modelstats.core.cloudevents import Event
+from modelstats.etl import jsonl, synthetic
+from modelstats.etl.jobs import Job, JsonlJob, SyntheticJob
+from modelstats.etl.watermark import Reply
+
+REPORTED = "modelstats.metric.reported"
+SOURCE_PREFIX = "/modelstats/etl/"
+LABEL_LIMIT = 200
+
+
+def event_source(job: Job) -> str:
+    if job.name is not None:
+        return SOURCE_PREFIX + job.name
+    if isinstance(job, JsonlJob):
+        return SOURCE_PREFIX + "jsonl" + quote(job.path)
+    return SOURCE_PREFIX + job.source
+
+
+def source_label(job: Job) -> str:
+    """The `source` label of the etl report: the job's name, else its path (its tail if long)."""
+    text = job.name or (job.path if isinstance(job, JsonlJob) else job.source)
+    return text if len(text) <= LABEL_LIMIT else "…" + text[-(LABEL_LIMIT - 1) :]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    source: str
+    reply: Reply
+
+    @property
+    def reports(self) -> list[dict[str, object]]:
+        return self.reply.reports
+
+    def event(self) -> CloudEvent | None:
+        """The reply CloudEvent, or None when the run found nothing new."""
+        if self.reply.event_id is None:
+            return None
+        data = {"reports": self.reply.reports}
+        return cloudevents.reply(
+            REPORTED, self.source, self.reply.event_id, data, time=self.reply.time
+        )
+
+
+def run(
+    job: Job, ping: Event | None = None, now: datetime | None = None, commit: bool = True
+) -> Outcome:
+    """Run `job` once (for the tick `ping`, if any). `commit=False`: a dry run, nothing saved."""
+    now = now or timestamps.now()
+    source = event_source(job)
+    if isinstance(job, SyntheticJob):
+        tick = ping.time if ping is not None and ping.time is not None else now
+        reply = Reply(
+            event_id=synthetic.event_id(job, source, tick, ping),
+            reports=synthetic.reports(job, tick),
+            time=tick,
+        )
+        return Outcome(source, reply)
+    return Outcome(source, jsonl.run(job, source, source_label(job), ping, now, commit))

@@ -1,0 +1,152 @@
+"""The ETL's watermark in PostgreSQL: per source, what was read, what is pending, what was said.
+
+Everything a run changes is written in the transaction that holds the source's row lock
+(`lock`), so a run either happens completely or not at all, and two runs of the same source
+(two replicas, a redelivered ping, the CLI beside the function) take turns: the second sees
+the first's offsets and reads only what is new. A run waits at most LOCK_TIMEOUT for its turn,
+then answers 503 (retried by the broker).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from modelstats.core.errors import DatabaseUnavailable
+from modelstats.etl.logfiles import FileState
+from modelstats.etl.psi import Reference
+from modelstats.etl.records import Record
+from modelstats.store import queries
+
+LOCK_TIMEOUT = "5s"
+
+Connection = psycopg.Connection[Any]
+
+
+@dataclass
+class SourceState:
+    newest_time: datetime | None
+    reported_until: datetime | None
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What a run answered: an event id and its reports, or None for 204."""
+
+    event_id: str | None
+    reports: list[dict[str, Any]]
+    time: datetime
+
+
+def _q(name: str) -> Any:
+    return queries.get("etl", name)
+
+
+def lock(conn: Connection, source: str) -> SourceState:
+    """Create the source's row if new, and lock it until the transaction ends."""
+    try:
+        conn.execute(_q("lock_timeout"), (LOCK_TIMEOUT,))
+        conn.execute(_q("ensure_source"), (source,))
+        row = conn.execute(_q("lock_source"), (source,)).fetchone()
+    except psycopg.errors.LockNotAvailable:
+        raise DatabaseUnavailable(
+            f"another etl run of {source} holds its watermark for over {LOCK_TIMEOUT}; retry later"
+        ) from None
+    assert row is not None
+    return SourceState(newest_time=row[0], reported_until=row[1])
+
+
+def save(conn: Connection, source: str, state: SourceState) -> None:
+    conn.execute(_q("update_source"), (state.newest_time, state.reported_until, source))
+
+
+def files(conn: Connection, source: str) -> dict[tuple[int, int], FileState]:
+    rows = conn.execute(_q("select_files"), (source,)).fetchall()
+    states = [
+        FileState(int(dev), int(ino), path, offset, head_length, bytes(head))
+        for dev, ino, path, offset, head_length, head in rows
+    ]
+    return {state.key: state for state in states}
+
+
+def save_files(conn: Connection, source: str, states: Sequence[FileState]) -> None:
+    if states:
+        columns = (
+            [s.device for s in states],
+            [s.inode for s in states],
+            [s.path for s in states],
+            [s.offset for s in states],
+            [s.head_length for s in states],
+            [s.head_sha256 for s in states],
+        )
+        conn.execute(_q("upsert_files"), (source, *columns))
+    conn.execute(_q("forget_files"), (source,))
+
+
+def take_pending(conn: Connection, source: str, before: datetime) -> list[Record]:
+    """Remove and return the pending records older than `before` (their windows closed)."""
+    rows = conn.execute(_q("take_pending"), (source, before)).fetchall()
+    return [Record(*row) for row in rows]
+
+
+def add_pending(conn: Connection, source: str, records: Iterable[Record]) -> None:
+    with conn.cursor().copy(_q("copy_pending")) as copy:
+        copy.set_types(["text", "text", "text", "timestamptz", "bool", "float8", "float8"])
+        for r in records:
+            copy.write_row((source, r.model, r.version, r.time, r.correct, r.latency_ms, r.score))
+
+
+def pending_count(conn: Connection, source: str) -> int:
+    row = conn.execute(_q("count_pending"), (source,)).fetchone()
+    return int(row[0]) if row else 0
+
+
+def references(conn: Connection, source: str) -> dict[tuple[str, str], tuple[str, Reference]]:
+    """Stored references by (model, version): their origin and bins."""
+    rows = conn.execute(_q("select_references"), (source,)).fetchall()
+    return {
+        (model, version): (origin, Reference(tuple(edges), tuple(shares), size))
+        for model, version, origin, edges, shares, size in rows
+    }
+
+
+def drop_references(conn: Connection, source: str) -> None:
+    conn.execute(_q("delete_references"), (source,))
+
+
+def add_reference(
+    conn: Connection, source: str, key: tuple[str, str], origin: str, reference: Reference
+) -> None:
+    model, version = key
+    conn.execute(
+        _q("insert_reference"),
+        (
+            source,
+            model,
+            version,
+            origin,
+            list(reference.edges),
+            list(reference.shares),
+            reference.size,
+        ),
+    )
+
+
+def find_reply(conn: Connection, source: str, ping_source: str, ping_id: str) -> Reply | None:
+    row = conn.execute(_q("select_reply"), (source, ping_source, ping_id)).fetchone()
+    if row is None:
+        return None
+    return Reply(event_id=row[0], reports=row[1] or [], time=row[2])
+
+
+def save_reply(conn: Connection, source: str, ping_source: str, ping_id: str, reply: Reply) -> None:
+    conn.execute(
+        _q("insert_reply"),
+        (source, ping_source, ping_id, reply.event_id, Jsonb(reply.reports), reply.time),
+    )
+    conn.execute(_q("forget_replies"), (source,))

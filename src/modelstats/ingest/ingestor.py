@@ -1,0 +1,228 @@
+"""Ingest: validated reports become samples, stored exactly once per delivered event.
+
+Concurrent events are gathered into one transaction (group commit): each event's samples and
+its dedup record (`source`, `id`) commit together, and each event is acknowledged only after
+the commit that holds it. A redelivered event conflicts on its dedup record and stores nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from functools import lru_cache
+from typing import Any
+
+import psycopg
+
+from modelstats.core import timestamps
+from modelstats.core.cloudevents import Event
+from modelstats.core.errors import BadInput, DatabaseUnavailable
+from modelstats.core.reports import Report, parse_reports
+from modelstats.store import db, queries
+
+log = logging.getLogger("modelstats.ingest")
+
+REPORTED = "modelstats.metric.reported"
+STORED = "modelstats.metric.stored"
+REPLY_SOURCE = "/modelstats/ingest"
+
+SeriesKey = tuple[str, str, str, str]  # model, version, metric, canonical labels JSON
+
+
+@lru_cache(maxsize=10_000)
+def _canonical(items: tuple[tuple[str, Any], ...]) -> str:
+    return json.dumps(dict(items), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def labels_json(labels: dict[str, Any]) -> str:
+    """The series key's labels: canonical JSON (the same labels always give the same text)."""
+    return _canonical(tuple(sorted(labels.items()))) if labels else "{}"
+
+
+@dataclass
+class Stored:
+    """The outcome of one event: its normalized reports, and whether it was new."""
+
+    reports: list[Report]
+    duplicate: bool
+    received_at: datetime
+
+
+@dataclass
+class _Pending:
+    event: Event
+    reports: list[Report]
+    received_at: datetime
+    future: asyncio.Future[Stored] = field(repr=False)
+    samples: list[tuple[SeriesKey, datetime, float]] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.samples = [
+            ((report.model, report.version, metric, labels), report.time, value)
+            for report in self.reports
+            for labels in (labels_json(report.labels),)
+            for metric, value in report.metrics.items()
+        ]
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.event.source, self.event.id)
+
+
+def validate(event: Event, now: datetime) -> list[Report]:
+    """Check the event's type and data; default sample time: the event's, else `now`."""
+    if event.type != REPORTED:
+        raise BadInput("type", f"expected {REPORTED!r}, got {event.type!r}")
+    return parse_reports(event.data, default_time=event.time or now, now=now)
+
+
+class Ingestor:
+    """Batches concurrent events into shared transactions; one per event loop."""
+
+    def __init__(self, writers: int = 2, max_batch_samples: int = 50_000):
+        self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
+        self._writers = writers
+        self._max_batch_samples = max_batch_samples
+        self._tasks: list[asyncio.Task[None]] = []
+        self._series: dict[SeriesKey, int] = {}
+        self._days: set[date] = set()
+
+    async def store(self, event: Event, reports: list[Report], received_at: datetime) -> Stored:
+        if not self._tasks:
+            self._tasks = [asyncio.create_task(self._run()) for _ in range(self._writers)]
+        future: asyncio.Future[Stored] = asyncio.get_running_loop().create_future()
+        await self._queue.put(_Pending(event, reports, received_at, future))
+        return await future
+
+    async def _run(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            size = len(batch[0].samples)
+            while not self._queue.empty() and size < self._max_batch_samples:
+                item = self._queue.get_nowait()
+                batch.append(item)
+                size += len(item.samples)
+            try:
+                await self._write_batch(batch)
+            except Exception as error:  # each waiting event gets the failure
+                for item in batch:
+                    if not item.future.done():
+                        item.future.set_exception(error)
+
+    async def _write_batch(self, batch: list[_Pending]) -> None:
+        try:
+            await self._write(batch)
+        except DatabaseUnavailable:
+            raise
+        except psycopg.errors.CheckViolation:
+            # A partition was dropped under us (retention): forget the cache and retry once.
+            self._days.clear()
+            await self._write(batch)
+        except psycopg.Error:
+            if len(batch) == 1:
+                raise
+            # Do not let one event's failure fail the others: store each on its own.
+            log.exception("batch of %d events failed; retrying one by one", len(batch))
+            for item in batch:
+                try:
+                    await self._write([item])
+                except Exception as error:
+                    item.future.set_exception(error)
+
+    async def _write(self, batch: list[_Pending]) -> None:
+        # The same event delivered twice at once: store it once, answer both.
+        unique: dict[tuple[str, str], _Pending] = {}
+        for item in batch:
+            unique.setdefault(item.key, item)
+        async with db.async_connection() as conn:
+            await self._prepare(conn, unique.values())
+            async with conn.transaction():
+                ordered = sorted(unique.values(), key=lambda p: p.key)
+                cursor = await conn.execute(
+                    queries.get("store", "insert_events"),
+                    (
+                        [p.event.source for p in ordered],
+                        [p.event.id for p in ordered],
+                        [p.received_at for p in ordered],
+                        [len(p.samples) for p in ordered],
+                    ),
+                )
+                new_keys = {(row[0], row[1]) for row in await cursor.fetchall()}
+                async with conn.cursor().copy(queries.get("store", "copy_samples")) as copy:
+                    copy.set_types(["int4", "timestamptz", "float8"])
+                    for item in ordered:
+                        if item.key in new_keys:
+                            series = self._series
+                            for key, moment, value in item.samples:
+                                await copy.write_row((series[key], moment, value))
+            duplicates = [key for key in unique if key not in new_keys]
+            first_seen: dict[tuple[str, str], datetime] = {}
+            if duplicates:
+                cursor = await conn.execute(
+                    queries.get("store", "select_events"),
+                    ([k[0] for k in duplicates], [k[1] for k in duplicates]),
+                )
+                first_seen = {(row[0], row[1]): row[2] for row in await cursor.fetchall()}
+        for item in batch:
+            if item.future.done():
+                continue
+            if item.key in new_keys and unique[item.key] is item:
+                item.future.set_result(Stored(item.reports, False, item.received_at))
+            else:
+                # Stored earlier (its first arrival is in the table) or by its twin in this batch.
+                received = first_seen.get(item.key, unique[item.key].received_at)
+                item.future.set_result(Stored(item.reports, True, received))
+
+    async def _prepare(self, conn: Any, items: Iterable[_Pending]) -> None:
+        """Create missing series rows and daily partitions, outside the batch transaction."""
+        missing: set[SeriesKey] = set()
+        days: set[date] = set()
+        for item in items:
+            for key, moment, _ in item.samples:
+                if key not in self._series:
+                    missing.add(key)
+                days.add(moment.date())
+        new_days = sorted(days - self._days)
+        if new_days:
+            async with conn.transaction():
+                await conn.execute(queries.get("store", "ensure_partitions"), (new_days,))
+            self._days.update(new_days)
+        if missing:
+            keys = sorted(missing)
+            columns = tuple(list(column) for column in zip(*keys, strict=True))
+            async with conn.transaction():
+                await conn.execute(queries.get("store", "upsert_series"), columns)
+                cursor = await conn.execute(queries.get("store", "select_series"), columns)
+                for series_id, model, version, metric, labels in await cursor.fetchall():
+                    self._series[(model, version, metric, labels_json(labels))] = series_id
+
+
+_ingestors: dict[asyncio.AbstractEventLoop, Ingestor] = {}
+
+
+def ingestor() -> Ingestor:
+    """The ingestor of the running event loop (created on first use, never at import)."""
+    loop = asyncio.get_running_loop()
+    if loop not in _ingestors:
+        _ingestors.clear()  # a previous loop is gone (tests); its tasks died with it
+        _ingestors[loop] = Ingestor()
+    return _ingestors[loop]
+
+
+async def ingest(event: Event) -> Stored:
+    """Validate and store one event; a redelivery returns the first delivery's reports."""
+    received_at = timestamps.now()
+    reports = validate(event, received_at)
+    stored = await ingestor().store(event, reports, received_at)
+    if stored.duplicate and event.time is None and stored.received_at != received_at:
+        # The first delivery defaulted sample times to its arrival: answer as it did.
+        stored.reports = parse_reports(event.data, stored.received_at, now=received_at)
+    return stored
+
+
+def stored_reply_data(stored: Stored) -> dict[str, Any]:
+    return {"reports": [report.to_json() for report in stored.reports]}

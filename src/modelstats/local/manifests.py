@@ -1,0 +1,470 @@
+"""Typed views of the Knative manifests the local stack reads (Broker, Trigger, PingSource,
+Service), loaded from every YAML document in a directory.
+
+Objects of other kinds (StatefulSet, Secret, Job, ConfigMap, kustomization files...) are skipped.
+Malformed objects raise ConfigError naming the file and the object. A namespace missing from an
+object's metadata comes from the directory's kustomization.yaml `namespace`, else `default`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from modelstats.core.errors import BadInput, ConfigError
+from modelstats.local import cron, delivery, filters
+
+BROKER_CLASS_ANNOTATION = "eventing.knative.dev/broker.class"
+_ATTRIBUTE_NAME = re.compile(r"^[a-z][a-z0-9]*$")
+_DIALECTS = ("exact", "prefix", "suffix", "all", "any", "not", "cesql")
+_ISO_DURATION = re.compile(
+    r"^P(?:(?P<weeks>\d+(?:\.\d+)?)W)?(?:(?P<days>\d+(?:\.\d+)?)D)?"
+    r"(?:T(?:(?P<hours>\d+(?:\.\d+)?)H)?(?:(?P<minutes>\d+(?:\.\d+)?)M)?"
+    r"(?:(?P<seconds>\d+(?:\.\d+)?)S)?)?$"
+)
+_UNIT_SECONDS = {"weeks": 604800, "days": 86400, "hours": 3600, "minutes": 60, "seconds": 1}
+
+
+def iso8601_seconds(text: str) -> float:
+    """`PT0.2S` -> 0.2, `PT1M30S` -> 90, `P1D` -> 86400 (years and months are not accepted)."""
+    match = _ISO_DURATION.match(text) if isinstance(text, str) else None
+    if not match or text in ("P", "PT") or text.endswith("T"):
+        raise BadInput("duration", f"expected an ISO 8601 duration such as PT0.2S, got {text!r}")
+    return sum(float(v) * _UNIT_SECONDS[k] for k, v in match.groupdict().items() if v)
+
+
+@dataclass(frozen=True)
+class Reference:
+    kind: str
+    name: str
+    api_version: str = ""
+    namespace: str | None = None
+
+
+@dataclass(frozen=True)
+class Destination:
+    """`ref` and/or `uri`; with both, `uri` is relative to the ref's address."""
+
+    ref: Reference | None = None
+    uri: str | None = None
+
+
+@dataclass(frozen=True)
+class DeliverySpec:
+    retry: int | None = None
+    backoff_policy: str | None = None
+    backoff_delay: float | None = None  # seconds
+    timeout: float | None = None  # seconds, per attempt
+    dead_letter_sink: Destination | None = None
+
+    def retry_policy(self) -> delivery.RetryPolicy:
+        return delivery.RetryPolicy(
+            retry=self.retry or 0,
+            backoff_policy=self.backoff_policy,
+            backoff_delay=self.backoff_delay,
+            timeout=self.timeout,
+        )
+
+
+@dataclass(frozen=True)
+class Broker:
+    name: str
+    namespace: str
+    broker_class: str | None
+    delivery: DeliverySpec | None
+    source: str  # file the object came from
+
+
+@dataclass(frozen=True)
+class Trigger:
+    name: str
+    namespace: str
+    broker: str
+    subscriber: Destination
+    filter: filters.Filter
+    delivery: DeliverySpec | None
+    source: str
+
+
+@dataclass(frozen=True)
+class PingSource:
+    name: str
+    namespace: str
+    schedule: cron.Schedule
+    content_type: str | None
+    data: bytes | None
+    extensions: Mapping[str, str]
+    sink: Destination
+    source: str
+
+    @property
+    def event_source(self) -> str:
+        return f"/apis/v1/namespaces/{self.namespace}/pingsources/{self.name}"
+
+
+@dataclass(frozen=True)
+class Container:
+    image: str
+    command: tuple[str, ...] = ()
+    args: tuple[str, ...] = ()
+    env: Mapping[str, str] = field(default_factory=dict)  # literal values only
+    env_from_refs: tuple[str, ...] = ()  # names of variables set from Secrets/ConfigMaps
+    port: int | None = None
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    namespace: str
+    container: Container
+    source: str
+
+
+@dataclass
+class Manifests:
+    brokers: list[Broker] = field(default_factory=list)
+    triggers: list[Trigger] = field(default_factory=list)
+    ping_sources: list[PingSource] = field(default_factory=list)
+    services: list[Service] = field(default_factory=list)
+
+    def service(self, name: str, namespace: str | None = None) -> Service | None:
+        for service in self.services:
+            if service.name == name and (namespace is None or service.namespace == namespace):
+                return service
+        return None
+
+    def broker(self, namespace: str, name: str) -> Broker | None:
+        for broker in self.brokers:
+            if broker.name == name and broker.namespace == namespace:
+                return broker
+        return None
+
+
+class _Where:
+    """Builds errors that name the file and the object."""
+
+    def __init__(self, source: str, kind: str, name: str):
+        self.label = f"{source}: {kind}/{name}"
+
+    def error(self, path: str, message: str) -> ConfigError:
+        return ConfigError(f"{self.label}: {path}: {message}")
+
+
+def _mapping(value: Any, where: _Where, path: str, required: bool = False) -> dict[str, Any]:
+    if value is None and not required:
+        return {}
+    if not isinstance(value, dict):
+        raise where.error(path, f"expected a mapping, got {type(value).__name__}")
+    return value
+
+
+def _string(value: Any, where: _Where, path: str, required: bool = True) -> str:
+    if value is None and not required:
+        return ""
+    if not isinstance(value, str) or (required and not value):
+        raise where.error(path, "expected a non-empty string")
+    return value
+
+
+def _duration(value: Any, where: _Where, path: str) -> float | None:
+    if value is None:
+        return None
+    try:
+        return iso8601_seconds(value)
+    except BadInput as error:
+        raise where.error(path, error.message) from None
+
+
+def _destination(value: Any, where: _Where, path: str) -> Destination:
+    spec = _mapping(value, where, path, required=True)
+    ref = None
+    if "ref" in spec:
+        raw = _mapping(spec["ref"], where, f"{path}.ref", required=True)
+        ref = Reference(
+            kind=_string(raw.get("kind"), where, f"{path}.ref.kind"),
+            name=_string(raw.get("name"), where, f"{path}.ref.name"),
+            api_version=_string(raw.get("apiVersion"), where, f"{path}.ref.apiVersion", False),
+            namespace=raw.get("namespace"),
+        )
+    uri = spec.get("uri")
+    if uri is not None:
+        uri = _string(uri, where, f"{path}.uri")
+    if ref is None and uri is None:
+        raise where.error(path, "needs a ref or a uri")
+    return Destination(ref=ref, uri=uri)
+
+
+def _delivery(value: Any, where: _Where, path: str) -> DeliverySpec | None:
+    if value is None:
+        return None
+    spec = _mapping(value, where, path)
+    retry = spec.get("retry")
+    if retry is not None and (not isinstance(retry, int) or isinstance(retry, bool) or retry < 0):
+        raise where.error(f"{path}.retry", "expected an integer >= 0")
+    policy = spec.get("backoffPolicy")
+    if policy is not None and policy not in delivery.POLICIES:
+        raise where.error(f"{path}.backoffPolicy", f"expected one of {delivery.POLICIES}")
+    dls = spec.get("deadLetterSink")
+    return DeliverySpec(
+        retry=retry,
+        backoff_policy=policy,
+        backoff_delay=_duration(spec.get("backoffDelay"), where, f"{path}.backoffDelay"),
+        timeout=_duration(spec.get("timeout"), where, f"{path}.timeout"),
+        dead_letter_sink=None
+        if dls is None
+        else _destination(dls, where, f"{path}.deadLetterSink"),
+    )
+
+
+def _attribute_map(value: Any, where: _Where, path: str, allow_empty_value: bool) -> dict[str, str]:
+    spec = _mapping(value, where, path, required=True)
+    result: dict[str, str] = {}
+    for key, item in spec.items():
+        if not isinstance(key, str) or not _ATTRIBUTE_NAME.match(key):
+            raise where.error(path, f"attribute name {key!r} must match ^[a-z][a-z0-9]*$")
+        if not isinstance(item, str) or (not allow_empty_value and item == ""):
+            raise where.error(f"{path}.{key}", "expected a non-empty string value")
+        result[key] = item
+    if not result:
+        raise where.error(path, "must name at least one attribute")
+    return result
+
+
+def _filter_expression(value: Any, where: _Where, path: str) -> filters.Filter:
+    spec = _mapping(value, where, path, required=True)
+    dialects = [key for key in spec if key in _DIALECTS]
+    unknown = [key for key in spec if key not in _DIALECTS]
+    if unknown:
+        raise where.error(path, f"unknown filter dialect(s) {unknown}; expected one of {_DIALECTS}")
+    if len(dialects) != 1:
+        raise where.error(
+            path, f"each filter holds exactly one dialect, found {dialects or 'none'}"
+        )
+    dialect = dialects[0]
+    body = spec[dialect]
+    sub = f"{path}.{dialect}"
+    if dialect in ("exact", "prefix", "suffix"):
+        attributes = _attribute_map(body, where, sub, allow_empty_value=False)
+        cls = {"exact": filters.Exact, "prefix": filters.Prefix, "suffix": filters.Suffix}[dialect]
+        return cls(attributes)
+    if dialect in ("all", "any"):
+        if not isinstance(body, list) or not body:
+            raise where.error(sub, "expected a non-empty list of filters")
+        items = tuple(_filter_expression(item, where, f"{sub}[{i}]") for i, item in enumerate(body))
+        return filters.All(items) if dialect == "all" else filters.Any(items)
+    if dialect == "not":
+        return filters.Not(_filter_expression(body, where, sub))
+    return filters.CeSql(_string(body, where, sub))
+
+
+def _trigger_filter(spec: dict[str, Any], where: _Where) -> filters.Filter:
+    listed = spec.get("filters")
+    if listed is not None and not isinstance(listed, list):
+        raise where.error("spec.filters", "expected a list of filters (not a mapping)")
+    if listed:
+        items = tuple(
+            _filter_expression(item, where, f"spec.filters[{i}]") for i, item in enumerate(listed)
+        )
+        return filters.All(items)
+    legacy = _mapping(spec.get("filter"), where, "spec.filter")
+    attributes = legacy.get("attributes")
+    if attributes:
+        return filters.LegacyAttributes(
+            _attribute_map(attributes, where, "spec.filter.attributes", allow_empty_value=True)
+        )
+    return filters.MATCH_ALL
+
+
+def _broker(doc: dict[str, Any], where: _Where, name: str, namespace: str, source: str) -> Broker:
+    metadata = doc.get("metadata") or {}
+    annotations = _mapping(metadata.get("annotations"), where, "metadata.annotations")
+    spec = _mapping(doc.get("spec"), where, "spec")
+    return Broker(
+        name=name,
+        namespace=namespace,
+        broker_class=annotations.get(BROKER_CLASS_ANNOTATION),
+        delivery=_delivery(spec.get("delivery"), where, "spec.delivery"),
+        source=source,
+    )
+
+
+def _trigger(doc: dict[str, Any], where: _Where, name: str, namespace: str, source: str) -> Trigger:
+    spec = _mapping(doc.get("spec"), where, "spec", required=True)
+    return Trigger(
+        name=name,
+        namespace=namespace,
+        broker=_string(spec.get("broker"), where, "spec.broker"),
+        subscriber=_destination(spec.get("subscriber"), where, "spec.subscriber"),
+        filter=_trigger_filter(spec, where),
+        delivery=_delivery(spec.get("delivery"), where, "spec.delivery"),
+        source=source,
+    )
+
+
+def _ping_source(
+    doc: dict[str, Any], where: _Where, name: str, namespace: str, source: str
+) -> PingSource:
+    spec = _mapping(doc.get("spec"), where, "spec", required=True)
+    try:
+        schedule = cron.parse(spec.get("schedule") or "* * * * *", spec.get("timezone"))
+    except BadInput as error:
+        raise where.error(f"spec.{error.field}", error.message) from None
+    content_type = spec.get("contentType")
+    data_text, data_b64 = spec.get("data"), spec.get("dataBase64")
+    if data_text is not None and data_b64 is not None:
+        raise where.error("spec", "data and dataBase64 are mutually exclusive")
+    data: bytes | None = None
+    if data_text is not None:
+        data = _string(data_text, where, "spec.data", required=False).encode()
+        if content_type == "application/json":
+            try:
+                parsed = json.loads(data)
+            except ValueError:
+                raise where.error("spec.data", "is not valid JSON") from None
+            if not isinstance(parsed, dict):
+                raise where.error("spec.data", "with application/json must be a JSON object")
+    elif data_b64 is not None:
+        try:
+            data = base64.b64decode(_string(data_b64, where, "spec.dataBase64"), validate=True)
+        except binascii.Error:
+            raise where.error("spec.dataBase64", "is not valid base64") from None
+    overrides = _mapping(spec.get("ceOverrides"), where, "spec.ceOverrides")
+    extensions = _mapping(overrides.get("extensions"), where, "spec.ceOverrides.extensions")
+    for key, value in extensions.items():
+        if not isinstance(key, str) or not _ATTRIBUTE_NAME.match(key):
+            raise where.error("spec.ceOverrides.extensions", f"bad extension name {key!r}")
+        if not isinstance(value, str):
+            raise where.error(f"spec.ceOverrides.extensions.{key}", "expected a string")
+    return PingSource(
+        name=name,
+        namespace=namespace,
+        schedule=schedule,
+        content_type=content_type,
+        data=data,
+        extensions=dict(extensions),
+        sink=_destination(spec.get("sink"), where, "spec.sink"),
+        source=source,
+    )
+
+
+def _service(doc: dict[str, Any], where: _Where, name: str, namespace: str, source: str) -> Service:
+    spec = _mapping(doc.get("spec"), where, "spec", required=True)
+    template = _mapping(spec.get("template"), where, "spec.template", required=True)
+    pod = _mapping(template.get("spec"), where, "spec.template.spec", required=True)
+    containers = pod.get("containers")
+    if not isinstance(containers, list) or not containers:
+        raise where.error("spec.template.spec.containers", "expected a non-empty list")
+    raw = _mapping(containers[0], where, "spec.template.spec.containers[0]", required=True)
+    path = "spec.template.spec.containers[0]"
+    env: dict[str, str] = {}
+    from_refs: list[str] = []
+    for i, item in enumerate(raw.get("env") or []):
+        entry = _mapping(item, where, f"{path}.env[{i}]", required=True)
+        var = _string(entry.get("name"), where, f"{path}.env[{i}].name")
+        if "value" in entry:
+            env[var] = str(entry["value"])
+        else:
+            from_refs.append(var)
+    for key in ("command", "args"):
+        value = raw.get(key)
+        if value is not None and (
+            not isinstance(value, list) or not all(isinstance(v, str) for v in value)
+        ):
+            raise where.error(f"{path}.{key}", "expected a list of strings")
+    ports = raw.get("ports") or []
+    port = ports[0].get("containerPort") if ports and isinstance(ports[0], dict) else None
+    return Service(
+        name=name,
+        namespace=namespace,
+        container=Container(
+            image=_string(raw.get("image"), where, f"{path}.image", required=False),
+            command=tuple(raw.get("command") or ()),
+            args=tuple(raw.get("args") or ()),
+            env=env,
+            env_from_refs=tuple(from_refs),
+            port=port if isinstance(port, int) else None,
+        ),
+        source=source,
+    )
+
+
+_READERS = {
+    ("eventing.knative.dev", "Broker"): _broker,
+    ("eventing.knative.dev", "Trigger"): _trigger,
+    ("sources.knative.dev", "PingSource"): _ping_source,
+    ("serving.knative.dev", "Service"): _service,
+}
+
+
+def _documents(path: Path) -> Iterator[tuple[str, Any]]:
+    try:
+        text = path.read_text("utf-8")
+        for doc in yaml.safe_load_all(text):
+            yield str(path), doc
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML: {error}") from None
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read: {error}") from None
+
+
+def _default_namespace(directory: Path) -> str:
+    for name in ("kustomization.yaml", "kustomization.yml"):
+        path = directory / name
+        if path.is_file():
+            for _, doc in _documents(path):
+                if isinstance(doc, dict) and isinstance(doc.get("namespace"), str):
+                    return str(doc["namespace"])
+    return "default"
+
+
+def load_documents(documents: Iterator[tuple[str, Any]], default_namespace: str) -> Manifests:
+    manifests = Manifests()
+    for source, doc in documents:
+        if not isinstance(doc, dict):
+            continue
+        api_version, kind = doc.get("apiVersion"), doc.get("kind")
+        if not isinstance(api_version, str) or not isinstance(kind, str):
+            continue
+        group = api_version.split("/")[0] if "/" in api_version else ""
+        reader = _READERS.get((group, kind))
+        if reader is None:
+            continue
+        metadata = doc.get("metadata")
+        if not isinstance(metadata, dict) or not isinstance(metadata.get("name"), str):
+            raise ConfigError(f"{source}: {kind} without metadata.name")
+        name = metadata["name"]
+        namespace = metadata.get("namespace") or default_namespace
+        where = _Where(source, kind, name)
+        obj = reader(doc, where, name, str(namespace), source)
+        if isinstance(obj, Broker):
+            manifests.brokers.append(obj)
+        elif isinstance(obj, Trigger):
+            manifests.triggers.append(obj)
+        elif isinstance(obj, PingSource):
+            manifests.ping_sources.append(obj)
+        elif isinstance(obj, Service):
+            manifests.services.append(obj)
+    return manifests
+
+
+def load(directory: str | Path) -> Manifests:
+    """Every `*.yaml` / `*.yml` directly in `directory`, in name order (subdirectories, such as
+    kustomize overlays, are not read)."""
+    root = Path(directory)
+    if not root.is_dir():
+        raise ConfigError(f"{root}: not a directory of manifests")
+    files = sorted(p for p in root.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+
+    def documents() -> Iterator[tuple[str, Any]]:
+        for path in files:
+            yield from _documents(path)
+
+    return load_documents(documents(), _default_namespace(root))

@@ -1,0 +1,2 @@
+"""The stats function's domain: aggregates, rollups, sketches, parameters, routes, OpenAPI and
+the dashboard."""

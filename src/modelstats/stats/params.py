@@ -1,0 +1,235 @@
+"""Query strings of the stats API, parsed and checked: every problem names its parameter.
+
+Times are RFC 3339 or a duration back from now (`15m`, `24h`, `7d`); the default window is the
+last 24 hours. Unknown parameters are rejected, so a typo never silently widens a query.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from modelstats.core import durations, timestamps
+from modelstats.core.errors import BadInput
+from modelstats.core.settings import get_settings
+
+DEFAULT_WINDOW = timedelta(hours=24)
+MAX_RANGE = timedelta(days=366)
+MIN_BUCKET = timedelta(minutes=1)
+MAX_BUCKET = timedelta(days=1)
+MAX_POINTS = 10_000  # buckets per metric in one answer
+MAX_DEAD_LETTERS = 1000
+MODELS_AHEAD = timedelta(days=1)
+
+_DURATION = re.compile(r"^\s*\d+(\.\d+)?\s*(ms|s|m|h|d|w)\s*$")
+_TRUE = {"true", "1", "yes", "on"}
+_FALSE = {"false", "0", "no", "off"}
+_STATS_PARAMS = {"metric", "since", "until", "bucket", "format", "exact"}
+
+
+@dataclass(frozen=True)
+class StatsQuery:
+    since: datetime
+    until: datetime
+    metrics: tuple[str, ...] | None = None
+    labels: tuple[tuple[str, str], ...] = ()
+    bucket: timedelta | None = None
+    csv: bool = False
+    exact: bool = False
+    baseline: str | None = None
+
+
+@dataclass(frozen=True)
+class DeadLetterQuery:
+    limit: int = 100
+    pending: bool = False
+    since: datetime | None = None
+
+
+def _check_text(name: str, value: str) -> str:
+    if "\x00" in value:
+        raise BadInput(name, "must not contain NUL characters")
+    return value
+
+
+def _single(pairs: list[tuple[str, str]], name: str) -> str | None:
+    values = [value for key, value in pairs if key == name]
+    if len(values) > 1:
+        raise BadInput(name, "given more than once")
+    return values[0] if values else None
+
+
+def _reject_unknown(pairs: list[tuple[str, str]], allowed: set[str], labels: bool) -> None:
+    for key, value in pairs:
+        _check_text(key, key)
+        _check_text(key, value)
+        if key in allowed or (labels and key.startswith("label.")):
+            continue
+        expected = sorted(allowed | ({"label.<key>"} if labels else set()))
+        raise BadInput(key, f"unknown parameter; expected one of {', '.join(expected)}")
+
+
+def parse_time(text: str, name: str, now: datetime) -> datetime:
+    """An RFC 3339 time, `now`, or a duration back from now."""
+    try:
+        if text.strip() == "now":
+            return now
+        if _DURATION.match(text):
+            return now - durations.parse(text, name)
+        return timestamps.parse(text, name)
+    except (BadInput, OverflowError, ValueError):
+        raise BadInput(
+            name,
+            f"expected an RFC 3339 time (2026-01-31T12:00:00Z), now, or a duration back from"
+            f" now (15m, 24h, 7d); got {text!r}",
+        ) from None
+
+
+def parse_bool(text: str, name: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise BadInput(name, f"expected true or false, got {text!r}")
+
+
+def parse_window(
+    pairs: list[tuple[str, str]], now: datetime, default: timedelta | None = DEFAULT_WINDOW
+) -> tuple[datetime | None, datetime]:
+    until_text = _single(pairs, "until")
+    until = parse_time(until_text, "until", now) if until_text is not None else now
+    since_text = _single(pairs, "since")
+    if since_text is not None:
+        since: datetime | None = parse_time(since_text, "since", now)
+    else:
+        try:
+            since = until - default if default is not None else None
+        except OverflowError:
+            raise BadInput("until", "out of range") from None
+    if since is not None:
+        if since.year < 2 or until.year > 9998:
+            raise BadInput("since" if since.year < 2 else "until", "out of range")
+        if since >= until:
+            raise BadInput("since", "must be before until")
+        if until - since > MAX_RANGE:
+            raise BadInput("since", f"the range is longer than the maximum of {MAX_RANGE.days}d")
+    return since, until
+
+
+def _metrics(pairs: list[tuple[str, str]]) -> tuple[str, ...] | None:
+    names: list[str] = []
+    for key, value in pairs:
+        if key != "metric":
+            continue
+        for name in value.split(","):
+            name = name.strip()
+            if not name:
+                raise BadInput("metric", "an empty metric name")
+            if len(name) > get_settings().max_name_length:
+                raise BadInput("metric", "name too long")
+            if name not in names:
+                names.append(name)
+    if len(names) > get_settings().max_metrics:
+        raise BadInput("metric", f"more than {get_settings().max_metrics} metrics")
+    return tuple(names) if names else None
+
+
+def _labels(pairs: list[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
+    labels = []
+    for key, value in pairs:
+        if not key.startswith("label."):
+            continue
+        name = key[len("label.") :]
+        if not name:
+            raise BadInput(key, "a label parameter is label.<key>=<value>")
+        labels.append((name, value))
+    if len(labels) > get_settings().max_labels:
+        raise BadInput("label", f"more than {get_settings().max_labels} label filters")
+    return tuple(labels)
+
+
+def _bucket(pairs: list[tuple[str, str]], since: datetime, until: datetime) -> timedelta | None:
+    text = _single(pairs, "bucket")
+    if text is None:
+        return None
+    bucket = durations.parse(text, "bucket")
+    if not MIN_BUCKET <= bucket <= MAX_BUCKET or bucket.microseconds:
+        raise BadInput("bucket", "must be whole seconds from 1m to 1d")
+    if (until - since) / bucket > MAX_POINTS:
+        raise BadInput("bucket", f"more than {MAX_POINTS} buckets in the range: use a larger one")
+    return bucket
+
+
+def parse_stats(
+    items: Iterable[tuple[str, str]], now: datetime, baseline: bool = False
+) -> StatsQuery:
+    """The query string of /stats/{model}/{version} (and of /stats/{model} with baseline)."""
+    pairs = list(items)
+    _reject_unknown(pairs, _STATS_PARAMS | ({"baseline"} if baseline else set()), labels=True)
+    since, until = parse_window(pairs, now)
+    assert since is not None
+    fmt = _single(pairs, "format")
+    if fmt not in (None, "json", "csv"):
+        raise BadInput("format", f"expected json or csv, got {fmt!r}")
+    bucket = _bucket(pairs, since, until)
+    if fmt == "csv" and bucket is None:
+        raise BadInput("format", "format=csv returns the series: add bucket (e.g. bucket=1h)")
+    exact = _single(pairs, "exact")
+    base = _single(pairs, "baseline")
+    if base is not None and not base:
+        raise BadInput("baseline", "an empty version")
+    return StatsQuery(
+        since=since,
+        until=until,
+        metrics=_metrics(pairs),
+        labels=_labels(pairs),
+        bucket=bucket,
+        csv=fmt == "csv",
+        exact=parse_bool(exact, "exact") if exact is not None else False,
+        baseline=base,
+    )
+
+
+def parse_models(
+    items: Iterable[tuple[str, str]], now: datetime
+) -> tuple[datetime | None, datetime]:
+    """The window of /models: all time unless since/until narrow it.
+
+    The default `until` is a day ahead, as ingest accepts sample times up to a day ahead.
+    """
+    pairs = list(items)
+    _reject_unknown(pairs, {"since", "until"}, labels=False)
+    if _single(pairs, "until") is None:
+        pairs.append(("until", timestamps.format(now + MODELS_AHEAD)))
+    return parse_window(pairs, now, default=None)
+
+
+def parse_dead_letters(items: Iterable[tuple[str, str]], now: datetime) -> DeadLetterQuery:
+    pairs = list(items)
+    _reject_unknown(pairs, {"limit", "pending", "since"}, labels=False)
+    limit_text = _single(pairs, "limit")
+    limit = 100
+    if limit_text is not None:
+        if not limit_text.strip().isdigit() or len(limit_text.strip()) > 6:
+            raise BadInput("limit", f"expected an integer from 1 to {MAX_DEAD_LETTERS}")
+        limit = int(limit_text)
+        if not 1 <= limit <= MAX_DEAD_LETTERS:
+            raise BadInput("limit", f"expected an integer from 1 to {MAX_DEAD_LETTERS}")
+    pending = _single(pairs, "pending")
+    since = _single(pairs, "since")
+    return DeadLetterQuery(
+        limit=limit,
+        pending=parse_bool(pending, "pending") if pending is not None else False,
+        since=parse_time(since, "since", now) if since is not None else None,
+    )
+
+
+def check_name(name: str, what: str) -> str:
+    """A model or version from the path."""
+    _check_text(what, name)
+    if not name or len(name) > get_settings().max_name_length:
+        raise BadInput(what, "empty or too long")
+    return name

@@ -1,0 +1,94 @@
+"""Routing of the stats function: a table of path patterns and handlers, and the access rule.
+
+A pattern is a path whose `{name}` segments match one path segment each (percent-decoded, so a
+model named `a/b` is addressed as `a%2Fb`). Every route but the public ones requires
+`Authorization: Bearer <STATS_API_TOKEN>` when that variable is set; unset, the API is open.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote_to_bytes
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from modelstats.core.errors import ModelstatsError, NotFound, Unauthorized
+from modelstats.core.settings import get_settings
+from modelstats.web import asgi
+
+Handler = Callable[[Request, dict[str, str]], Awaitable[Response]]
+
+
+@dataclass(frozen=True)
+class Route:
+    pattern: str
+    handler: Handler
+    public: bool = False
+
+    def match(self, segments: list[str]) -> dict[str, str] | None:
+        parts = self.pattern.strip("/").split("/") if self.pattern != "/" else []
+        if len(parts) != len(segments):
+            return None
+        params = {}
+        for part, segment in zip(parts, segments, strict=True):
+            if part.startswith("{") and part.endswith("}"):
+                if not segment:
+                    return None
+                params[part[1:-1]] = segment
+            elif part != segment:
+                return None
+        return params
+
+
+def path_segments(request: Request) -> list[str]:
+    raw = request.scope.get("raw_path") or request.url.path.encode()
+    path = raw.split(b"?", 1)[0].strip(b"/")
+    if not path:
+        return []
+    return [unquote_to_bytes(part).decode("utf-8", "replace") for part in path.split(b"/")]
+
+
+def authorize(request: Request) -> None:
+    token = get_settings().stats_api_token
+    if token is None:
+        return
+    header = request.headers.get("authorization", "")
+    scheme, _, given = header.partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(
+        given.strip().encode(), token.encode()
+    ):
+        raise Unauthorized("send Authorization: Bearer <STATS_API_TOKEN>")
+
+
+def json_response(body: Any, status: int = 200) -> Response:
+    return Response(
+        json.dumps(body, separators=(",", ":"), allow_nan=False),
+        status_code=status,
+        media_type="application/json",
+    )
+
+
+async def dispatch(routes: Sequence[Route], request: Request) -> Response:
+    try:
+        segments = path_segments(request)
+        for route in routes:
+            params = route.match(segments)
+            if params is None:
+                continue
+            if request.method != "GET":
+                return asgi.method_not_allowed("GET")
+            if not route.public:
+                authorize(request)
+            return await route.handler(request, params)
+        raise NotFound(f"no such path: {request.url.path}")
+    except Unauthorized as error:
+        response = asgi.error_response(error)
+        response.headers["WWW-Authenticate"] = "Bearer"
+        return response
+    except ModelstatsError as error:
+        return asgi.error_response(error)

@@ -1,0 +1,1 @@
+"""PostgreSQL: connections, migrations, named SQL, retention, dead letters, alert history reads."""

@@ -1,0 +1,132 @@
+"""Dead letters: events whose delivery failed for good, kept with Knative's error extensions.
+
+The dead-letter sink (ingest's second target) stores each event as it arrived; stats lists
+them, and `modelstats replay` sends them back to the broker once the cause is fixed.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from psycopg.types.json import Jsonb
+
+from modelstats.core.cloudevents import Event
+from modelstats.store import db, queries
+
+ERROR_EXTENSIONS = ("knativeerrordest", "knativeerrorcode", "knativeerrordata")
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    id: int
+    received_at: datetime
+    source: str
+    event_id: str
+    type: str
+    error_dest: str | None
+    error_code: int | None
+    error_data: str | None
+    attributes: dict[str, Any]
+    data: bytes | None
+    replayed_at: datetime | None
+
+    def original_attributes(self) -> dict[str, Any]:
+        """The event's attributes without the broker's error extensions (for replay)."""
+        return {k: v for k, v in self.attributes.items() if k not in ERROR_EXTENSIONS}
+
+    def to_json(self) -> dict[str, Any]:
+        data: Any = None
+        if self.data is not None:
+            try:
+                data = json.loads(self.data)
+            except (ValueError, UnicodeDecodeError):
+                data = {"base64": base64.b64encode(self.data).decode("ascii")}
+        return {
+            "id": self.id,
+            "received_at": self.received_at.isoformat(),
+            "event": {"source": self.source, "id": self.event_id, "type": self.type},
+            "error": {"dest": self.error_dest, "code": self.error_code, "data": self.error_data},
+            "attributes": self.attributes,
+            "data": data,
+            "replayed_at": self.replayed_at.isoformat() if self.replayed_at else None,
+        }
+
+
+def _error_data(encoded: str | None) -> str | None:
+    """knativeerrordata is the failed response body, base64-encoded; keep it readable."""
+    if encoded is None:
+        return None
+    try:
+        return base64.b64decode(encoded, validate=True).decode("utf-8", errors="replace")
+    except (binascii.Error, ValueError):
+        return encoded
+
+
+def _error_code(raw: str | None) -> int | None:
+    try:
+        return int(raw) if raw is not None else None
+    except ValueError:
+        return None
+
+
+def data_bytes(event: Event) -> bytes | None:
+    if event.data is None:
+        return None
+    if isinstance(event.data, bytes):
+        return event.data
+    return json.dumps(event.data, separators=(",", ":")).encode("utf-8")
+
+
+async def keep(event: Event) -> bool:
+    """Store a dead letter; False when the same event is already waiting for replay."""
+    ext = event.extensions
+    params = (
+        event.source,
+        event.id,
+        event.type,
+        ext.get("knativeerrordest"),
+        _error_code(ext.get("knativeerrorcode")),
+        _error_data(ext.get("knativeerrordata")),
+        Jsonb(event.attributes()),
+        data_bytes(event),
+    )
+    async with db.async_connection() as conn:
+        cursor = await conn.execute(queries.get("dead_letters", "insert"), params)
+        return await cursor.fetchone() is not None
+
+
+def _row(row: tuple[Any, ...]) -> DeadLetter:
+    data = row[9]
+    return DeadLetter(
+        row[0],
+        row[1],
+        row[2],
+        row[3],
+        row[4],
+        row[5],
+        row[6],
+        row[7],
+        row[8],
+        data=bytes(data) if data is not None else None,
+        replayed_at=row[10],
+    )
+
+
+def recent(
+    limit: int = 100, pending_only: bool = False, since: datetime | None = None
+) -> list[DeadLetter]:
+    params = {"limit": limit, "pending": pending_only, "since": since}
+    with db.connection() as conn:
+        return [_row(row) for row in conn.execute(queries.get("dead_letters", "list"), params)]
+
+
+def mark_replayed(letter_id: int) -> bool:
+    with db.connection() as conn:
+        return (
+            conn.execute(queries.get("dead_letters", "mark_replayed"), (letter_id,)).rowcount == 1
+        )

@@ -1,0 +1,1 @@
+"""The ASGI/WSGI glue every function handler uses."""

@@ -1,0 +1,128 @@
+"""Helpers for the alert tests: rules files, stored events, and the alert function's setup."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import functions_framework
+import psycopg
+import pytest
+
+from modelstats.alert import outbox, rules
+from modelstats.core import settings, timestamps
+
+STORED = "modelstats.metric.stored"
+ALERT_SOURCE = "functions/alert/main.py"
+INGEST_SOURCE = "functions/ingest/main.py"
+# Sample times: an hour ago, so that `for` and windows have room on both sides.
+T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
+
+LOW_ACCURACY = """
+rules:
+  - name: LowPredictionAccuracy
+    metric: prediction_accuracy
+    op: "<"
+    threshold: 0.3
+"""
+
+
+def at(seconds: float) -> str:
+    """The RFC 3339 time `seconds` after T0."""
+    return timestamps.format(T0 + timedelta(seconds=seconds))
+
+
+def report(
+    value: float | None = None,
+    seconds: float = 0,
+    model: str = "Mistral",
+    version: str = "v1",
+    metrics: dict[str, float] | None = None,
+    labels: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """A report as ingest replies it (time and labels always present)."""
+    if metrics is None:
+        metrics = {"prediction_accuracy": 0.19 if value is None else value, "drift": 0.11}
+    return {
+        "model": model,
+        "version": version,
+        "time": at(seconds),
+        "metrics": metrics,
+        "labels": labels or {},
+    }
+
+
+def stored(
+    *reports: dict[str, Any], id: str | None = None, source: str = "/modelstats/ingest"
+) -> tuple[dict[str, str], bytes]:
+    """A binary-mode `modelstats.metric.stored` event as ingest replies it."""
+    headers = {
+        "ce-specversion": "1.0",
+        "ce-id": id or uuid.uuid4().hex,
+        "ce-source": source,
+        "ce-type": STORED,
+        "content-type": "application/json",
+    }
+    return headers, json.dumps({"reports": list(reports)}).encode()
+
+
+def write_rules(directory: Path, text: str) -> Path:
+    path = directory / f"rules-{uuid.uuid4().hex[:8]}.yaml"
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def configure(monkeypatch: pytest.MonkeyPatch, **env: str | None) -> None:
+    """Set (or, with None, remove) environment variables and forget cached settings/rules."""
+    for name, value in env.items():
+        if value is None:
+            monkeypatch.delenv(name, raising=False)
+        else:
+            monkeypatch.setenv(name, value)
+    settings.reset_settings()
+    rules.reset()
+
+
+@contextmanager
+def alert_function(
+    monkeypatch: pytest.MonkeyPatch,
+    rules_path: Path,
+    webhook: str | None = None,
+    slack: str | None = None,
+    **env: str,
+) -> Iterator[Any]:
+    """The alert function's Flask test client; its outbox senders are stopped afterwards."""
+    configure(
+        monkeypatch,
+        ALERT_RULES_FILE=str(rules_path),
+        ALERT_WEBHOOK_URL=webhook,
+        SLACK_WEBHOOK_URL=slack,
+        ALERT_RETRY_INITIAL_MS=env.pop("ALERT_RETRY_INITIAL_MS", "50"),
+        ALERT_POLL_INTERVAL_MS=env.pop("ALERT_POLL_INTERVAL_MS", "200"),
+        **env,
+    )
+    app = functions_framework.create_app("alert", ALERT_SOURCE)
+    try:
+        yield app.test_client()
+    finally:
+        outbox.shutdown()
+        rules.reset()
+        # Read again on next use, once monkeypatch has put the environment back.
+        settings.reset_settings()
+
+
+def rows(url: str, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    with psycopg.connect(url) as conn:
+        return conn.execute(sql, params).fetchall()  # type: ignore[arg-type]
+
+
+def undelivered(url: str) -> int:
+    return int(
+        rows(url, "SELECT count(*) FROM alert_notifications WHERE delivered_at IS NULL")[0][0]
+    )

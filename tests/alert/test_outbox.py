@@ -1,0 +1,304 @@
+"""The notification outbox against real receivers that fail, throttle, go away and come back."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from click.testing import CliRunner
+
+from modelstats.alert import evaluation, notifiers, outbox
+from modelstats.cli import main as cli
+from modelstats.core import cloudevents
+from modelstats.core.errors import DeliveryFailed
+from modelstats.core.settings import from_environment
+from modelstats.local.functions import free_port
+from modelstats.store import db
+from tests.alert.alerting import (
+    LOW_ACCURACY,
+    alert_function,
+    configure,
+    report,
+    rows,
+    stored,
+    undelivered,
+    write_rules,
+)
+from tests.receivers import Receiver, Reply
+
+
+def post(client, *reports, id=None):
+    headers, body = stored(*reports, id=id)
+    return client.post("/", headers=headers, data=body)
+
+
+def wait_until(condition, seconds: float = 10, step: float = 0.02) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(step)
+
+
+def test_a_receiver_that_is_down_gets_the_notification_once_it_is_back(
+    clean_db, monkeypatch, tmp_path
+):
+    port = free_port()  # nothing listens here yet
+    rules_path = write_rules(tmp_path, LOW_ACCURACY)
+    with alert_function(
+        monkeypatch, rules_path, webhook=f"http://127.0.0.1:{port}", ALERT_RETRY_MAX_MS="200"
+    ) as client:
+        assert post(client, report(0.1)).status_code == 200
+        # The log notification goes out; the webhook's stays, with its failed attempts.
+        wait_until(
+            lambda: rows(
+                clean_db,
+                "SELECT attempts FROM alert_notifications WHERE notifier = 'webhook'"
+                " AND attempts >= 2",
+            )
+        )
+        (error,) = rows(
+            clean_db, "SELECT last_error FROM alert_notifications WHERE notifier = 'webhook'"
+        )[0]
+        assert "ConnectError" in error
+        assert undelivered(clean_db) == 1
+        with Receiver(default=Reply(200), port=port) as hook:
+            (request,) = hook.wait_for(1)
+            assert request.json()["status"] == "firing"
+            wait_until(lambda: undelivered(clean_db) == 0)
+            assert len(hook.quiet_for(0.5)) == 1
+
+
+def test_server_errors_are_retried_until_delivered_then_never_again(
+    clean_db, monkeypatch, tmp_path
+):
+    rules_path = write_rules(tmp_path, LOW_ACCURACY)
+    script = [Reply(500), Reply(502), Reply(503)]
+    with (
+        Receiver(script=script, default=Reply(200)) as hook,
+        alert_function(monkeypatch, rules_path, webhook=hook.url) as client,
+    ):
+        assert post(client, report(0.1)).status_code == 200
+        attempts = hook.wait_for(4)
+        # The same notification each time, with growing waits in between (50, 100, 200 ms).
+        assert len({r.body for r in attempts}) == 1
+        gaps = [b.monotonic - a.monotonic for a, b in itertools.pairwise(attempts)]
+        assert gaps[0] >= 0.045 and gaps[1] >= 0.095 and gaps[2] >= 0.19
+        assert len(hook.quiet_for(0.5)) == 4
+    (row,) = rows(
+        clean_db,
+        "SELECT attempts, delivered_at IS NOT NULL, last_error FROM alert_notifications"
+        " WHERE notifier = 'webhook'",
+    )
+    assert row == (4, True, None)
+
+
+def test_429_retry_after_is_respected(clean_db, monkeypatch, tmp_path):
+    rules_path = write_rules(tmp_path, LOW_ACCURACY)
+    script = [Reply(429, headers={"Retry-After": "1"})]
+    with (
+        Receiver(script=script, default=Reply(200)) as hook,
+        alert_function(monkeypatch, rules_path, webhook=hook.url) as client,
+    ):
+        assert post(client, report(0.1)).status_code == 200
+        first, second = hook.wait_for(2, timeout=5)
+        assert second.monotonic - first.monotonic >= 0.95
+
+
+def test_resolved_waits_for_its_firing_notification(clean_db, monkeypatch, tmp_path):
+    """Per notifier and alert, notifications arrive in order even when one must be retried."""
+    rules_path = write_rules(tmp_path, LOW_ACCURACY)
+    script = [Reply(503, headers={"Retry-After": "1"})]
+    with (
+        Receiver(script=script, default=Reply(200)) as hook,
+        alert_function(monkeypatch, rules_path, webhook=hook.url) as client,
+    ):
+        assert post(client, report(0.1)).status_code == 200
+        hook.wait_for(1)
+        assert post(client, report(0.9, seconds=60)).status_code == 200
+        # Another alert's notification is not held up by this one.
+        assert post(client, report(0.1, model="Other")).status_code == 200
+        received = hook.wait_for(4, timeout=5)
+    order = [(r.json()["commonLabels"]["model"], r.json()["status"]) for r in received]
+    assert order == [
+        ("Mistral", "firing"),  # 503
+        ("Other", "firing"),
+        ("Mistral", "firing"),  # retried after Retry-After
+        ("Mistral", "resolved"),
+    ]
+
+
+def test_concurrent_senders_never_send_one_notification_twice(clean_db, monkeypatch, tmp_path):
+    rules_path = write_rules(tmp_path, LOW_ACCURACY)
+    with Receiver(default=Reply(200, delay=0.01)) as hook:
+        configure(monkeypatch, ALERT_RULES_FILE=str(rules_path), ALERT_WEBHOOK_URL=hook.url)
+        # 30 alerts recorded with no sender running: 30 webhook and 30 log rows wait.
+        for n in range(30):
+            headers, body = stored(report(0.1, model=f"m{n}"))
+            assert evaluation.evaluate(cloudevents.parse(headers, body)).alerts
+        assert undelivered(clean_db) == 60
+        # Four processes' worth of senders at once.
+        senders = [outbox.Dispatcher(2, 0.2, 5) for _ in range(4)]
+        for sender in senders:
+            sender.start()
+        try:
+            wait_until(lambda: undelivered(clean_db) == 0)
+            received = hook.quiet_for(0.3)
+        finally:
+            for sender in senders:
+                sender.stop()
+    models = sorted(r.json()["commonLabels"]["model"] for r in received)
+    assert models == sorted(f"m{n}" for n in range(30))
+
+
+def test_notify_command_sends_what_is_due(clean_db, monkeypatch, tmp_path):
+    rules_path = write_rules(tmp_path, LOW_ACCURACY)
+    port = free_port()
+    configure(
+        monkeypatch,
+        ALERT_RULES_FILE=str(rules_path),
+        ALERT_WEBHOOK_URL=f"http://127.0.0.1:{port}",
+        ALERT_RETRY_INITIAL_MS="60000",
+    )
+    headers, body = stored(report(0.1))
+    evaluation.evaluate(cloudevents.parse(headers, body))
+    runner = CliRunner()
+    down = runner.invoke(cli, ["notify"])
+    assert down.exit_code == 1
+    assert "delivered 1, failed 1" in down.output  # the log line went out, the webhook did not
+    assert "waiting: 1 for webhook" in down.output
+    with Receiver(default=Reply(200), port=port) as hook:
+        # Not due for a minute: a plain run leaves it, --force sends it now.
+        assert "delivered 0, failed 0" in runner.invoke(cli, ["notify"]).output
+        forced = runner.invoke(cli, ["notify", "--force"])
+        assert forced.exit_code == 0, forced.output
+        assert "delivered 1, failed 0" in forced.output
+        assert len(hook.wait_for(1)) == 1
+    db.close_pools()
+
+
+def test_notifications_survive_the_sender_and_go_out_from_the_next_process(
+    clean_db, monkeypatch, tmp_path
+):
+    """Rows left by a process that is gone are picked up by the next one's senders."""
+    rules_path = write_rules(tmp_path, LOW_ACCURACY)
+    with Receiver(default=Reply(200)) as hook:
+        configure(monkeypatch, ALERT_RULES_FILE=str(rules_path), ALERT_WEBHOOK_URL=hook.url)
+        headers, body = stored(report(0.1))
+        evaluation.evaluate(cloudevents.parse(headers, body))  # recorded, nobody sending
+        assert hook.quiet_for(0.2) == []
+        with alert_function(monkeypatch, rules_path, webhook=hook.url) as client:
+            assert client.get("/healthz").status_code == 200  # starts the senders
+            assert len(hook.wait_for(1)) == 1
+
+
+# Pure parts: backoff, Retry-After, payloads.
+
+
+def test_backoff_doubles_up_to_the_ceiling_and_honours_retry_after():
+    settings = from_environment({"ALERT_RETRY_INITIAL_MS": "1000", "ALERT_RETRY_MAX_MS": "5000"})
+    waits = [outbox.backoff(n, settings=settings).total_seconds() for n in range(1, 6)]
+    assert waits == [1, 2, 4, 5, 5]
+    assert outbox.backoff(1, retry_after=30, settings=settings) == timedelta(seconds=30)
+    assert outbox.backoff(4, retry_after=0.5, settings=settings) == timedelta(seconds=5)
+    assert outbox.backoff(1, retry_after=10**9, settings=settings) == timedelta(days=1)
+
+
+def test_retry_after_header_forms():
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    assert notifiers.retry_after("120") == 120
+    assert notifiers.retry_after("Thu, 01 Jan 2026 00:00:30 GMT", now=now) == 30
+    assert notifiers.retry_after("Wed, 31 Dec 2025 00:00:00 GMT", now=now) == 0
+    assert notifiers.retry_after("soon") is None
+    assert notifiers.retry_after(None) is None
+
+
+ALERT = {
+    "id": 1,
+    "status": "resolved",
+    "notification": "resolved",
+    "rule": "LowPredictionAccuracy",
+    "fingerprint": "0123456789abcdef",
+    "labels": {
+        "env": "prod",
+        "alertname": "LowPredictionAccuracy",
+        "model": "<Mistral>",
+        "version": "v1",
+        "metric": "prediction_accuracy",
+        "severity": "critical",
+    },
+    "annotations": {"summary": "prediction_accuracy lower than 0.3 & falling", "value": "0.2"},
+    "value": 0.2,
+    "startsAt": "2026-01-01T00:00:00Z",
+    "endsAt": "2026-01-01T00:05:00Z",
+    "generatorURL": "http://stats/stats/%3CMistral%3E/v1?metric=prediction_accuracy",
+    "report": {
+        "model": "<Mistral>",
+        "version": "v1",
+        "time": "2026-01-01T00:05:00Z",
+        "metrics": {"prediction_accuracy": 0.2, "drift": 0.1},
+        "labels": {"env": "prod"},
+    },
+}
+
+
+def test_alertmanager_payload_shape():
+    payload = notifiers.alertmanager_payload(ALERT, "http://stats")
+    assert payload["version"] == "4"
+    assert payload["status"] == "resolved"
+    assert payload["groupKey"] == '{}:{alertname="LowPredictionAccuracy"}'
+    assert payload["commonLabels"] == ALERT["labels"]
+    assert payload["alerts"] == [
+        {
+            "status": "resolved",
+            "labels": ALERT["labels"],
+            "annotations": ALERT["annotations"],
+            "startsAt": "2026-01-01T00:00:00Z",
+            "endsAt": "2026-01-01T00:05:00Z",
+            "generatorURL": ALERT["generatorURL"],
+            "fingerprint": "0123456789abcdef",
+        }
+    ]
+
+
+def test_slack_message_escapes_and_has_a_text_fallback():
+    message = notifiers.slack_message(ALERT)
+    assert message["text"].startswith("[RESOLVED] LowPredictionAccuracy: prediction_accuracy")
+    section = message["blocks"][1]
+    assert section["text"]["text"] == "prediction_accuracy lower than 0.3 &amp; falling"
+    assert "&lt;Mistral&gt; v1" in section["fields"][0]["text"]
+    context = message["blocks"][2]["elements"][0]["text"]
+    assert context.startswith(f"<{ALERT['generatorURL']}|")
+    assert "env=prod" in context
+
+
+def test_log_line_is_the_first_versions():
+    assert notifiers.log_line({**ALERT, "status": "firing"}) == (
+        "ALERT prediction_accuracy lower than 0.3 & falling, {'name': '<Mistral>',"
+        " 'version': 'v1', 'prediction_accuracy': 0.2, 'drift': 0.1, 'labels': {'env': 'prod'}}"
+    )
+    assert notifiers.log_line(ALERT).startswith("RESOLVED ")
+
+
+def test_post_failures_become_delivery_failed():
+    import httpx
+
+    with httpx.Client(timeout=1) as client:
+        with pytest.raises(DeliveryFailed) as down:
+            notifiers.post_json("webhook", client, f"http://127.0.0.1:{free_port()}", {})
+        assert down.value.status is None
+        with (
+            Receiver(default=Reply(429, headers={"Retry-After": "7"})) as hook,
+            pytest.raises(DeliveryFailed) as throttled,
+        ):
+            notifiers.post_json("slack", client, hook.url, {"text": "x"})
+        assert (throttled.value.status, throttled.value.retry_after) == (429, 7)
+        assert "slack: HTTP 429" in str(throttled.value)
+        assert hook.url not in str(throttled.value)
+
+
+def test_configured_notifiers():
+    assert list(notifiers.configured(from_environment({}))) == ["log"]
+    both = from_environment({"SLACK_WEBHOOK_URL": "http://s", "ALERT_WEBHOOK_URL": "http://w"})
+    assert list(notifiers.configured(both)) == ["log", "slack", "webhook"]

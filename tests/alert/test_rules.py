@@ -1,0 +1,263 @@
+"""Alert rules (the YAML file and its errors) and the alert lifecycle, without a database."""
+
+from __future__ import annotations
+
+import textwrap
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from modelstats.alert import rules
+from modelstats.alert.state import AlertState, step
+from modelstats.cli import main as cli
+from modelstats.core.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def parse(text: str) -> list[rules.Rule]:
+    return rules.parse(textwrap.dedent(text), origin="test.yaml")
+
+
+def error_of(text: str) -> str:
+    with pytest.raises(ConfigError) as caught:
+        parse(text)
+    return str(caught.value)
+
+
+def test_shipped_rules_keep_the_first_versions_rule():
+    (rule,) = rules.load(ROOT / "infra" / "alert-rules.yaml")
+    assert (rule.metric, rule.op, rule.threshold) == ("prediction_accuracy", "<", 0.3)
+    assert rule.window is None and rule.for_ == timedelta(0)
+    assert rule.render_summary("Mistral", "v1", {}, 0.19) == "prediction_accuracy lower than 0.3"
+
+
+def test_a_full_rule_and_its_defaults():
+    full, minimal = parse(
+        """
+        rules:
+          - name: SlowInference
+            metric: inference_time
+            op: ">="
+            threshold: 500
+            match: {model: "Mistral*", version: "v?", labels: {env: prod}}
+            window: 15m
+            aggregate: p95
+            min_samples: 20
+            for: 10m
+            keep_firing_for: 5m
+            repeat_interval: 1h
+            severity: critical
+            summary: "p95 of {model} {version} is {value} ms ({op} {threshold})"
+          - {name: Minimal, metric: m, op: "<", threshold: 1}
+        """
+    )
+    assert full.window == timedelta(minutes=15) and full.aggregation == "p95"
+    assert (full.min_samples, full.for_, full.keep_firing_for) == (
+        20,
+        timedelta(minutes=10),
+        timedelta(minutes=5),
+    )
+    assert full.render_summary("Mistral-7B", "v2", {}, 612.5) == (
+        "p95 of Mistral-7B v2 is 612.5 ms (>= 500)"
+    )
+    assert minimal.repeat_interval == timedelta(hours=4)
+    assert (minimal.severity, minimal.min_samples, minimal.aggregation) == ("warning", 1, None)
+    windowed = parse("rules: [{name: W, metric: m, op: '>', threshold: 2, window: 1h}]")[0]
+    assert windowed.aggregation == "mean"
+    assert windowed.render_summary("a", "b", {}, 3) == "mean of m over 1h higher than 2"
+
+
+def test_matching_globs_and_labels():
+    (rule,) = parse(
+        """
+        rules:
+          - name: R
+            metric: accuracy
+            op: "<"
+            threshold: 1
+            match: {model: "Mis*", version: "v[12]", labels: {env: prod}}
+        """
+    )
+    assert rule.applies_to("Mistral", "v1", "accuracy", {"env": "prod", "zone": "a"})
+    assert not rule.applies_to("Mistral", "v1", "drift", {"env": "prod"})
+    assert not rule.applies_to("Mistral", "v3", "accuracy", {"env": "prod"})
+    assert not rule.applies_to("GPT", "v1", "accuracy", {"env": "prod"})
+    assert not rule.applies_to("Mistral", "v1", "accuracy", {"env": "dev"})
+    assert not rule.applies_to("Mistral", "v1", "accuracy", {})
+    # Globs are case-sensitive, like model names.
+    assert not rule.applies_to("mistral", "v1", "accuracy", {"env": "prod"})
+
+
+@pytest.mark.parametrize(
+    ("op", "holds", "fails"),
+    [("<", 0.29, 0.3), ("<=", 0.3, 0.31), (">", 0.31, 0.3), (">=", 0.3, 0.29)],
+)
+def test_operators(op, holds, fails):
+    (rule,) = parse(f"rules: [{{name: R, metric: m, op: '{op}', threshold: 0.3}}]")
+    assert rule.holds(holds) and not rule.holds(fails)
+
+
+@pytest.mark.parametrize(
+    ("rule", "field", "words"),
+    [
+        ("{name: A, metric: m, op: '==', threshold: 1}", "op", "'<', '<=', '>' or '>='"),
+        ("{name: A, metric: m, op: '<', threshold: 'low'}", "threshold", "must be a number"),
+        ("{name: A, metric: m, op: '<', threshold: .nan}", "threshold", "finite"),
+        ("{name: A, metric: m, op: '<'}", "threshold", "Field required"),
+        ("{name: A, metric: m, op: '<', threshold: 1, window: 5q}", "window", "duration"),
+        ("{name: A, metric: m, op: '<', threshold: 1, window: 0s}", "window", "longer than 0s"),
+        ("{name: A, metric: m, op: '<', threshold: 1, for: 10}", "for", "duration"),
+        ("{name: A, metric: m, op: '<', threshold: 1, aggregate: mean}", "aggregate", "window"),
+        (
+            "{name: A, metric: m, op: '<', threshold: 1, window: 1h, aggregate: avg}",
+            "aggregate",
+            "'mean'",
+        ),
+        ("{name: A, metric: m, op: '<', threshold: 1, min_samples: 5}", "min_samples", "window"),
+        (
+            "{name: A, metric: m, op: '<', threshold: 1, window: 1h, min_samples: 0}",
+            "min_samples",
+            "greater than or equal to 1",
+        ),
+        (
+            "{name: A, metric: m, op: '<', threshold: 1, repeat_interval: 0s}",
+            "repeat_interval",
+            "0s",
+        ),
+        ("{name: A, metric: m, op: '<', threshold: 1, summary: '{oops}'}", "summary", "{oops}"),
+        (
+            "{name: A, metric: m, op: '<', threshold: 1, summary: '{value:q}'}",
+            "summary",
+            "template",
+        ),
+        ("{name: A, metric: m, op: '<', threshold: 1, treshold: 2}", "treshold", "Extra inputs"),
+        ("{name: A, metric: m, op: '<', threshold: 1, match: {model: 3}}", "match.model", "string"),
+        ("{name: A, metric: m, op: '<', threshold: 1, match: {label: {}}}", "match.label", "Extra"),
+        ("{name: '', metric: m, op: '<', threshold: 1}", "name", "at least 1"),
+    ],
+)
+def test_malformed_rules_name_the_rule_and_the_field(rule, field, words):
+    message = error_of(
+        f"rules:\n  - {{name: Good, metric: m, op: '<', threshold: 1}}\n  - {rule}\n"
+    )
+    assert message.startswith("test.yaml: ")
+    where = "rule 'A' (rules[1])" if "name: A" in rule else "rule rules[1]"
+    assert f"{where}, field '{field}'" in message, message
+    assert words in message, message
+
+
+def test_file_level_errors():
+    assert "rule 'A' (rules[1]), field 'name'" in error_of(
+        "rules: [{name: A, metric: m, op: '<', threshold: 1},"
+        " {name: A, metric: n, op: '>', threshold: 2}]"
+    )
+    assert "not valid YAML" in error_of("rules: [")
+    assert "a mapping with a 'rules' list" in error_of("")
+    assert "field 'rules'" in error_of("rules: 3")
+    assert "field 'rule'" in error_of("rule: []")
+    assert "rule rules[0]" in error_of("rules: [3]")
+    # Every problem is listed, not just the first.
+    both = error_of("rules: [{name: A, metric: m, op: '!', threshold: x}]")
+    assert "field 'op'" in both and "field 'threshold'" in both
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ConfigError, match="No such file"):
+        rules.load(tmp_path / "nope.yaml")
+
+
+def test_check_rules_command(tmp_path):
+    runner = CliRunner()
+    good = runner.invoke(cli, ["check-rules", str(ROOT / "infra" / "alert-rules.yaml")])
+    assert good.exit_code == 0
+    assert "1 rule(s) OK: LowPredictionAccuracy" in good.output
+    bad_path = tmp_path / "bad.yaml"
+    bad_path.write_text("rules:\n  - {name: Broken, metric: m, op: '<', threshold: 1, for: x}\n")
+    bad = runner.invoke(cli, ["check-rules", str(bad_path)])
+    assert bad.exit_code == 1
+    assert "rule 'Broken' (rules[0]), field 'for'" in bad.output
+
+
+def test_current_reloads_a_changed_file_and_keeps_the_last_good_rules(tmp_path, monkeypatch):
+    from modelstats.core import settings
+
+    path = tmp_path / "rules.yaml"
+    path.write_text("rules: [{name: A, metric: m, op: '<', threshold: 1}]")
+    monkeypatch.setenv("ALERT_RULES_FILE", str(path))
+    settings.reset_settings()
+    rules.reset()
+    try:
+        assert [r.name for r in rules.current()] == ["A"]
+        path.write_text("rules: [{name: B, metric: m, op: '<', threshold: 1}, {name: C}]")
+        assert [r.name for r in rules.current()] == ["A"]  # broken edit: the last good rules
+        path.write_text("rules: [{name: B, metric: m, op: '<', threshold: 2.5}]")
+        assert [r.name for r in rules.current()] == ["B"]
+    finally:
+        rules.reset()
+        settings.reset_settings()
+
+
+# The lifecycle, one observation at a time (sample times from T, wall clock from NOW).
+
+T = datetime(2026, 1, 1, tzinfo=UTC)
+NOW = datetime(2026, 6, 1, tzinfo=UTC)
+
+
+def rule(**extra: str) -> rules.Rule:
+    fields = "".join(f", {k}: {v}" for k, v in extra.items())
+    return parse(f"rules: [{{name: R, metric: m, op: '<', threshold: 0.3{fields}}}]")[0]
+
+
+def run(r: rules.Rule, *observations: tuple[float, float | None, float]) -> list[str | None]:
+    """(sample seconds, value, wall seconds) -> the kind of each change (None: no change)."""
+    state = AlertState()
+    kinds = []
+    for seconds, value, wall in observations:
+        change = step(
+            state, r, T + timedelta(seconds=seconds), value, NOW + timedelta(seconds=wall)
+        )
+        kinds.append(change.kind if change else None)
+    return kinds
+
+
+def test_lifecycle_fire_hold_resolve():
+    assert run(rule(), (0, 0.5, 0), (1, 0.1, 1), (2, 0.1, 2), (3, 0.5, 3), (4, 0.5, 4)) == [
+        None,
+        "firing",
+        None,
+        "resolved",
+        None,
+    ]
+
+
+def test_lifecycle_for_and_cancel():
+    r = rule(**{"for": "1m"})
+    assert run(r, (0, 0.1, 0), (30, 0.1, 1), (60, 0.1, 2)) == ["pending", None, "firing"]
+    assert run(r, (0, 0.1, 0), (30, 0.5, 1), (40, 0.1, 2)) == ["pending", "inactive", "pending"]
+
+
+def test_lifecycle_repeat_uses_the_wall_clock():
+    r = rule(repeat_interval="10m")
+    kinds = run(r, (0, 0.1, 0), (1, 0.1, 599), (2, 0.1, 600), (3, 0.1, 900), (4, 0.1, 1200))
+    assert kinds == ["firing", None, "repeat", None, "repeat"]
+
+
+def test_lifecycle_keep_firing_for():
+    r = rule(keep_firing_for="5m")
+    kinds = run(r, (0, 0.1, 0), (60, 0.5, 1), (299, 0.5, 2), (300, 0.5, 3))
+    assert kinds == ["firing", None, None, "resolved"]
+    # Holding again within keep_firing_for: the same alert goes on.
+    assert run(r, (0, 0.1, 0), (60, 0.5, 1), (120, 0.1, 2), (400, 0.5, 3)) == [
+        "firing",
+        None,
+        None,
+        None,
+    ]
+
+
+def test_lifecycle_ignores_stale_and_unevaluable_observations():
+    kinds = run(rule(), (10, 0.1, 0), (5, 0.9, 1), (11, None, 2), (10, 0.9, 3))
+    assert kinds == ["firing", None, None, "resolved"]

@@ -1,0 +1,431 @@
+"""End to end: `modelstats run` on free ports with a temporary data directory, the real
+functions, the real broker, an embedded PostgreSQL, driven over HTTP like a user would.
+
+These tests depend on every function (ingest, stats, alert, etl). A function that is missing
+fails its test with a message naming it: they are not skipped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+
+from modelstats.local.embedded import EmbeddedPostgres
+from tests.brokers import free_port
+from tests.receivers import Receiver
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
+
+START_TIMEOUT = 120
+RUNNING = "modelstats is running"
+
+
+@dataclass
+class Stack:
+    popen: subprocess.Popen[bytes]
+    data_dir: Path
+    broker_port: int
+    stats_port: int
+    lines: list[tuple[float, str]] = field(default_factory=list)
+    state: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ingress(self) -> str:
+        return f"http://127.0.0.1:{self.broker_port}/modelstats/default"
+
+    @property
+    def stats(self) -> str:
+        return f"http://127.0.0.1:{self.stats_port}"
+
+    def output(self) -> str:
+        return "\n".join(line for _, line in self.lines)
+
+    def pids(self) -> dict[str, int]:
+        return {name: p["pid"] for name, p in self.state.get("processes", {}).items()}
+
+    def post(self, data: Any, type: str = "modelstats.metric.reported", **ce: str) -> str:
+        event_id = ce.pop("id", None) or str(uuid.uuid4())
+        headers = {
+            "ce-specversion": "1.0",
+            "ce-type": type,
+            "ce-source": "/tests/e2e",
+            "ce-id": event_id,
+            "content-type": "application/json",
+            **{f"ce-{k}": v for k, v in ce.items()},
+        }
+        response = httpx.post(self.ingress, headers=headers, content=json.dumps(data), timeout=10)
+        assert response.status_code == 202, response.text
+        return event_id
+
+    def wait_line(self, pattern: str, timeout: float, after: int = 0) -> str:
+        regex = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for _, line in self.lines[after:]:
+                if regex.search(line):
+                    return line
+            time.sleep(0.1)
+        raise AssertionError(f"no output line matching {pattern!r} in {timeout}s")
+
+
+def _pump(stack: Stack) -> None:
+    assert stack.popen.stdout is not None
+    for raw in iter(stack.popen.stdout.readline, b""):
+        stack.lines.append((time.monotonic(), raw.decode(errors="replace").rstrip()))
+
+
+def _kill_everything(stack: Stack) -> None:
+    for pid in [stack.popen.pid, *stack.pids().values()]:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)
+    postgres = EmbeddedPostgres(stack.data_dir / "pg")
+    if (stack.data_dir / "pg" / "postmaster.pid").exists():
+        with contextlib.suppress(Exception):
+            postgres.start()  # attach to the running server to stop it
+            postgres.stop()
+    shutil.rmtree(stack.data_dir.parent, ignore_errors=True)
+
+
+def start_stack(tmp_path: Path, env: dict[str, str] | None = None, ping_every: str = "1s") -> Stack:
+    # Not under pytest's basetemp: a concurrent pytest session may prune that while the
+    # embedded PostgreSQL still lives there.
+    data_dir = Path(tempfile.mkdtemp(prefix="modelstats-e2e-")) / "data"
+    broker_port, stats_port = free_port(), free_port()
+    environment = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    environment.update(env or {})
+    environment["PYTHONUNBUFFERED"] = "1"
+    argv = [
+        sys.executable,
+        "-m",
+        "modelstats.cli",
+        "run",
+        "--broker-port",
+        str(broker_port),
+        "--stats-port",
+        str(stats_port),
+        "--data-dir",
+        str(data_dir),
+        "--ping-every",
+        ping_every,
+    ]
+    popen = subprocess.Popen(
+        argv,
+        cwd=ROOT,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    stack = Stack(popen, data_dir, broker_port, stats_port)
+    threading.Thread(target=_pump, args=(stack,), daemon=True).start()
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if any(RUNNING in line for _, line in stack.lines):
+            stack.state = json.loads((data_dir / "stack.json").read_text())
+            return stack
+        if popen.poll() is not None:
+            time.sleep(0.3)
+            raise AssertionError(
+                f"modelstats run exited with {popen.returncode}:\n{stack.output()}"
+            )
+        time.sleep(0.2)
+    _kill_everything(stack)
+    raise AssertionError(f"modelstats run did not start in {START_TIMEOUT}s:\n{stack.output()}")
+
+
+def stop_stack(stack: Stack, timeout: float = 40) -> float:
+    """SIGINT (Ctrl-C) to `modelstats run`; returns how long it took to exit."""
+    started = time.monotonic()
+    with contextlib.suppress(ProcessLookupError):
+        stack.popen.send_signal(signal.SIGINT)
+    try:
+        stack.popen.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _kill_everything(stack)
+        raise AssertionError(f"modelstats run did not stop in {timeout}s") from None
+    return time.monotonic() - started
+
+
+@pytest.fixture
+def stack_factory(tmp_path: Path) -> Iterator[Callable[..., Stack]]:
+    started: list[Stack] = []
+
+    def factory(**kwargs: Any) -> Stack:
+        stack = start_stack(tmp_path / f"s{len(started)}", **kwargs)
+        started.append(stack)
+        return stack
+
+    yield factory
+    for stack in started:
+        if stack.popen.poll() is None:
+            stop_stack(stack)
+        _kill_everything(stack)
+
+
+@pytest.fixture(scope="module")
+def webhook() -> Iterator[Receiver]:
+    with Receiver() as receiver:
+        yield receiver
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory, webhook: Receiver) -> Iterator[Stack]:
+    """One stack shared by the read-only scenarios (each uses its own model names)."""
+    running = start_stack(
+        tmp_path_factory.mktemp("stack"), env={"ALERT_WEBHOOK_URL": f"{webhook.url}/alerts"}
+    )
+    yield running
+    try:
+        stop_stack(running)
+    finally:
+        _kill_everything(running)
+
+
+def poll(fetch: Callable[[], Any], timeout: float, what: str) -> Any:
+    """Call `fetch` until it returns something truthy; AssertionError after `timeout`."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        with contextlib.suppress(httpx.HTTPError):
+            last = fetch()
+            if last:
+                return last
+        time.sleep(0.3)
+    raise AssertionError(f"{what} not seen within {timeout}s (last: {last!r})")
+
+
+def stats_of(stack: Stack, model: str, version: str) -> dict[str, Any] | None:
+    response = httpx.get(f"{stack.stats}/stats/{model}/{version}", timeout=5)
+    return response.json() if response.status_code == 200 else None
+
+
+def dead_letters(database_url: str) -> list[dict[str, Any]]:
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute(
+            "SELECT event_id, error_code, error_dest, received_at FROM dead_letters ORDER BY id"
+        ).fetchall()
+    return [
+        dict(zip(("event_id", "code", "dest", "received_at"), row, strict=True)) for row in rows
+    ]
+
+
+def find_dead_letter(document: Any, event_id: str) -> dict[str, Any] | None:
+    """The listed dead letter for `event_id`, wherever the stats response nests it."""
+    if isinstance(document, dict):
+        event = document.get("event")
+        if isinstance(event, dict) and event.get("id") == event_id:
+            return document
+        items = document.values()
+    elif isinstance(document, list):
+        items = document
+    else:
+        return None
+    for item in items:
+        found = find_dead_letter(item, event_id)
+        if found:
+            return found
+    return None
+
+
+# -- scenarios -------------------------------------------------------------------------------
+
+
+def test_the_stack_prints_its_urls_and_a_curl_line(stack: Stack) -> None:
+    output = stack.output()
+    assert f"broker ingress  {stack.ingress}" in output
+    assert f"stats           {stack.stats}" in output
+    assert f"curl -i {stack.ingress}" in output
+    # Each process's lines carry its name.
+    assert re.search(r"^broker\s+\| broker modelstats/default: ", output, re.M)
+    assert re.search(r"^run\s+\| database schema ready", output, re.M)
+    assert set(stack.pids()) >= {"broker", "ingest", "deadletters", "stats", "alert", "etl"}
+
+
+def test_an_event_posted_to_the_ingress_shows_in_stats(stack: Stack) -> None:
+    stack.post({"model": "e2e-stats", "version": "v1", "metrics": {"prediction_accuracy": 0.9}})
+    stack.post({"model": "e2e-stats", "version": "v1", "metrics": {"prediction_accuracy": 0.7}})
+    stack.wait_line(r"trigger ingest-metric-reported: delivered", timeout=20)
+    result = poll(
+        lambda: (
+            (s := stats_of(stack, "e2e-stats", "v1"))
+            and s["metrics"].get("prediction_accuracy", {}).get("count") == 2
+            and s
+        ),
+        timeout=30,
+        what="stats for e2e-stats/v1 with 2 samples",
+    )
+    accuracy = result["metrics"]["prediction_accuracy"]
+    assert accuracy["mean"] == pytest.approx(0.8)
+    assert accuracy["min"] == pytest.approx(0.7) and accuracy["max"] == pytest.approx(0.9)
+
+
+def test_low_accuracy_reaches_the_webhook_through_reply_and_alert_trigger(
+    stack: Stack, webhook: Receiver
+) -> None:
+    stack.post({"model": "e2e-alert", "version": "v7", "metrics": {"prediction_accuracy": 0.1}})
+    # ingest's reply (metric.stored) is re-ingested and routed to alert by its trigger.
+    stack.wait_line(r"reply modelstats\.metric\.stored .* re-ingested", timeout=20)
+    stack.wait_line(r"trigger alert-metric-stored: delivered", timeout=30)
+
+    def alert_for_model() -> dict[str, Any] | None:
+        for request in webhook.requests:
+            payload = request.json()
+            for alert in payload.get("alerts", []):
+                if alert.get("labels", {}).get("model") == "e2e-alert":
+                    return dict(alert)
+        return None
+
+    alert = poll(alert_for_model, timeout=30, what="an Alertmanager webhook for e2e-alert")
+    assert alert["labels"]["version"] == "v7"
+    assert alert["labels"]["metric"] == "prediction_accuracy"
+    assert alert["status"] == "firing"
+    # The first version's log line, prefixed with the process name.
+    assert re.search(
+        r"^alert\s+\|.*ALERT prediction_accuracy lower than 0\.3", stack.output(), re.M
+    )
+
+
+def test_a_malformed_event_is_kept_as_a_dead_letter_with_code_400(stack: Stack) -> None:
+    event_id = stack.post({"model": "e2e-bad", "metrics": {"prediction_accuracy": "high"}})
+    stack.wait_line(
+        rf"{event_id} -> trigger ingest-metric-reported: failed for good \(HTTP 400", timeout=20
+    )
+    # Kept by the deadletters service, with Knative's error extensions.
+    letters = poll(
+        lambda: [d for d in dead_letters(stack.state["database_url"]) if d["event_id"] == event_id],
+        timeout=20,
+        what="the dead letter in PostgreSQL",
+    )
+    assert letters[0]["code"] == 400
+    assert letters[0]["dest"] == stack.state["processes"]["ingest"]["url"]
+    listed = poll(
+        lambda: find_dead_letter(
+            httpx.get(f"{stack.stats}/dead-letters", timeout=5).json(), event_id
+        ),
+        timeout=20,
+        what="the dead letter in GET /dead-letters",
+    )
+    assert listed["error"]["code"] == 400
+
+
+def test_the_ping_drives_etl(stack: Stack) -> None:
+    # --ping-every 1s: the etl-schedule PingSource (synthetic job) fires through the broker.
+    stack.wait_line(r"dev\.knative\.sources\.ping .* -> trigger etl-ping", timeout=20)
+    stack.wait_line(r"etl-schedule .* -> trigger etl-ping: delivered", timeout=30)
+    # etl replies with metric.reported; ingest stores it; stats shows the synthetic models.
+    stack.wait_line(r"reply modelstats\.metric\.reported .* from trigger etl-ping", timeout=30)
+    result = poll(lambda: stats_of(stack, "Llama", "v1"), timeout=30, what="stats for Llama/v1")
+    assert result["metrics"]["prediction_accuracy"]["count"] >= 1
+
+
+def group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _log_time(line: str) -> float:
+    match = re.search(r"(\d\d:\d\d:\d\d\.\d{3})", line)
+    assert match, line
+    moment = datetime.strptime(match[1], "%H:%M:%S.%f")
+    return moment.hour * 3600 + moment.minute * 60 + moment.second + moment.microsecond / 1e6
+
+
+def test_a_function_that_is_down_gets_retries_with_backoff_then_dead_letters(
+    stack_factory: Callable[..., Stack],
+) -> None:
+    """ingest is killed; the broker retries with the Broker's delivery (infra/knative/broker.yaml)
+    and then the separate deadletters service keeps the event."""
+    from modelstats.local import manifests
+
+    spec = manifests.load(ROOT / "infra" / "knative").broker("modelstats", "default")
+    assert spec is not None and spec.delivery is not None
+    schedule = spec.delivery.retry_policy().schedule()
+
+    running = stack_factory(ping_every="1h")
+    os.killpg(running.pids()["ingest"], signal.SIGKILL)
+    time.sleep(0.5)
+    event_id = running.post({"model": "e2e-down", "version": "v1", "metrics": {"drift": 0.5}})
+    pattern = rf"{event_id} -> trigger ingest-metric-reported: attempt (\d+)/"
+    running.wait_line(rf"{event_id} .*failed for good", timeout=sum(schedule) + 30)
+    attempts = [
+        (int(m[1]), _log_time(line)) for _, line in running.lines if (m := re.search(pattern, line))
+    ]
+    assert [n for n, _ in attempts] == list(range(1, len(schedule) + 2))
+    gaps = [b - a for (_, a), (_, b) in itertools.pairwise(attempts)]
+    for measured, expected in zip(gaps, schedule, strict=True):
+        assert expected * 0.9 <= measured <= expected + 1.0, (gaps, schedule)
+    letters = poll(
+        lambda: [
+            d for d in dead_letters(running.state["database_url"]) if d["event_id"] == event_id
+        ],
+        timeout=20,
+        what="the dead letter in PostgreSQL",
+    )
+    assert letters[0]["code"] == 0  # connection refused: no HTTP status
+    assert letters[0]["dest"] == running.state["processes"]["ingest"]["url"]
+
+
+def test_a_busy_port_is_refused_clearly(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "modelstats.cli",
+                "run",
+                "--broker-port",
+                str(port),
+                "--stats-port",
+                str(free_port()),
+                "--data-dir",
+                str(tmp_path / "d"),
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 1
+    assert f"port {port} is already in use" in result.stdout + result.stderr
+
+
+def test_ctrl_c_stops_every_process(stack_factory: Callable[..., Stack]) -> None:
+    running = stack_factory()
+    pids = running.pids()
+    postmaster = running.data_dir / "pg" / "postmaster.pid"
+    assert postmaster.exists()
+    took = stop_stack(running, timeout=40)
+    assert running.popen.returncode == 0, running.output()[-2000:]
+    assert took < 30
+    assert [name for name, pid in pids.items() if group_alive(pid)] == []
+    assert not postmaster.exists(), "the embedded PostgreSQL is still running"
+    assert "stopped" in running.output().splitlines()[-1]

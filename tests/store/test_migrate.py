@@ -1,0 +1,85 @@
+"""Migrations: versioned, idempotent, safe when several processes run them at once."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from modelstats.store import migrate
+
+BIN = Path(sys.executable).parent
+
+
+@pytest.fixture
+def empty_database(database_url: str) -> Iterator[str]:
+    """A new, empty database on the same server, dropped afterwards."""
+    name = f"migrate_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    params = conninfo_to_dict(database_url)
+    params["dbname"] = name
+    yield make_conninfo(**params)
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+def test_versions_are_unique_and_ordered():
+    versions = [m.version for m in migrate.available()]
+    assert versions == sorted(set(versions))
+    assert versions[:2] == [1, 2]
+
+
+def test_concurrent_runs_apply_each_migration_once(empty_database: str):
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda _: migrate.migrate(empty_database), range(4)))
+    applied = sorted(m.version for result in results for m in result)
+    assert applied == [m.version for m in migrate.available()]
+    with psycopg.connect(empty_database) as conn:
+        recorded = conn.execute("SELECT version FROM schema_migrations ORDER BY 1").fetchall()
+        view = conn.execute("SELECT count(*) FROM metric_samples").fetchone()
+    assert [r[0] for r in recorded] == applied
+    assert view == (0,)
+
+
+def test_cli_migrate_is_idempotent(empty_database: str):
+    command = [str(BIN / "modelstats"), "migrate"]
+    env = {"DATABASE_URL": empty_database, "PATH": "/usr/bin:/bin"}
+    first = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
+    second = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
+    assert "applied 0001_store" in first.stdout
+    assert second.stdout.strip() == "schema is up to date"
+
+
+def test_cli_migrate_without_database_url_fails_clearly():
+    result = subprocess.run(
+        [str(BIN / "modelstats"), "migrate"],
+        env={"PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 1
+    assert "DATABASE_URL" in result.stderr
+
+
+def test_cli_migrate_reports_unreachable_database():
+    result = subprocess.run(
+        [
+            str(BIN / "modelstats"),
+            "migrate",
+            "--database-url",
+            "postgresql://nobody@127.0.0.1:1/none?connect_timeout=2",
+        ],
+        env={"PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 1
+    assert "database unavailable" in result.stderr
