@@ -102,6 +102,17 @@ def _seconds(value: str | None, option: str) -> float | None:
     help="Where events refused even by the dead-letter sink are appended.",
 )
 @click.option("--max-in-flight", default=1000, show_default=True, help="Backpressure limit.")
+@click.option(
+    "--admission-wait",
+    default=2.0,
+    show_default=True,
+    help="Seconds an event waits for an in-flight slot before the ingress answers 503.",
+)
+@click.option(
+    "--max-body-bytes",
+    type=int,
+    help="Larger events are refused with 413 (default: MAX_BODY_BYTES, ingest's limit, 8 MiB).",
+)
 def broker(
     manifests_dir: str,
     port: int,
@@ -110,13 +121,15 @@ def broker(
     ping_every: str | None,
     spool: str,
     max_in_flight: int,
+    admission_wait: float,
+    max_body_bytes: int | None,
 ) -> None:
     """Run the local Knative-style broker over a directory of manifests."""
     from pathlib import Path
 
     from modelstats.core import logs
     from modelstats.local import broker as broker_core
-    from modelstats.local import manifests
+    from modelstats.local import ingress, manifests
 
     logs.configure()
     try:
@@ -128,6 +141,7 @@ def broker(
             spool_path=Path(spool),
             ping_every=_seconds(ping_every, "--ping-every"),
             max_in_flight=max_in_flight,
+            admission_wait=admission_wait,
         )
     except ModelstatsError as error:
         _fail(error)
@@ -136,7 +150,7 @@ def broker(
         click.echo(f"broker {namespace}/{name}: http://{host}:{port}/{namespace}/{name}", err=True)
         for sub in route.subscriptions:
             click.echo(f"  trigger {sub.name} -> {sub.url}", err=True)
-    broker_core.serve(local, host, port)
+    ingress.serve(local, host, port, max_body_bytes or get_settings().max_body_bytes)
 
 
 @main.command()

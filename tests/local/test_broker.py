@@ -103,6 +103,22 @@ def test_delivery_headers_stamps_and_exact_data(tmp_path: Path) -> None:
         assert request.ce("knativebrokerttl") is None
 
 
+def test_an_event_without_content_type_is_delivered_without_one(tmp_path: Path) -> None:
+    """The HTTP client adds no content type of its own: it would become the event's
+    datacontenttype at the subscriber."""
+    with (
+        Receiver() as sink,
+        run_broker(tmp_path, broker_yaml() + trigger_yaml("all", sink.url)) as b,
+    ):
+        headers, _ = binary_event(id="plain")
+        headers.pop("content-type", None)
+        assert b.post(headers, b"raw bytes").status_code == 202
+        (request,) = sink.wait_for(1)
+        assert request.body == b"raw bytes"
+        assert "content-type" not in request.headers
+        assert "user-agent" not in request.headers
+
+
 def test_ttl_guard_at_ingress(tmp_path: Path) -> None:
     with (
         Receiver() as sink,
@@ -126,7 +142,7 @@ def test_backpressure_answers_503_when_full(tmp_path: Path) -> None:
         run_broker(
             tmp_path,
             broker_yaml() + trigger_yaml("all", slow.url),
-            extra_args=["--max-in-flight", "2"],
+            extra_args=["--max-in-flight", "2", "--admission-wait", "0"],
         ) as b,
     ):
         statuses = [b.post(*binary_event()).status_code for _ in range(3)]
@@ -140,6 +156,28 @@ def test_backpressure_answers_503_when_full(tmp_path: Path) -> None:
         while b.post(*binary_event()).status_code != 202:
             assert time.monotonic() < deadline
             time.sleep(0.2)
+
+
+def test_a_full_broker_holds_the_sender_until_a_slot_frees(tmp_path: Path) -> None:
+    """Backpressure slows the sender down first: the third event waits for the first two
+    deliveries to end, then is accepted; nothing is refused."""
+    slow = Receiver(default=Reply(204, delay=1.0))
+    with (
+        slow,
+        run_broker(
+            tmp_path,
+            broker_yaml() + trigger_yaml("all", slow.url),
+            extra_args=["--max-in-flight", "2", "--admission-wait", "10"],
+        ) as b,
+    ):
+        assert [b.post(*binary_event()).status_code for _ in range(2)] == [202, 202]
+        started = time.monotonic()
+        assert b.post(*binary_event()).status_code == 202
+        waited = time.monotonic() - started
+        first_two = slow.wait_for(2)
+        # Accepted only once a delivery had been answered (the receiver answers after 1 s).
+        assert waited >= 0.5, waited
+        assert len(slow.wait_for(3)) == 3 and len(first_two) == 2
 
 
 # -- filters ---------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from modelstats.local.embedded import EmbeddedPostgres
 from tests.brokers import free_port
@@ -77,6 +78,17 @@ class Stack:
         response = httpx.post(self.ingress, headers=headers, content=json.dumps(data), timeout=10)
         assert response.status_code == 202, response.text
         return event_id
+
+    def broker_counter(self, name: str, **labels: str) -> float:
+        """A sample of the broker's /metrics (0 when the series does not exist yet)."""
+        text = httpx.get(f"http://127.0.0.1:{self.broker_port}/metrics", timeout=5).text
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.name == name and all(
+                    sample.labels.get(k) == v for k, v in labels.items()
+                ):
+                    return float(sample.value)
+        return 0.0
 
     def wait_line(self, pattern: str, timeout: float, after: int = 0) -> str:
         regex = re.compile(pattern)
@@ -265,7 +277,6 @@ def test_the_stack_prints_its_urls_and_a_curl_line(stack: Stack) -> None:
 def test_an_event_posted_to_the_ingress_shows_in_stats(stack: Stack) -> None:
     stack.post({"model": "e2e-stats", "version": "v1", "metrics": {"prediction_accuracy": 0.9}})
     stack.post({"model": "e2e-stats", "version": "v1", "metrics": {"prediction_accuracy": 0.7}})
-    stack.wait_line(r"trigger ingest-metric-reported: delivered", timeout=20)
     result = poll(
         lambda: (
             (s := stats_of(stack, "e2e-stats", "v1"))
@@ -285,8 +296,17 @@ def test_low_accuracy_reaches_the_webhook_through_reply_and_alert_trigger(
 ) -> None:
     stack.post({"model": "e2e-alert", "version": "v7", "metrics": {"prediction_accuracy": 0.1}})
     # ingest's reply (metric.stored) is re-ingested and routed to alert by its trigger.
-    stack.wait_line(r"reply modelstats\.metric\.stored .* re-ingested", timeout=20)
-    stack.wait_line(r"trigger alert-metric-stored: delivered", timeout=30)
+    deliveries = "modelstats_broker_deliveries_total"
+    poll(
+        lambda: (
+            stack.broker_counter(
+                "modelstats_broker_replies_total", trigger="ingest-metric-reported"
+            )
+            and stack.broker_counter(deliveries, trigger="alert-metric-stored", outcome="delivered")
+        ),
+        timeout=30,
+        what="ingest's reply re-ingested and delivered to alert",
+    )
 
     def alert_for_model() -> dict[str, Any] | None:
         for request in webhook.requests:
@@ -331,10 +351,22 @@ def test_a_malformed_event_is_kept_as_a_dead_letter_with_code_400(stack: Stack) 
 
 def test_the_ping_drives_etl(stack: Stack) -> None:
     # --ping-every 1s: the etl-schedule PingSource (synthetic job) fires through the broker.
-    stack.wait_line(r"dev\.knative\.sources\.ping .* -> trigger etl-ping", timeout=20)
-    stack.wait_line(r"etl-schedule .* -> trigger etl-ping: delivered", timeout=30)
+    poll(
+        lambda: (
+            stack.broker_counter("modelstats_broker_pings_total", pingsource="etl-schedule")
+            and stack.broker_counter(
+                "modelstats_broker_deliveries_total", trigger="etl-ping", outcome="delivered"
+            )
+        ),
+        timeout=30,
+        what="a tick of etl-schedule delivered to etl",
+    )
     # etl replies with metric.reported; ingest stores it; stats shows the synthetic models.
-    stack.wait_line(r"reply modelstats\.metric\.reported .* from trigger etl-ping", timeout=30)
+    poll(
+        lambda: stack.broker_counter("modelstats_broker_replies_total", trigger="etl-ping"),
+        timeout=30,
+        what="etl's reply re-ingested",
+    )
     result = poll(lambda: stats_of(stack, "Llama", "v1"), timeout=30, what="stats for Llama/v1")
     assert result["metrics"]["prediction_accuracy"]["count"] >= 1
 

@@ -1,0 +1,165 @@
+"""The broker's HTTP side: the ingress `POST /<namespace>/<broker>`, `/healthz` and `/metrics`.
+
+A bare ASGI application (no framework in the hot path) under uvicorn with uvloop and httptools.
+Status codes as Knative's ingress answers them (EV pkg/broker/ingress/ingress_handler.go): 202
+accepted, 400 not a valid CloudEvent (binary or structured; batched mode refused) or TTL spent,
+404 for `/` or an unknown broker, 405 other methods, 200 OPTIONS; and, as this broker bounds what
+it holds, 413 for a body over the limit (refused from its Content-Length, or as soon as a chunked
+body passes it, never read whole), 408 for a body that does not arrive within the read timeout,
+503 with `Retry-After` when no in-flight slot frees in time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from modelstats.core.errors import BadInput
+from modelstats.local import envelopes
+from modelstats.local.broker import LocalBroker
+
+log = logging.getLogger("modelstats.broker")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+ALLOW = (b"allow", b"POST, OPTIONS")
+TEXT = (b"content-type", b"text/plain; charset=utf-8")
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+async def _respond(
+    send: Send, status: int, body: bytes = b"", headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    head = list(headers or [])
+    if body:
+        head.append(TEXT)
+    await send({"type": "http.response.start", "status": status, "headers": head})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    more = True
+    while more:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ConnectionError("the client went away")
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge
+        chunks.append(chunk)
+        more = message.get("more_body", False)
+    return b"".join(chunks)
+
+
+async def _lifespan(broker: LocalBroker, receive: Receive, send: Send) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await broker.start()
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await broker.stop()
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
+def create_app(broker: LocalBroker, max_body_bytes: int, read_timeout: float = 30.0) -> ASGIApp:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await _lifespan(broker, receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        method = scope["method"]
+        parts = [p for p in scope["path"].split("/") if p]
+        if method == "OPTIONS":
+            await _respond(send, 200, headers=[ALLOW])
+        elif method == "GET" and parts == ["healthz"]:
+            await _respond(send, 200, b"ok")
+        elif method == "GET" and parts == ["metrics"]:
+            body = generate_latest(broker.tally.registry)
+            ctype = (b"content-type", CONTENT_TYPE_LATEST.encode())
+            await send({"type": "http.response.start", "status": 200, "headers": [ctype]})
+            await send({"type": "http.response.body", "body": body})
+        elif method != "POST":
+            await _respond(send, 405, b"only POST is accepted\n", [ALLOW])
+        elif len(parts) != 2 or broker.route(parts[0], parts[1]) is None:
+            what = "/".join(parts) or "/"
+            await _respond(send, 404, f"no broker {what}: POST /<namespace>/<broker>\n".encode())
+        else:
+            await _ingest(scope, receive, send, parts[0], parts[1])
+
+    async def _ingest(
+        scope: Scope, receive: Receive, send: Send, namespace: str, name: str
+    ) -> None:
+        route = broker.route(namespace, name)
+        assert route is not None
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        declared = headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > max_body_bytes:
+            broker.tally.refused(name, "too_large")
+            await _respond(send, 413, f"body larger than {max_body_bytes} bytes\n".encode())
+            return
+        try:
+            async with asyncio.timeout(read_timeout):
+                body = await _read_body(receive, max_body_bytes)
+        except BodyTooLarge:
+            broker.tally.refused(name, "too_large")
+            await _respond(send, 413, f"body larger than {max_body_bytes} bytes\n".encode())
+            return
+        except TimeoutError:
+            broker.tally.refused(name, "timeout")
+            await _respond(send, 408, f"body not received within {read_timeout:g}s\n".encode())
+            return
+        except ConnectionError:
+            return
+        try:
+            accepted = await broker.accept(route, envelopes.decode(headers, body))
+        except BadInput as error:
+            broker.tally.refused(name, "invalid")
+            await _respond(send, 400, f"{error}\n".encode())
+            return
+        if not accepted:
+            broker.tally.refused(name, "full")
+            retry = [(b"retry-after", b"1")]
+            await _respond(send, 503, b"the broker is at its in-flight limit, retry later\n", retry)
+            return
+        await _respond(send, 202)
+
+    return app
+
+
+def serve(
+    broker: LocalBroker, host: str, port: int, max_body_bytes: int, read_timeout: float = 30.0
+) -> None:
+    """Run the ingress until SIGINT/SIGTERM (uvicorn's handlers), then drain and spool."""
+    import uvicorn
+
+    config = uvicorn.Config(
+        create_app(broker, max_body_bytes, read_timeout),
+        host=host,
+        port=port,
+        # uvloop and httptools when installed (they are dependencies): the compiled parser and
+        # loop, not h11 on the asyncio loop.
+        loop="auto",
+        http="auto",
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=2,
+    )
+    uvicorn.Server(config).run()

@@ -1,0 +1,56 @@
+"""PingSource ticks, as Knative's mtping adapter sends them (EV pkg/adapter/mtping).
+
+Each tick is a new event: type `dev.knative.sources.ping`, source
+`/apis/v1/namespaces/<ns>/pingsources/<name>`, a fresh UUID and time, `contentType` as
+`datacontenttype`, the `data` bytes (or decoded `dataBase64`), extensions from `ceOverrides`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from modelstats.local import delivery
+from modelstats.local.envelopes import Envelope
+from modelstats.local.manifests import PingSource
+from modelstats.local.routing import Pinger
+
+PING_TYPE = "dev.knative.sources.ping"
+# mtping retries a tick up to 5 times.
+RETRY_POLICY = delivery.RetryPolicy(5, delivery.EXPONENTIAL, 0.2)
+
+
+def now_rfc3339() -> str:
+    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+
+
+def ping_event(ping: PingSource) -> Envelope:
+    attributes = {
+        "specversion": "1.0",
+        "type": PING_TYPE,
+        "source": ping.event_source,
+        "id": str(uuid.uuid4()),
+        "time": now_rfc3339(),
+    }
+    if ping.content_type:
+        attributes["datacontenttype"] = ping.content_type
+    attributes.update(ping.extensions)
+    return Envelope(attributes, ping.data or b"", ping.data is not None)
+
+
+async def ping_loop(pinger: Pinger, every: float | None, fire: Callable[[Pinger], None]) -> None:
+    """Call `fire` at each tick of the schedule (or every `every` seconds), until cancelled."""
+    schedule = pinger.source.schedule
+    previous = datetime.now(UTC)
+    while True:
+        if every:
+            await asyncio.sleep(every)
+        else:
+            # Never before the previous tick: a sleep that ends a hair early must not find
+            # the same tick again.
+            now = max(datetime.now(UTC), previous)
+            previous = schedule.next_after(now)
+            await asyncio.sleep(max((previous - datetime.now(UTC)).total_seconds(), 0))
+        fire(pinger)
