@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from tests.cloudevents_http import binary_headers, json_body
 
 from modelstats.local.stack import broker_command
+from tests.cloudevents_http import binary_headers, json_body
 
 ROOT = Path(__file__).resolve().parent.parent
 

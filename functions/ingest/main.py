@@ -1,52 +1,25 @@
 """The ingest function (target `ingest`) and the dead-letter sink (target `dead_letters`).
 
-Both are HTTP functions so that they can answer as Knative expects: ingest replies with a
-`modelstats.metric.stored` CloudEvent, the sink with an empty 2xx.
+Ingest answers 200 with a `modelstats.metric.stored` CloudEvent (also for a redelivery, which
+stores nothing), 400 naming the field, 413, 503 while PostgreSQL is down. The sink keeps every
+event it is given, whatever its data, and answers an empty 204.
 """
 
 from __future__ import annotations
 
-import functions_framework.aio
-from starlette.requests import Request
-from starlette.responses import Response
+from cloudevents.http import CloudEvent
 
-from modelstats.core import cloudevents
-from modelstats.core.errors import ModelstatsError
-from modelstats.ingest import ingestor as core
+from modelstats.core.cloudevents import Event
+from modelstats.ingest import ingestor
 from modelstats.store import deadletters
-from modelstats.web import asgi
+from modelstats.web.wrapper import cloudevent_function
 
 
-@functions_framework.aio.http
-async def ingest(request: Request) -> Response:
-    if request.method == "GET" and request.url.path == "/healthz":
-        return await asgi.healthz()
-    if request.method != "POST":
-        return asgi.method_not_allowed("POST")
-    try:
-        event = await asgi.read_event(request)
-        stored = await core.ingest(event)
-    except ModelstatsError as error:
-        return asgi.error_response(error)
-    reply = cloudevents.reply(
-        core.STORED,
-        core.REPLY_SOURCE,
-        cloudevents.derived_id(event.source, event.id),
-        core.stored_reply_data(stored),
-        time=stored.received_at,
-    )
-    return asgi.event_response(reply)
+@cloudevent_function()
+async def ingest(event: Event) -> CloudEvent:
+    return await ingestor.handle(event)
 
 
-@functions_framework.aio.http
-async def dead_letters(request: Request) -> Response:
-    if request.method == "GET" and request.url.path == "/healthz":
-        return await asgi.healthz()
-    if request.method != "POST":
-        return asgi.method_not_allowed("POST")
-    try:
-        event = await asgi.read_event(request, strict_data=False)
-        await deadletters.keep(event)
-    except ModelstatsError as error:
-        return asgi.error_response(error)
-    return Response(status_code=204)
+@cloudevent_function(strict_data=False)
+async def dead_letters(event: Event) -> None:
+    await deadletters.keep(event)

@@ -15,9 +15,10 @@ from starlette.responses import HTMLResponse, Response
 from modelstats.core import timestamps
 from modelstats.stats import dashboard, openapi, params
 from modelstats.stats import summaries as core
-from modelstats.stats.routes import Route, dispatch, json_response
+from modelstats.stats.routes import Route, dispatch
 from modelstats.store import alert_history, deadletters
-from modelstats.web import asgi
+from modelstats.web.responses import json_response
+from modelstats.web.wrapper import database_ready, health
 
 
 def _respond(result: dict[str, object], query: params.StatsQuery) -> Response:
@@ -57,7 +58,7 @@ async def alerts(request: Request, path: dict[str, str]) -> Response:
 
 
 async def healthz(request: Request, path: dict[str, str]) -> Response:
-    return await asgi.healthz()
+    return await health(database_ready)
 
 
 async def openapi_json(request: Request, path: dict[str, str]) -> Response:

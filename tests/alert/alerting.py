@@ -14,6 +14,7 @@ from typing import Any
 import functions_framework
 import psycopg
 import pytest
+from starlette.testclient import TestClient
 
 from modelstats.alert import outbox, rules
 from modelstats.core import settings, timestamps
@@ -97,7 +98,7 @@ def alert_function(
     slack: str | None = None,
     **env: str,
 ) -> Iterator[Any]:
-    """The alert function's Flask test client; its outbox senders are stopped afterwards."""
+    """The alert function's test client; its outbox senders are stopped afterwards."""
     configure(
         monkeypatch,
         ALERT_RULES_FILE=str(rules_path),
@@ -109,7 +110,8 @@ def alert_function(
     )
     app = functions_framework.create_app("alert", ALERT_SOURCE)
     try:
-        yield app.test_client()
+        with TestClient(app) as client:
+            yield client
     finally:
         outbox.shutdown()
         rules.reset()

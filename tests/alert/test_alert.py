@@ -42,7 +42,7 @@ def webhook():
 
 def post(client, *reports, id=None):
     headers, body = stored(*reports, id=id)
-    return client.post("/", headers=headers, data=body)
+    return client.post("/", headers=headers, content=body)
 
 
 def wait_delivered(url: str, seconds: float = 10) -> None:
@@ -65,7 +65,7 @@ def test_fires_once_and_notifies_log_slack_and_webhook(clean_db, monkeypatch, tm
         assert response.status_code == 200
         assert response.headers["ce-type"] == "modelstats.alert.fired"
         assert response.headers["ce-source"] == "/modelstats/alert"
-        data = response.get_json()
+        data = response.json()
         assert data["status"] == "firing"
         (alert,) = data["alerts"]
         assert alert["labels"] == {
@@ -139,7 +139,7 @@ def test_structured_mode(clean_db, monkeypatch, tmp_path, webhook):
         response = client.post(
             "/",
             headers={"content-type": "application/cloudevents+json"},
-            data=json.dumps(envelope),
+            content=json.dumps(envelope),
         )
         assert response.status_code == 200
         assert response.headers["ce-type"] == "modelstats.alert.fired"
@@ -178,7 +178,7 @@ def test_repeat_reaches_the_webhook(clean_db, monkeypatch, tmp_path, webhook):
         time.sleep(1.05)
         response = post(client, report(0.1, seconds=20))
         assert response.status_code == 200
-        assert response.get_json()["alerts"][0]["notification"] == "repeat"
+        assert response.json()["alerts"][0]["notification"] == "repeat"
         first, second = webhook.wait_for(2)
         assert first.json()["alerts"][0]["fingerprint"] == second.json()["alerts"][0]["fingerprint"]
         assert second.json()["status"] == "firing"
@@ -196,7 +196,7 @@ def test_for_keeps_the_alert_pending_until_it_has_held_long_enough(
         assert webhook.quiet_for(0.3) == []
         response = post(client, report(0.1, seconds=120))
         assert response.status_code == 200
-        (alert,) = response.get_json()["alerts"]
+        (alert,) = response.json()["alerts"]
         assert alert["startsAt"] == at(120)
         assert len(webhook.wait_for(1)) == 1
 
@@ -220,7 +220,7 @@ def test_resolves_and_notifies_resolved(clean_db, monkeypatch, tmp_path, webhook
         response = post(client, report(0.8, seconds=60))
         assert response.status_code == 200
         assert response.headers["ce-type"] == "modelstats.alert.resolved"
-        (alert,) = response.get_json()["alerts"]
+        (alert,) = response.json()["alerts"]
         assert (alert["status"], alert["startsAt"], alert["endsAt"]) == ("resolved", at(0), at(60))
         fired, resolved = webhook.wait_for(2)
         assert fired.json()["status"] == "firing"
@@ -292,7 +292,7 @@ def through_ingest(ingest_client, alert_client, *reports):
     assert stored_reply.status_code == 200, stored_reply.text
     forwarded = {k: v for k, v in stored_reply.headers.items() if k.startswith("ce-")}
     forwarded["content-type"] = stored_reply.headers["content-type"]
-    return alert_client.post("/", headers=forwarded, data=stored_reply.content)
+    return alert_client.post("/", headers=forwarded, content=stored_reply.content)
 
 
 def test_window_aggregate_needs_min_samples_then_fires(
@@ -310,7 +310,7 @@ def test_window_aggregate_needs_min_samples_then_fires(
         # Three samples, mean 0.4333: fires.
         response = through_ingest(ingest_client, client, report(0.2, seconds=120))
         assert response.status_code == 200, response.data
-        (alert,) = response.get_json()["alerts"]
+        (alert,) = response.json()["alerts"]
         assert alert["value"] == pytest.approx((0.9 + 0.2 + 0.2) / 3)
         assert alert["window"] == "10m"
         assert alert["aggregate"] == "mean"
@@ -349,7 +349,7 @@ def test_every_aggregate(clean_db, monkeypatch, tmp_path, ingest_client):
         assert stored_reply.status_code == 200
         response = through_ingest(ingest_client, client, report(metrics={"m": 5.0}, seconds=10))
         assert response.status_code == 200
-        got = {a["rule"]: a["value"] for a in response.get_json()["alerts"]}
+        got = {a["rule"]: a["value"] for a in response.json()["alerts"]}
     assert set(got) == set(names)
     samples = [*earlier, 5.0]
     assert got["mean"] == pytest.approx(sum(samples) / 6)
@@ -380,13 +380,13 @@ def test_label_matching(clean_db, monkeypatch, tmp_path, webhook):
         assert post(client, report(0.31, labels={"env": "prod"})).status_code == 204
         response = post(client, report(0.3, labels={"env": "prod", "region": "eu"}))
         assert response.status_code == 200
-        (alert,) = response.get_json()["alerts"]
+        (alert,) = response.json()["alerts"]
         assert alert["labels"]["region"] == "eu"
         assert alert["labels"]["env"] == "prod"
         # Another series (other labels) of the same rule is its own alert.
         response = post(client, report(0.1, model="Mistral-7B", labels={"env": "prod"}))
         assert response.status_code == 200
-        assert response.get_json()["alerts"][0]["fingerprint"] != alert["fingerprint"]
+        assert response.json()["alerts"][0]["fingerprint"] != alert["fingerprint"]
         assert len(webhook.wait_for(2)) == 2
     # Three series were evaluated (the 0.31 one too); two of them fired.
     assert rows(clean_db, "SELECT count(*) FROM alert_states")[0][0] == 3
@@ -403,12 +403,12 @@ def test_redelivery_changes_nothing_and_gets_the_same_reply(
         assert first.status_code == again.status_code == 200
         assert first.headers["ce-id"] == again.headers["ce-id"]
         assert first.headers["ce-time"] == again.headers["ce-time"]
-        assert first.get_json() == again.get_json()
+        assert first.json() == again.json()
         # Redelivered at the same moment, many times over: still one evaluation.
         headers, body = stored(report(0.9, seconds=60), id="resolve")
         with ThreadPoolExecutor(8) as pool:
             replies = list(
-                pool.map(lambda _: client.post("/", headers=headers, data=body), range(8))
+                pool.map(lambda _: client.post("/", headers=headers, content=body), range(8))
             )
         assert {r.status_code for r in replies} == {200}
         assert len({r.headers["ce-id"] for r in replies}) == 1
@@ -430,7 +430,7 @@ def test_one_event_with_several_transitions_replies_once_listing_them(
         response = post(client, report(0.9, seconds=60, model="A"), report(0.1, model="B"))
         assert response.status_code == 200
         assert response.headers["ce-type"] == "modelstats.alert.fired"
-        data = response.get_json()
+        data = response.json()
         assert data["status"] == "firing"
         assert sorted((a["labels"]["model"], a["status"]) for a in data["alerts"]) == [
             ("A", "resolved"),
@@ -463,22 +463,22 @@ def test_bad_events_answer_400_naming_the_field(
     rules_path = write_rules(tmp_path, LOW_ACCURACY)
     base, _ = stored()
     with alert_function(monkeypatch, rules_path, webhook=webhook.url) as client:
-        response = client.post("/", headers={**base, **headers}, data=json.dumps(body))
+        response = client.post("/", headers={**base, **headers}, content=json.dumps(body))
         assert response.status_code == 400
-        assert response.get_json()["field"] == field
+        assert response.json()["field"] == field
     assert rows(clean_db, "SELECT count(*) FROM alert_events")[0][0] == 0
 
 
 def test_not_a_cloudevent_and_wrong_method(clean_db, monkeypatch, tmp_path):
     rules_path = write_rules(tmp_path, LOW_ACCURACY)
     with alert_function(monkeypatch, rules_path) as client:
-        response = client.post("/", data=b"{}", headers={"content-type": "application/json"})
+        response = client.post("/", content=b"{}", headers={"content-type": "application/json"})
         assert response.status_code == 400
-        assert response.get_json()["field"] == "content-type"
+        assert response.json()["field"] == "content-type"
         assert client.get("/").status_code == 405
         health = client.get("/healthz")
         assert health.status_code == 200
-        assert health.get_json() == {"status": "ok", "rules": 1}
+        assert health.json() == {"status": "ok", "rules": 1}
 
 
 def test_malformed_rules_file_fails_every_request_naming_rule_and_field(
@@ -503,7 +503,7 @@ def test_malformed_rules_file_fails_every_request_naming_rule_and_field(
     with alert_function(monkeypatch, rules_path) as client:
         for response in (post(client, report(0.1)), client.get("/healthz")):
             assert response.status_code == 500
-            message = response.get_json()["message"]
+            message = response.json()["message"]
             assert "rule 'Broken' (rules[1]), field 'window'" in message
             assert str(rules_path) in message
 
@@ -523,6 +523,6 @@ def test_database_down_answers_503(monkeypatch, tmp_path, database_url):
         ) as client:
             response = post(client, report(0.1))
             assert response.status_code == 503
-            assert response.get_json()["error"] == "database_unavailable"
+            assert response.json()["error"] == "database_unavailable"
     finally:
         db.close_pools()

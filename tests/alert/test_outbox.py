@@ -31,7 +31,7 @@ from tests.receivers import Receiver, Reply
 
 def post(client, *reports, id=None):
     headers, body = stored(*reports, id=id)
-    return client.post("/", headers=headers, data=body)
+    return client.post("/", headers=headers, content=body)
 
 
 def wait_until(condition, seconds: float = 10, step: float = 0.02) -> None:
@@ -189,7 +189,7 @@ def test_notifications_survive_the_sender_and_go_out_from_the_next_process(
         evaluation.evaluate(cloudevents.parse(headers, body))  # recorded, nobody sending
         assert hook.quiet_for(0.2) == []
         with alert_function(monkeypatch, rules_path, webhook=hook.url) as client:
-            assert client.get("/healthz").status_code == 200  # starts the senders
+            assert client.get("/healthz").status_code == 200  # the first request: senders start
             assert len(hook.wait_for(1)) == 1
 
 

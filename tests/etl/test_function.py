@@ -9,6 +9,7 @@ from pathlib import Path
 import functions_framework
 import httpx
 import pytest
+from starlette.testclient import TestClient
 
 from modelstats.core import cloudevents, settings, timestamps
 from modelstats.etl import windows
@@ -24,7 +25,8 @@ PINGSOURCE = "/apis/v1/namespaces/modelstats/pingsources/etl-schedule"
 
 @pytest.fixture
 def client(clean_db: str):
-    return functions_framework.create_app("etl", SOURCE).test_client()
+    with TestClient(functions_framework.create_app("etl", SOURCE)) as test_client:
+        yield test_client
 
 
 def tick(job: object, id: str = "tick-1") -> tuple[dict[str, str], bytes]:
@@ -34,7 +36,7 @@ def tick(job: object, id: str = "tick-1") -> tuple[dict[str, str], bytes]:
 
 
 def as_event(response) -> cloudevents.Event:
-    return cloudevents.parse(dict(response.headers), response.get_data())
+    return cloudevents.parse(dict(response.headers), response.content)
 
 
 def write_log(path: Path) -> None:
@@ -49,7 +51,7 @@ def write_log(path: Path) -> None:
 
 def test_synthetic_tick_replies_with_one_reported_event_that_ingest_accepts(client):
     headers, body = tick({"source": "synthetic"})
-    response = client.post("/", headers=headers, data=body)
+    response = client.post("/", headers=headers, content=body)
     assert response.status_code == 200
     assert response.headers["ce-type"] == "modelstats.metric.reported"
     assert response.headers["ce-source"] == "/modelstats/etl/synthetic"
@@ -63,20 +65,20 @@ def test_jsonl_tick_reports_once_then_answers_204(client, tmp_path):
     write_log(log)
     job = {"source": "jsonl", "path": str(log), "window": "1m", "lateness": "0s"}
     headers, body = tick(job, id="tick-1")
-    first = client.post("/", headers=headers, data=body)
+    first = client.post("/", headers=headers, content=body)
     assert first.status_code == 200
     reports = ingestor.validate(as_event(first), timestamps.now())
     assert sum(r.metrics["requests"] for r in reports) == 6
     assert all(r.metrics["prediction_accuracy"] == 1.0 for r in reports)
     # The same ping again (the broker retried): the same event, so ingest drops it.
-    again = client.post("/", headers=headers, data=body)
+    again = client.post("/", headers=headers, content=body)
     assert again.status_code == 200
     assert again.headers["ce-id"] == first.headers["ce-id"]
     # The next tick: nothing new.
     headers, body = tick(job, id="tick-2")
-    later = client.post("/", headers=headers, data=body)
+    later = client.post("/", headers=headers, content=body)
     assert later.status_code == 204
-    assert later.get_data() == b""
+    assert later.content == b""
 
 
 @pytest.mark.parametrize(
@@ -103,9 +105,9 @@ def test_jsonl_tick_reports_once_then_answers_204(client, tmp_path):
     ],
 )
 def test_bad_pings_and_jobs_are_400_naming_the_field(client, headers, body, field):
-    response = client.post("/", headers=headers, data=body)
+    response = client.post("/", headers=headers, content=body)
     assert response.status_code == 400
-    assert response.get_json()["field"] == field
+    assert response.json()["field"] == field
 
 
 def test_methods_and_health(client):
@@ -121,9 +123,9 @@ def test_database_down_is_503(clean_db, client, tmp_path, monkeypatch):
     log = tmp_path / "inference.jsonl"
     write_log(log)
     headers, body = tick({"source": "jsonl", "path": str(log)})
-    response = client.post("/", headers=headers, data=body)
+    response = client.post("/", headers=headers, content=body)
     assert response.status_code == 503
-    assert response.get_json()["error"] == "database_unavailable"
+    assert response.json()["error"] == "database_unavailable"
 
 
 def test_runs_under_functions_framework_as_the_container_does(clean_db):

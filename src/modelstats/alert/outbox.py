@@ -10,8 +10,8 @@ receiver can see a repeat, as with any at-least-once delivery). A failure (trans
 one; nothing is ever dropped. Per notifier and alert, a notification waits for the earlier ones
 (a `resolved` never overtakes its `firing`).
 
-Who sends: a `Dispatcher` of a few threads per worker process, started lazily on the first
-request or health check (never at import) and woken right after each commit that adds rows;
+Who sends: a `Dispatcher` of a few threads per worker process, started by the function's start
+hook in each worker process (never at import) and woken right after each commit that adds rows;
 between events it wakes when the next retry falls due, or every ALERT_POLL_INTERVAL_MS to pick
 up rows left by other processes. Each thread has its own connection, outside the request pool.
 Serverless caveat: a service scaled to zero sends nothing until its next event, so keep one
@@ -226,6 +226,11 @@ def dispatcher() -> Dispatcher:
             _pid = os.getpid()
             _dispatcher.start()
         return _dispatcher
+
+
+def start() -> None:
+    """Start this process's senders (the function's start hook, in the worker after the fork)."""
+    dispatcher()
 
 
 def shutdown() -> None:

@@ -25,6 +25,7 @@ from modelstats.core.errors import BadInput, PayloadTooLarge
 
 STRUCTURED = "application/cloudevents+json"
 BATCH = "application/cloudevents-batch+json"
+TOO_DEEP = "JSON nested too deeply"
 _EXTENSION_NAME = re.compile(r"^[a-z0-9]{1,20}$")
 _CORE = {"specversion", "id", "source", "type", "datacontenttype", "dataschema", "subject", "time"}
 
@@ -71,6 +72,11 @@ def _decode_data(body: bytes, content_type: str | None, strict: bool = True) -> 
         if not strict:
             return body
         raise BadInput("data", f"not valid JSON: {error}") from None
+    except RecursionError:
+        # Python's parser gives up around a thousand levels; no report nests that deep.
+        if not strict:
+            return body
+        raise BadInput("data", TOO_DEEP) from None
 
 
 def _build(attrs: Mapping[str, Any], data: Any) -> Event:
@@ -133,6 +139,9 @@ def parse(
             envelope = json.loads(body)
         except (ValueError, UnicodeDecodeError) as error:
             raise BadInput("body", f"structured CloudEvent is not valid JSON: {error}") from None
+        except RecursionError:
+            # Attributes are flat: only `data` can nest.
+            raise BadInput("data", TOO_DEEP) from None
         if not isinstance(envelope, dict):
             raise BadInput("body", "structured CloudEvent must be a JSON object")
         if "data" in envelope and "data_base64" in envelope:

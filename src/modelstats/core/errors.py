@@ -15,6 +15,10 @@ class ModelstatsError(Exception):
     def to_json(self) -> dict[str, Any]:
         return {"error": type(self).__name__, "message": str(self)}
 
+    def headers(self) -> dict[str, str]:
+        """HTTP headers the answer to this error must carry (RFC 9110 asks for some)."""
+        return {}
+
 
 class ConfigError(ModelstatsError):
     """The process is misconfigured (environment, rules file, manifests)."""
@@ -36,6 +40,17 @@ class PayloadTooLarge(BadInput):
     pass
 
 
+class MethodNotAllowed(BadInput):
+    """The path exists but not for this method; `allowed` goes into the `Allow` header."""
+
+    def __init__(self, allowed: str):
+        super().__init__("method", f"use {allowed}")
+        self.allowed = allowed
+
+    def headers(self) -> dict[str, str]:
+        return {"Allow": self.allowed}
+
+
 class NotFound(ModelstatsError):
     def to_json(self) -> dict[str, Any]:
         return {"error": "not_found", "message": str(self)}
@@ -44,6 +59,9 @@ class NotFound(ModelstatsError):
 class Unauthorized(ModelstatsError):
     def to_json(self) -> dict[str, Any]:
         return {"error": "unauthorized", "message": str(self)}
+
+    def headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": "Bearer"}
 
 
 class DatabaseUnavailable(ModelstatsError):
@@ -65,6 +83,7 @@ class DeliveryFailed(ModelstatsError):
 # The one place where errors become HTTP statuses.
 HTTP_STATUS: dict[type[ModelstatsError], int] = {
     PayloadTooLarge: 413,
+    MethodNotAllowed: 405,
     BadInput: 400,
     Unauthorized: 401,
     NotFound: 404,

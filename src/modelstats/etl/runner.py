@@ -21,7 +21,7 @@ from cloudevents.http import CloudEvent
 
 from modelstats.core import cloudevents, timestamps
 from modelstats.core.cloudevents import Event
-from modelstats.etl import jsonl, synthetic
+from modelstats.etl import jobs, jsonl, synthetic
 from modelstats.etl.jobs import Job, JsonlJob, SyntheticJob
 from modelstats.etl.watermark import Reply
 
@@ -78,3 +78,8 @@ def run(
         )
         return Outcome(source, reply)
     return Outcome(source, jsonl.run(job, source, source_label(job), ping, now, commit))
+
+
+def handle(ping: Event) -> CloudEvent | None:
+    """What the function does per tick: run the ping's job, reply with its reports (or not)."""
+    return run(jobs.from_ping(ping), ping=ping).event()

@@ -17,8 +17,9 @@ from functools import lru_cache
 from typing import Any
 
 import psycopg
+from cloudevents.http import CloudEvent
 
-from modelstats.core import timestamps
+from modelstats.core import cloudevents, timestamps
 from modelstats.core.cloudevents import Event
 from modelstats.core.errors import BadInput, DatabaseUnavailable
 from modelstats.core.reports import Report, parse_reports
@@ -226,3 +227,15 @@ async def ingest(event: Event) -> Stored:
 
 def stored_reply_data(stored: Stored) -> dict[str, Any]:
     return {"reports": [report.to_json() for report in stored.reports]}
+
+
+async def handle(event: Event) -> CloudEvent:
+    """Store one event and build its reply; a redelivery gets the first delivery's reply."""
+    stored = await ingest(event)
+    return cloudevents.reply(
+        STORED,
+        REPLY_SOURCE,
+        cloudevents.derived_id(event.source, event.id),
+        stored_reply_data(stored),
+        time=stored.received_at,
+    )

@@ -8,18 +8,16 @@ model named `a/b` is addressed as `a%2Fb`). Every route but the public ones requ
 from __future__ import annotations
 
 import hmac
-import json
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import unquote_to_bytes
 
 from starlette.requests import Request
 from starlette.responses import Response
 
-from modelstats.core.errors import ModelstatsError, NotFound, Unauthorized
+from modelstats.core.errors import MethodNotAllowed, NotFound, Unauthorized
 from modelstats.core.settings import get_settings
-from modelstats.web import asgi
+from modelstats.web.wrapper import answer
 
 Handler = Callable[[Request, dict[str, str]], Awaitable[Response]]
 
@@ -65,30 +63,20 @@ def authorize(request: Request) -> None:
         raise Unauthorized("send Authorization: Bearer <STATS_API_TOKEN>")
 
 
-def json_response(body: Any, status: int = 200) -> Response:
-    return Response(
-        json.dumps(body, separators=(",", ":"), allow_nan=False),
-        status_code=status,
-        media_type="application/json",
-    )
+async def _route(routes: Sequence[Route], request: Request) -> Response:
+    segments = path_segments(request)
+    for route in routes:
+        params = route.match(segments)
+        if params is None:
+            continue
+        if request.method != "GET":
+            raise MethodNotAllowed("GET")
+        if not route.public:
+            authorize(request)
+        return await route.handler(request, params)
+    raise NotFound(f"no such path: {request.url.path}")
 
 
 async def dispatch(routes: Sequence[Route], request: Request) -> Response:
-    try:
-        segments = path_segments(request)
-        for route in routes:
-            params = route.match(segments)
-            if params is None:
-                continue
-            if request.method != "GET":
-                return asgi.method_not_allowed("GET")
-            if not route.public:
-                authorize(request)
-            return await route.handler(request, params)
-        raise NotFound(f"no such path: {request.url.path}")
-    except Unauthorized as error:
-        response = asgi.error_response(error)
-        response.headers["WWW-Authenticate"] = "Bearer"
-        return response
-    except ModelstatsError as error:
-        return asgi.error_response(error)
+    """The matching route's answer; errors through the wrapper's one status table."""
+    return await answer(lambda: _route(routes, request))
