@@ -3,7 +3,7 @@
 Answers 200 with a binary-mode `modelstats.alert.fired` / `.resolved` CloudEvent, 204 when
 there is nothing to say, 400 for a bad event (naming the field), 503 while PostgreSQL is
 unreachable, 500 while the rules file is malformed (GET /healthz answers the same, so such a
-revision never becomes ready). The core is synchronous: the wrapper runs it in a thread pool.
+revision never becomes ready). Concurrent events share one transaction (group commit).
 The outbox senders start with the worker process, before the first request it serves.
 """
 
@@ -27,5 +27,5 @@ def ready() -> Mapping[str, int]:
 
 
 @cloudevent_function(ready=ready, start=outbox.start)
-def alert(event: Event) -> CloudEvent | None:
-    return evaluation.handle(event).reply
+async def alert(event: Event) -> CloudEvent | None:
+    return await evaluation.handle(event)

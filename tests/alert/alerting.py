@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import textwrap
 import uuid
@@ -16,8 +17,10 @@ import psycopg
 import pytest
 from starlette.testclient import TestClient
 
-from modelstats.alert import outbox, rules
-from modelstats.core import settings, timestamps
+from modelstats.alert import evaluation, outbox, rules
+from modelstats.alert.evaluation import Verdict
+from modelstats.core import cloudevents, settings, timestamps
+from modelstats.store import db
 
 STORED = "modelstats.metric.stored"
 ALERT_SOURCE = "functions/alert/main.py"
@@ -32,6 +35,18 @@ rules:
     op: "<"
     threshold: 0.3
 """
+
+
+def evaluate(headers: dict[str, str], body: bytes, now: datetime | None = None) -> Verdict:
+    """Evaluate one stored event in this process (its own event loop and async pool)."""
+
+    async def run() -> Verdict:
+        try:
+            return await evaluation.evaluate(cloudevents.parse(headers, body), now=now)
+        finally:
+            await db.close_async_pool()
+
+    return asyncio.run(run())
 
 
 def at(seconds: float) -> str:

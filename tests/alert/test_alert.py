@@ -16,8 +16,8 @@ import functions_framework
 import pytest
 from starlette.testclient import TestClient
 
-from modelstats.alert import evaluation, outbox
-from modelstats.core import cloudevents, timestamps
+from modelstats.alert import outbox
+from modelstats.core import timestamps
 from tests.alert.alerting import (
     INGEST_SOURCE,
     LOW_ACCURACY,
@@ -25,6 +25,7 @@ from tests.alert.alerting import (
     alert_function,
     at,
     configure,
+    evaluate,
     report,
     rows,
     stored,
@@ -154,9 +155,7 @@ def test_no_repeat_inside_the_interval_then_repeat_after_it(clean_db, monkeypatc
     kinds = []
     for minutes, seconds in ((0, 0), (30, 60), (59, 120), (60, 180), (61, 240), (125, 300)):
         headers, body = stored(report(0.1, seconds=seconds))
-        outcome = evaluation.evaluate(
-            cloudevents.parse(headers, body), now=start + timedelta(minutes=minutes)
-        )
+        outcome = evaluate(headers, body, now=start + timedelta(minutes=minutes))
         kinds.append([a["notification"] for a in outcome.alerts])
     assert kinds == [["firing"], [], [], ["repeat"], [], ["repeat"]]
     with Receiver(default=Reply(200)) as hook:

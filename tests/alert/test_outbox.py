@@ -9,9 +9,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from click.testing import CliRunner
 
-from modelstats.alert import evaluation, notifiers, outbox
+from modelstats.alert import notifiers, outbox
 from modelstats.cli import main as cli
-from modelstats.core import cloudevents
 from modelstats.core.errors import DeliveryFailed
 from modelstats.core.settings import from_environment
 from modelstats.local.functions import free_port
@@ -20,6 +19,7 @@ from tests.alert.alerting import (
     LOW_ACCURACY,
     alert_function,
     configure,
+    evaluate,
     report,
     rows,
     stored,
@@ -136,7 +136,7 @@ def test_concurrent_senders_never_send_one_notification_twice(clean_db, monkeypa
         # 30 alerts recorded with no sender running: 30 webhook and 30 log rows wait.
         for n in range(30):
             headers, body = stored(report(0.1, model=f"m{n}"))
-            assert evaluation.evaluate(cloudevents.parse(headers, body)).alerts
+            assert evaluate(headers, body).alerts
         assert undelivered(clean_db) == 60
         # Four processes' worth of senders at once.
         senders = [outbox.Dispatcher(2, 0.2, 5) for _ in range(4)]
@@ -162,7 +162,7 @@ def test_notify_command_sends_what_is_due(clean_db, monkeypatch, tmp_path):
         ALERT_RETRY_INITIAL_MS="60000",
     )
     headers, body = stored(report(0.1))
-    evaluation.evaluate(cloudevents.parse(headers, body))
+    evaluate(headers, body)
     runner = CliRunner()
     down = runner.invoke(cli, ["notify"])
     assert down.exit_code == 1
@@ -186,7 +186,7 @@ def test_notifications_survive_the_sender_and_go_out_from_the_next_process(
     with Receiver(default=Reply(200)) as hook:
         configure(monkeypatch, ALERT_RULES_FILE=str(rules_path), ALERT_WEBHOOK_URL=hook.url)
         headers, body = stored(report(0.1))
-        evaluation.evaluate(cloudevents.parse(headers, body))  # recorded, nobody sending
+        evaluate(headers, body)  # recorded, nobody sending
         assert hook.quiet_for(0.2) == []
         with alert_function(monkeypatch, rules_path, webhook=hook.url) as client:
             assert client.get("/healthz").status_code == 200  # the first request: senders start

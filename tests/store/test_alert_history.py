@@ -6,16 +6,24 @@ from datetime import timedelta
 
 import pytest
 
-from modelstats.alert import evaluation
-from modelstats.core import cloudevents, timestamps
+from modelstats.core import timestamps
 from modelstats.core.errors import BadInput
 from modelstats.store import alert_history
-from tests.alert.alerting import LOW_ACCURACY, T0, at, configure, report, stored, write_rules
+from tests.alert.alerting import (
+    LOW_ACCURACY,
+    T0,
+    at,
+    configure,
+    evaluate,
+    report,
+    stored,
+    write_rules,
+)
 
 
 def record(*reports):
     headers, body = stored(*reports)
-    return evaluation.evaluate(cloudevents.parse(headers, body))
+    return evaluate(headers, body)
 
 
 @pytest.fixture

@@ -1,43 +1,51 @@
-"""Alert evaluation: one `modelstats.metric.stored` event in, alert transitions and a reply out.
+"""Alert evaluation: `modelstats.metric.stored` events in, alert transitions and replies out.
 
-For each report and each rule that applies to it (metric present, match passes), the rule is
-evaluated on the series (model, version, labels): on the sample itself, or on an aggregate of the
-store's samples in the window that ends at the sample's time. `alert_state.step` moves the
-series' state; every change is written, with the event's `alert_events` row, the alert history
-and the outbox rows of its notifications, in ONE transaction that holds the states' row locks.
-So concurrent processes agree (they queue on the locks), and a redelivered event conflicts on
-its `alert_events` row, changes nothing and gets the first delivery's reply again.
+For each report and each rule that applies to it (observations.py), the rule is evaluated on the
+series (model, version, labels): on the sample itself, or on an aggregate of the store's samples
+in the window that ends at the sample's time. `state.step` moves the series' state; every change
+is written (transitions.py) with the event's `alert_events` row, in the transaction that holds
+the states' row locks. So concurrent processes agree (they queue on the locks), and a redelivered
+event conflicts on its `alert_events` row, changes nothing and gets the first delivery's reply.
 
-The reply: when the event produced notifications (firing, repeat, resolved), ONE CloudEvent,
+Concurrent events share that transaction (group commit, store/batching.py): one commit for all
+the events that arrived while the previous batch was written, each answered once it commits.
+Within a batch every series sees its observations in arrival order, as if the events had come
+one at a time.
+
+The reply: when an event produced notifications (firing, repeat, resolved), ONE CloudEvent,
 `modelstats.alert.fired` if any of them is firing else `modelstats.alert.resolved`, whose data
 lists them all: `{"status": "firing"|"resolved", "alerts": [alert, ...]}` (the shape of an
-Alertmanager group). One shape whatever the count, so that a consumer never misses a transition
-because a batch produced two; otherwise no reply (204).
+Alertmanager group), so a consumer never misses a transition because a batch produced two;
+otherwise no reply (204).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-from urllib.parse import quote
 
 import psycopg
 from cloudevents.http import CloudEvent
+from psycopg.rows import dict_row
 from psycopg.types.json import Json
 
 from modelstats.alert import outbox, rules
 from modelstats.alert.notifiers import configured
-from modelstats.alert.rules import Rule, format_number
-from modelstats.alert.state import AlertState, Change, step
-from modelstats.core import cloudevents, durations, timestamps
+from modelstats.alert.observations import Observation, plan
+from modelstats.alert.rules import Rule
+from modelstats.alert.state import AlertState, step
+from modelstats.alert.transitions import Context, record
+from modelstats.core import cloudevents, timestamps
 from modelstats.core.cloudevents import Event
-from modelstats.core.errors import BadInput
+from modelstats.core.errors import BadInput, DatabaseUnavailable
 from modelstats.core.reports import Report, parse_reports
-from modelstats.core.settings import get_settings
 from modelstats.store import db, queries
+from modelstats.store.batching import GroupCommit, Pending, PerLoop
+
+log = logging.getLogger("modelstats.alerts")
 
 STORED = "modelstats.metric.stored"
 FIRED = "modelstats.alert.fired"
@@ -46,23 +54,6 @@ REPLY_SOURCE = "/modelstats/alert"
 # A lost race on a lock ordering we did not foresee is retried, not answered with a 500.
 _RETRIED_STATES = ("40001", "40P01")
 _ATTEMPTS = 3
-_AGGREGATE_COLUMN = {
-    "count": 1,
-    "mean": 2,
-    "min": 3,
-    "max": 4,
-    "p50": 5,
-    "p95": 6,
-    "p99": 7,
-    "last": 8,
-}
-_EPISODE_STATE = {
-    "pending": "pending",
-    "firing": "firing",
-    "repeat": "firing",
-    "resolved": "resolved",
-    "inactive": "inactive",
-}
 
 
 def _q(name: str) -> str:
@@ -73,52 +64,29 @@ def labels_json(labels: dict[str, str]) -> str:
     return json.dumps(labels, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def fingerprint(rule: str, model: str, version: str, labels: dict[str, str]) -> str:
-    """Stable identity of one rule on one series: 16 hex digits, as Alertmanager shows them."""
-    text = json.dumps([rule, model, version, labels], sort_keys=True, ensure_ascii=False)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
-
-
-def alert_labels(rule: Rule, report: Report) -> dict[str, str]:
-    """The series' labels plus alertname, model, version, metric, severity (these win)."""
-    return {
-        **report.labels,
-        "alertname": rule.name,
-        "model": report.model,
-        "version": report.version,
-        "metric": rule.metric,
-        "severity": rule.severity,
-    }
-
-
-def generator_url(model: str, version: str, metric: str) -> str:
-    base = get_settings().stats_public_url
-    return f"{base}/stats/{quote(model, safe='')}/{quote(version, safe='')}?metric={quote(metric)}"
-
-
-@dataclass(frozen=True)
-class Observation:
-    """One rule applied to one report: the rule's metric in that report, at its time."""
-
-    index: int
-    rule: Rule
-    report: Report
-    fingerprint: str
-
-    @property
-    def key(self) -> tuple[str, str]:
-        return (self.rule.name, self.fingerprint)
-
-    @property
-    def sample(self) -> float:
-        return self.report.metrics[self.rule.metric]
-
-
 @dataclass
-class Outcome:
+class Verdict:
+    """What evaluating one event came to: its reply, and the alerts it notified."""
+
     reply: CloudEvent | None
     duplicate: bool = False
     alerts: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Work:
+    """One event to evaluate, with its observations."""
+
+    event: Event
+    observations: list[Observation]
+    context: Context
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.event.source, self.event.id)
+
+
+Batch = list[Pending[Work, Verdict]]
 
 
 def validate(event: Event, now: datetime) -> list[Report]:
@@ -127,228 +95,188 @@ def validate(event: Event, now: datetime) -> list[Report]:
     return parse_reports(event.data, default_time=event.time or now, now=now)
 
 
-def plan(reports: list[Report], rule_set: list[Rule]) -> list[Observation]:
-    found: list[Observation] = []
-    for report in reports:
-        for rule in rule_set:
-            if rule.metric in report.metrics and rule.match.matches(
-                report.model, report.version, report.labels
-            ):
-                fp = fingerprint(rule.name, report.model, report.version, report.labels)
-                found.append(Observation(len(found), rule, report, fp))
-    return found
-
-
-def evaluate(
+async def evaluate(
     event: Event, rule_set: list[Rule] | None = None, now: datetime | None = None
-) -> Outcome:
+) -> Verdict:
     """Evaluate one stored event; its notifications are in the outbox when this returns."""
     now = now or timestamps.now()
     reports = validate(event, now)
     observations = plan(reports, rules.current() if rule_set is None else rule_set)
     if not observations:
-        return Outcome(None)
-    notifier_names = sorted(configured())
+        return Verdict(None)
+    context = Context(event, now, sorted(configured()))
+    return await _evaluators.get().submit(Work(event, observations, context))
+
+
+async def handle(event: Event) -> CloudEvent | None:
+    """What the function does per request: evaluate, then wake the senders of this process."""
+    verdict = await evaluate(event)
+    if verdict.alerts and not verdict.duplicate:
+        outbox.dispatcher().wake()
+    return verdict.reply
+
+
+async def _write_batch(batch: Batch) -> None:
+    try:
+        await _commit_with_retries(batch)
+    except DatabaseUnavailable:
+        raise
+    except psycopg.Error:
+        if len(batch) == 1:
+            raise
+        # One event's failure must not fail the others: evaluate each on its own.
+        log.exception("batch of %d events failed; evaluating one by one", len(batch))
+        for pending in batch:
+            try:
+                await _commit_with_retries([pending])
+            except Exception as error:
+                pending.fail(error)
+
+
+async def _commit_with_retries(batch: Batch) -> None:
     for attempt in range(1, _ATTEMPTS + 1):
         try:
-            with db.connection() as conn:
-                return _evaluate(conn, event, observations, notifier_names, now)
+            async with db.async_connection() as conn, conn.transaction():
+                verdicts = await _evaluate_batch(conn, [pending.item for pending in batch])
         except psycopg.Error as error:
             if attempt == _ATTEMPTS or (error.sqlstate or "") not in _RETRIED_STATES:
                 raise
-    raise AssertionError("unreachable")  # pragma: no cover
+            continue
+        # Committed: only now may the callers be answered.
+        for pending, verdict in zip(batch, verdicts, strict=True):
+            pending.resolve(verdict)
+        return
 
 
-def handle(event: Event) -> Outcome:
-    """What the function does per request: evaluate, then wake the senders of this process."""
-    sender = outbox.dispatcher()
-    outcome = evaluate(event)
-    if outcome.alerts and not outcome.duplicate:
-        sender.wake()
-    return outcome
+_evaluators: PerLoop[GroupCommit[Work, Verdict]] = PerLoop(
+    lambda: GroupCommit(_write_batch, weight=lambda work: len(work.observations), max_weight=5000)
+)
 
 
-def _evaluate(
-    conn: psycopg.Connection[Any],
-    event: Event,
-    observations: list[Observation],
-    notifier_names: list[str],
-    now: datetime,
-) -> Outcome:
-    if conn.execute(_q("claim_event"), (event.source, event.id, now)).fetchone() is None:
-        return Outcome(_stored_reply(conn, event), duplicate=True)
-    keys = sorted({o.key for o in observations})
-    columns = ([k[0] for k in keys], [k[1] for k in keys])
-    conn.execute(_q("ensure_states"), columns)
-    states = {
-        (row[0], row[1]): AlertState(*row[2:])
-        for row in conn.execute(_q("lock_states"), columns).fetchall()
-    }
-    values = _values(conn, observations)
-    notified: list[dict[str, Any]] = []
-    # Per series in time order (a batch may hold several samples of one series).
-    for obs in sorted(observations, key=lambda o: (o.key, o.report.time, o.index)):
+async def _evaluate_batch(conn: psycopg.AsyncConnection[Any], works: list[Work]) -> list[Verdict]:
+    """Evaluate the batch in the caller's transaction; one verdict per work, in order."""
+    first: dict[tuple[str, str], Work] = {}
+    for work in works:
+        first.setdefault(work.key, work)
+    claimed = await _claim(conn, list(first.values()))
+    fresh = [work for key, work in first.items() if key in claimed]
+    notified = await _step_all(conn, fresh) if fresh else {}
+    verdicts: dict[tuple[str, str], Verdict] = {}
+    for work in fresh:
+        alerts = notified.get(work.key, [])
+        reply = _reply(work, alerts)
+        if reply is not None:
+            await conn.execute(
+                _q("save_reply"),
+                {
+                    "type": reply["type"],
+                    "id": reply["id"],
+                    "time": work.context.now,
+                    "data": Json(reply.data),
+                    "event_source": work.event.source,
+                    "event_id": work.event.id,
+                },
+            )
+        verdicts[work.key] = Verdict(reply, alerts=alerts)
+    # Evaluated before, or twice in this batch: the first evaluation's reply, nothing changed.
+    again = {work.key for work in works if work.key not in verdicts or first[work.key] is not work}
+    stored = await _stored_replies(conn, again) if again else {}
+    return [
+        verdicts[work.key]
+        if first[work.key] is work and work.key in verdicts
+        else Verdict(stored.get(work.key), duplicate=True)
+        for work in works
+    ]
+
+
+async def _claim(conn: psycopg.AsyncConnection[Any], works: list[Work]) -> set[tuple[str, str]]:
+    cursor = await conn.execute(
+        _q("claim_events"),
+        {
+            "sources": [w.event.source for w in works],
+            "ids": [w.event.id for w in works],
+            "received": [w.context.now for w in works],
+        },
+    )
+    return {(row[0], row[1]) for row in await cursor.fetchall()}
+
+
+async def _step_all(
+    conn: psycopg.AsyncConnection[Any], works: list[Work]
+) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    """Lock the states the batch touches, step them, write the changes; what each event
+    notified, by event key."""
+    flat = [(position, obs) for position, work in enumerate(works) for obs in work.observations]
+    states = await _lock_states(conn, sorted({obs.key for _, obs in flat}))
+    values = await _values(conn, flat)
+    notified: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    # Per series, events in arrival order, and within an event its samples in time order.
+    order = sorted(
+        range(len(flat)), key=lambda i: (flat[i][1].key, flat[i][0], flat[i][1].report.time, i)
+    )
+    for i in order:
+        position, obs = flat[i]
+        work = works[position]
         state = states[obs.key]
         fired_at = state.fired_at
-        change = step(state, obs.rule, obs.report.time, values[obs.index], now)
+        change = step(state, obs.rule, obs.report.time, values[i], work.context.now)
         if change is not None:
-            alert = _record(conn, event, obs, state, change, fired_at, notifier_names, now)
+            alert = await record(conn, work.context, obs, state, change, fired_at)
             if alert is not None:
-                notified.append(alert)
-    _save_states(conn, states)
-    reply = _reply(event, notified, now)
-    if reply is not None:
-        conn.execute(
-            _q("save_reply"),
-            (reply["type"], reply["id"], now, Json(reply.data), event.source, event.id),
-        )
-    return Outcome(reply, alerts=notified)
+                notified.setdefault(work.key, []).append(alert)
+    await _save_states(conn, states)
+    return notified
 
 
-def _values(conn: psycopg.Connection[Any], observations: list[Observation]) -> list[float | None]:
+async def _lock_states(
+    conn: psycopg.AsyncConnection[Any], keys: list[tuple[str, str]]
+) -> dict[tuple[str, str], AlertState]:
+    columns = ([k[0] for k in keys], [k[1] for k in keys])
+    await conn.execute(_q("ensure_states"), columns)
+    async with conn.cursor(row_factory=dict_row) as cursor:
+        await cursor.execute(_q("lock_states"), columns)
+        rows = await cursor.fetchall()
+    return {
+        (row.pop("rule"), row.pop("fingerprint")): AlertState(**row)
+        for row in rows
+    }
+
+
+async def _values(
+    conn: psycopg.AsyncConnection[Any], flat: list[tuple[int, Observation]]
+) -> list[float | None]:
     """The value each observation is judged on: the sample, or its window's aggregate."""
-    values: list[float | None] = [o.sample for o in observations]
-    windowed = [o for o in observations if o.rule.window is not None]
+    values: list[float | None] = [obs.sample for _, obs in flat]
+    windowed = [(i, obs) for i, (_, obs) in enumerate(flat) if obs.rule.window is not None]
     if not windowed:
         return values
-    rows = conn.execute(
-        _q("window_aggregates"),
-        (
-            [o.index for o in windowed],
-            [o.report.model for o in windowed],
-            [o.report.version for o in windowed],
-            [o.rule.metric for o in windowed],
-            [labels_json(o.report.labels) for o in windowed],
-            [o.report.time - o.rule.window for o in windowed if o.rule.window is not None],
-            [o.report.time for o in windowed],
-        ),
-    ).fetchall()
-    by_index = {row[0]: row for row in rows}
-    for obs in windowed:
-        row = by_index[obs.index]
-        count = int(row[1])
-        aggregate = obs.rule.aggregation or "mean"
-        value = row[_AGGREGATE_COLUMN[aggregate]]
-        enough = count >= obs.rule.min_samples and count > 0
-        values[obs.index] = float(value) if enough and value is not None else None
+    async with conn.cursor(row_factory=dict_row) as cursor:
+        await cursor.execute(
+            _q("window_aggregates"),
+            (
+                [i for i, _ in windowed],
+                [obs.report.model for _, obs in windowed],
+                [obs.report.version for _, obs in windowed],
+                [obs.rule.metric for _, obs in windowed],
+                [labels_json(obs.report.labels) for _, obs in windowed],
+                [obs.report.time - obs.rule.window for _, obs in windowed if obs.rule.window],
+                [obs.report.time for _, obs in windowed],
+            ),
+        )
+        by_index = {row["i"]: row for row in await cursor.fetchall()}
+    for i, obs in windowed:
+        row = by_index[i]
+        value = row[obs.rule.aggregation or "mean"]
+        enough = row["count"] >= obs.rule.min_samples and row["count"] > 0
+        values[i] = float(value) if enough and value is not None else None
     return values
 
 
-def snapshot(
-    obs: Observation,
-    alert_id: int,
-    change: Change,
-    fired_at: datetime | None,
-    annotations: dict[str, str],
-) -> dict[str, Any]:
-    """The alert as notifiers and the reply see it, recorded with its transition."""
-    rule, report = obs.rule, obs.report
-    resolved = change.kind == "resolved"
-    return {
-        "id": alert_id,
-        "status": "resolved" if resolved else "firing",
-        "notification": change.kind,
-        "rule": rule.name,
-        "fingerprint": obs.fingerprint,
-        "labels": alert_labels(rule, report),
-        "annotations": annotations,
-        "value": change.value,
-        "op": rule.op,
-        "threshold": rule.threshold,
-        "window": durations.format(rule.window) if rule.window else None,
-        "aggregate": rule.aggregation,
-        "startsAt": timestamps.format(fired_at or change.at),
-        "endsAt": timestamps.format(change.at) if resolved else None,
-        "generatorURL": generator_url(report.model, report.version, rule.metric),
-        "report": report.to_json(),
-    }
-
-
-def _record(
-    conn: psycopg.Connection[Any],
-    event: Event,
-    obs: Observation,
-    state: AlertState,
-    change: Change,
-    fired_at: datetime | None,
-    notifier_names: list[str],
-    now: datetime,
-) -> dict[str, Any] | None:
-    """Write one change: the alert row, the transition, and its outbox rows."""
-    rule, report = obs.rule, obs.report
-    summary = rule.render_summary(report.model, report.version, report.labels, change.value)
-    annotations = {"summary": summary, "value": format_number(change.value)}
-    if change.from_state == "inactive":
-        row = conn.execute(
-            _q("insert_alert"),
-            (
-                rule.name,
-                obs.fingerprint,
-                change.to_state,
-                report.model,
-                report.version,
-                rule.metric,
-                Json(alert_labels(rule, report)),
-                Json(annotations),
-                change.value,
-                change.at,
-                change.at if change.to_state == "firing" else None,
-                now,
-                now,
-            ),
-        ).fetchone()
-        assert row is not None
-        state.alert_id = int(row[0])
-    assert state.alert_id is not None
-    alert_id = state.alert_id
-    if change.from_state != "inactive":
-        ended = change.kind in ("resolved", "inactive")
-        conn.execute(
-            _q("update_alert"),
-            (
-                _EPISODE_STATE[change.kind],
-                change.value,
-                Json(annotations),
-                change.at if change.kind == "firing" else None,
-                change.at if ended else None,
-                now,
-                alert_id,
-            ),
-        )
-        if ended:
-            state.alert_id = None
-    if change.kind == "firing":
-        fired_at = change.at
-    alert = snapshot(obs, alert_id, change, fired_at, annotations) if change.notifies else None
-    row = conn.execute(
-        _q("insert_transition"),
-        (
-            alert_id,
-            rule.name,
-            obs.fingerprint,
-            change.kind,
-            change.from_state,
-            change.to_state,
-            change.at,
-            change.value,
-            now,
-            event.source,
-            event.id,
-            Json(alert) if alert is not None else None,
-        ),
-    ).fetchone()
-    assert row is not None
-    if alert is not None and notifier_names:
-        conn.execute(
-            _q("insert_notifications"),
-            (row[0], rule.name, obs.fingerprint, now, now, notifier_names),
-        )
-    return alert
-
-
-def _save_states(conn: psycopg.Connection[Any], states: dict[tuple[str, str], AlertState]) -> None:
+async def _save_states(
+    conn: psycopg.AsyncConnection[Any], states: dict[tuple[str, str], AlertState]
+) -> None:
     keys = sorted(states)
-    conn.execute(
+    await conn.execute(
         _q("save_states"),
         (
             [k[0] for k in keys],
@@ -364,18 +292,37 @@ def _save_states(conn: psycopg.Connection[Any], states: dict[tuple[str, str], Al
     )
 
 
-def _reply(event: Event, notified: list[dict[str, Any]], now: datetime) -> CloudEvent | None:
+def _reply(work: Work, notified: list[dict[str, Any]]) -> CloudEvent | None:
     if not notified:
         return None
     firing = any(alert["status"] == "firing" for alert in notified)
     data = {"status": "firing" if firing else "resolved", "alerts": notified}
-    reply_id = cloudevents.derived_id(event.source, event.id, REPLY_SOURCE)
-    return cloudevents.reply(FIRED if firing else RESOLVED, REPLY_SOURCE, reply_id, data, time=now)
+    reply_id = cloudevents.derived_id(work.event.source, work.event.id, REPLY_SOURCE)
+    kind = FIRED if firing else RESOLVED
+    return cloudevents.reply(kind, REPLY_SOURCE, reply_id, data, time=work.context.now)
 
 
-def _stored_reply(conn: psycopg.Connection[Any], event: Event) -> CloudEvent | None:
-    row = conn.execute(_q("event_reply"), (event.source, event.id)).fetchone()
-    if row is None or row[0] is None:
-        return None
-    reply_type, reply_id, reply_time, data = row
-    return cloudevents.reply(reply_type, REPLY_SOURCE, reply_id, data, time=reply_time)
+async def _stored_replies(
+    conn: psycopg.AsyncConnection[Any], keys: set[tuple[str, str]]
+) -> dict[tuple[str, str], CloudEvent | None]:
+    ordered = sorted(keys)
+    async with conn.cursor(row_factory=dict_row) as cursor:
+        await cursor.execute(
+            _q("event_replies"),
+            {"sources": [k[0] for k in ordered], "ids": [k[1] for k in ordered]},
+        )
+        rows = await cursor.fetchall()
+    return {
+        (row["source"], row["id"]): (
+            cloudevents.reply(
+                row["reply_type"],
+                REPLY_SOURCE,
+                row["reply_id"],
+                row["reply_data"],
+                time=row["reply_time"],
+            )
+            if row["reply_type"] is not None
+            else None
+        )
+        for row in rows
+    }

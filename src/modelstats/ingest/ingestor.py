@@ -7,7 +7,6 @@ the commit that holds it. A redelivered event conflicts on its dedup record and 
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from collections.abc import Iterable
@@ -24,6 +23,7 @@ from modelstats.core.cloudevents import Event
 from modelstats.core.errors import BadInput, DatabaseUnavailable
 from modelstats.core.reports import Report, parse_reports
 from modelstats.store import db, queries
+from modelstats.store.batching import GroupCommit, Pending, PerLoop
 
 log = logging.getLogger("modelstats.ingest")
 
@@ -54,11 +54,12 @@ class Stored:
 
 
 @dataclass
-class _Pending:
+class Delivery:
+    """One event on its way into the store, with the samples it holds."""
+
     event: Event
     reports: list[Report]
     received_at: datetime
-    future: asyncio.Future[Stored] = field(repr=False)
     samples: list[tuple[SeriesKey, datetime, float]] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -74,6 +75,9 @@ class _Pending:
         return (self.event.source, self.event.id)
 
 
+Batch = list[Pending[Delivery, "Stored"]]
+
+
 def validate(event: Event, now: datetime) -> list[Report]:
     """Check the event's type and data; default sample time: the event's, else `now`."""
     if event.type != REPORTED:
@@ -82,39 +86,22 @@ def validate(event: Event, now: datetime) -> list[Report]:
 
 
 class Ingestor:
-    """Batches concurrent events into shared transactions; one per event loop."""
+    """Writes the deliveries of one event loop through group commit (store/batching.py)."""
 
     def __init__(self, writers: int = 2, max_batch_samples: int = 50_000):
-        self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
-        self._writers = writers
-        self._max_batch_samples = max_batch_samples
-        self._tasks: list[asyncio.Task[None]] = []
+        self._batches: GroupCommit[Delivery, Stored] = GroupCommit(
+            self._write_batch,
+            weight=lambda delivery: len(delivery.samples),
+            max_weight=max_batch_samples,
+            writers=writers,
+        )
         self._series: dict[SeriesKey, int] = {}
         self._days: set[date] = set()
 
     async def store(self, event: Event, reports: list[Report], received_at: datetime) -> Stored:
-        if not self._tasks:
-            self._tasks = [asyncio.create_task(self._run()) for _ in range(self._writers)]
-        future: asyncio.Future[Stored] = asyncio.get_running_loop().create_future()
-        await self._queue.put(_Pending(event, reports, received_at, future))
-        return await future
+        return await self._batches.submit(Delivery(event, reports, received_at))
 
-    async def _run(self) -> None:
-        while True:
-            batch = [await self._queue.get()]
-            size = len(batch[0].samples)
-            while not self._queue.empty() and size < self._max_batch_samples:
-                item = self._queue.get_nowait()
-                batch.append(item)
-                size += len(item.samples)
-            try:
-                await self._write_batch(batch)
-            except Exception as error:  # each waiting event gets the failure
-                for item in batch:
-                    if not item.future.done():
-                        item.future.set_exception(error)
-
-    async def _write_batch(self, batch: list[_Pending]) -> None:
+    async def _write_batch(self, batch: Batch) -> None:
         try:
             await self._write(batch)
         except DatabaseUnavailable:
@@ -128,17 +115,17 @@ class Ingestor:
                 raise
             # Do not let one event's failure fail the others: store each on its own.
             log.exception("batch of %d events failed; retrying one by one", len(batch))
-            for item in batch:
+            for pending in batch:
                 try:
-                    await self._write([item])
+                    await self._write([pending])
                 except Exception as error:
-                    item.future.set_exception(error)
+                    pending.fail(error)
 
-    async def _write(self, batch: list[_Pending]) -> None:
+    async def _write(self, batch: Batch) -> None:
         # The same event delivered twice at once: store it once, answer both.
-        unique: dict[tuple[str, str], _Pending] = {}
-        for item in batch:
-            unique.setdefault(item.key, item)
+        unique: dict[tuple[str, str], Delivery] = {}
+        for pending in batch:
+            unique.setdefault(pending.item.key, pending.item)
         async with db.async_connection() as conn:
             await self._prepare(conn, unique.values())
             async with conn.transaction():
@@ -168,17 +155,16 @@ class Ingestor:
                     ([k[0] for k in duplicates], [k[1] for k in duplicates]),
                 )
                 first_seen = {(row[0], row[1]): row[2] for row in await cursor.fetchall()}
-        for item in batch:
-            if item.future.done():
-                continue
+        for pending in batch:
+            item = pending.item
             if item.key in new_keys and unique[item.key] is item:
-                item.future.set_result(Stored(item.reports, False, item.received_at))
+                pending.resolve(Stored(item.reports, False, item.received_at))
             else:
                 # Stored earlier (its first arrival is in the table) or by its twin in this batch.
                 received = first_seen.get(item.key, unique[item.key].received_at)
-                item.future.set_result(Stored(item.reports, True, received))
+                pending.resolve(Stored(item.reports, True, received))
 
-    async def _prepare(self, conn: Any, items: Iterable[_Pending]) -> None:
+    async def _prepare(self, conn: Any, items: Iterable[Delivery]) -> None:
         """Create missing series rows and daily partitions, outside the batch transaction."""
         missing: set[SeriesKey] = set()
         days: set[date] = set()
@@ -202,16 +188,12 @@ class Ingestor:
                     self._series[(model, version, metric, labels_json(labels))] = series_id
 
 
-_ingestors: dict[asyncio.AbstractEventLoop, Ingestor] = {}
+_ingestors: PerLoop[Ingestor] = PerLoop(Ingestor)
 
 
 def ingestor() -> Ingestor:
     """The ingestor of the running event loop (created on first use, never at import)."""
-    loop = asyncio.get_running_loop()
-    if loop not in _ingestors:
-        _ingestors.clear()  # a previous loop is gone (tests); its tasks died with it
-        _ingestors[loop] = Ingestor()
-    return _ingestors[loop]
+    return _ingestors.get()
 
 
 async def ingest(event: Event) -> Stored:

@@ -1,13 +1,8 @@
 """The broker's HTTP deliveries: one POST per attempt, and Knative's retries around it.
 
-This is the broker's hot path, so it runs on aiohttp's client with keep-alive connections. On
-the 2-core machine, 16 concurrent POSTs to a no-op uvicorn app cost the client 2.2 ms of CPU per
-request with httpx.AsyncClient (its pool bookkeeping and anyio dominate) and 0.09-0.12 ms with
-aiohttp's ClientSession, whose response parser is compiled.
-
 What a subscriber's answer means follows `knative/SEMANTICS.md`: a 2xx whose response is a
 CloudEvent (binary or structured) is a reply; an empty 2xx is done; a 2xx with any other body is
-a failure (502), as Knative's filter handler treats it.
+a failure (502), as Knative's filter handler treats it. The HTTP itself is http_client.py.
 """
 
 from __future__ import annotations
@@ -16,15 +11,16 @@ import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-import aiohttp
-
 from modelstats.core.errors import BadInput
 from modelstats.local import delivery, envelopes
 from modelstats.local.envelopes import Envelope
+from modelstats.local.http_client import HttpClient, HttpError
 
 # Servers close idle keep-alive connections (gunicorn after 2 s, uvicorn 5 s): dropping ours
 # sooner keeps a request from being written onto a connection the server is closing.
 KEEPALIVE_SECONDS = 1.0
+# Deliveries in progress to one subscriber at most; more wait for a connection to free up.
+CONNECTIONS_PER_HOST = 32
 
 
 @dataclass(slots=True)
@@ -69,57 +65,30 @@ def judge(status: int, headers: Mapping[str, str], body: bytes) -> DeliveryResul
 
 
 class Sender:
-    """One keep-alive client session per broker process; open it inside the running loop."""
+    """The broker's client; open it inside the running loop."""
 
-    def __init__(self) -> None:
-        self._session: aiohttp.ClientSession | None = None
-        self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
+    def __init__(self, max_answer_bytes: int = 64 * 1024 * 1024) -> None:
+        self._max_answer = max_answer_bytes
+        self._client: HttpClient | None = None
 
     async def open(self) -> None:
-        connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=KEEPALIVE_SECONDS)
-        self._session = aiohttp.ClientSession(
-            connector=connector,
-            auto_decompress=False,
-            # The event's own headers only: no client defaults (content-type would become the
-            # event's datacontenttype at the subscriber).
-            skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
-            trust_env=False,
-        )
+        self._client = HttpClient(CONNECTIONS_PER_HOST, KEEPALIVE_SECONDS, self._max_answer)
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
-
-    def _timeout(self, seconds: float) -> aiohttp.ClientTimeout:
-        timeout = self._timeouts.get(seconds)
-        if timeout is None:
-            timeout = self._timeouts[seconds] = aiohttp.ClientTimeout(total=seconds)
-        return timeout
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
 
     async def attempt(
         self, url: str, headers: Mapping[str, str], body: bytes, timeout: float
     ) -> DeliveryResult:
-        """One POST; a connection the server closed while idle is retried once at once (as Go's
-        transport does for a request it never wrote), anything else is the attempt's result."""
-        if self._session is None:
+        if self._client is None:
             raise RuntimeError("the sender is not open")
-        for fresh_try in (False, True):
-            try:
-                async with self._session.post(
-                    url, data=body, headers=headers, timeout=self._timeout(timeout)
-                ) as response:
-                    content = await response.read()
-                    lowered = {k.lower(): v for k, v in response.headers.items()}
-                    return judge(response.status, lowered, content)
-            except aiohttp.ServerDisconnectedError as error:
-                if fresh_try:
-                    return DeliveryResult(None, error=f"server disconnected: {error}")
-            except TimeoutError:
-                return DeliveryResult(None, error=f"timed out after {timeout:g}s")
-            except aiohttp.ClientError as error:
-                return DeliveryResult(None, error=f"{type(error).__name__}: {error}")
-        raise AssertionError("unreachable")  # pragma: no cover
+        try:
+            answer = await self._client.post(url, headers, body, timeout)
+        except HttpError as error:
+            return DeliveryResult(None, error=str(error))
+        return judge(answer.status, answer.headers, answer.body)
 
     async def send(
         self,

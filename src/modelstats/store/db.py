@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
+import time
+import weakref
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
@@ -59,6 +61,35 @@ def connect(autocommit: bool = False) -> psycopg.Connection[Any]:
         return psycopg.connect(url, autocommit=autocommit, **connect_kwargs())
 
 
+# A connection handed back less than this long ago is handed out again without a check: the
+# check is a round trip per request (15% of the alert function's samples under load), and what
+# it guards against (a server restart, an idle timeout) happens to connections left idle.
+CHECK_AFTER_IDLE_SECONDS = 2.0
+_returned_at: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
+
+
+def _note_return(conn: Any) -> None:
+    _returned_at[conn] = time.monotonic()
+
+
+async def _note_return_async(conn: Any) -> None:
+    _note_return(conn)
+
+
+def _recently_used(conn: Any) -> bool:
+    return time.monotonic() - _returned_at.get(conn, float("-inf")) < CHECK_AFTER_IDLE_SECONDS
+
+
+def _check(conn: psycopg.Connection[Any]) -> None:
+    if not _recently_used(conn):
+        ConnectionPool.check_connection(conn)
+
+
+async def _check_async(conn: psycopg.AsyncConnection[Any]) -> None:
+    if not _recently_used(conn):
+        await AsyncConnectionPool.check_connection(conn)
+
+
 def _pool_options() -> dict[str, Any]:
     settings = get_settings()
     return {
@@ -92,7 +123,7 @@ class _PoolHolder:
             self._check_fork()
             if self._pool is None:
                 pool: ConnectionPool[Any] = ConnectionPool(
-                    **_pool_options(), check=ConnectionPool.check_connection, name="modelstats"
+                    **_pool_options(), check=_check, reset=_note_return, name="modelstats"
                 )
                 pool.open(wait=False)
                 self._pool = pool
@@ -108,7 +139,8 @@ class _PoolHolder:
                 self._async_loop = loop
                 self._async_pool = AsyncConnectionPool(
                     **_pool_options(),
-                    check=AsyncConnectionPool.check_connection,
+                    check=_check_async,
+                    reset=_note_return_async,
                     name="modelstats-async",
                 )
             pool = self._async_pool
@@ -116,6 +148,16 @@ class _PoolHolder:
         if created:
             await pool.open(wait=False)
         return pool
+
+    async def close_async(self) -> None:
+        """Close the async pool if it belongs to the running loop."""
+        with self._lock:
+            pool, mine = self._async_pool, self._async_loop is asyncio.get_running_loop()
+            if mine:
+                self._async_pool = None
+                self._async_loop = None
+        if pool is not None and mine:
+            await pool.close()
 
     def close(self) -> None:
         with self._lock:
@@ -141,6 +183,11 @@ async def async_connection() -> AsyncIterator[psycopg.AsyncConnection[Any]]:
     with translate_errors():
         async with pool.connection() as conn:
             yield conn
+
+
+async def close_async_pool() -> None:
+    """Close this event loop's async pool (a one-shot loop, e.g. a test, before it ends)."""
+    await _holder.close_async()
 
 
 def close_pools() -> None:

@@ -1,22 +1,26 @@
 -- Alert state, history, evaluated events and the notification outbox
 -- (see migrations/0004_alerts.sql).
 
--- name: claim_event
--- A concurrent delivery of the same event waits here for the first one's commit, then conflicts.
+-- name: claim_events
+-- The events of a batch that were never evaluated. Sorted, so that concurrent batches take the
+-- unique-index locks in one order; a concurrent delivery of the same event waits here for the
+-- first one's commit, then conflicts.
 INSERT INTO alert_events (source, id, received_at)
-VALUES (%s, %s, %s)
+SELECT * FROM unnest(%(sources)s::text[], %(ids)s::text[], %(received)s::timestamptz[])
+ORDER BY 1, 2
 ON CONFLICT DO NOTHING
-RETURNING id
+RETURNING source, id
 
--- name: event_reply
-SELECT reply_type, reply_id, reply_time, reply_data
-FROM alert_events
-WHERE source = %s AND id = %s
+-- name: event_replies
+SELECT e.source, e.id, e.reply_type, e.reply_id, e.reply_time, e.reply_data
+FROM alert_events e
+JOIN unnest(%(sources)s::text[], %(ids)s::text[]) AS k(source, id)
+  ON e.source = k.source AND e.id = k.id
 
 -- name: save_reply
 UPDATE alert_events
-SET reply_type = %s, reply_id = %s, reply_time = %s, reply_data = %s
-WHERE source = %s AND id = %s
+SET reply_type = %(type)s, reply_id = %(id)s, reply_time = %(time)s, reply_data = %(data)s
+WHERE source = %(event_source)s AND id = %(event_id)s
 
 -- name: ensure_states
 -- Sorted so that concurrent events take the unique-index locks in one order (no deadlock).
@@ -26,6 +30,7 @@ ORDER BY 1, 2
 ON CONFLICT DO NOTHING
 
 -- name: lock_states
+-- Sorted: concurrent batches lock the states they share in one order (no deadlock).
 SELECT s.rule, s.fingerprint, s.state, s.alert_id, s.active_since, s.fired_at,
        s.last_true_at, s.last_eval_at, s.last_notified_at
 FROM alert_states s
@@ -48,14 +53,14 @@ WHERE s.rule = k.rule AND s.fingerprint = k.fingerprint
 -- name: window_aggregates
 -- One row per requested window (i): the samples of one series in (since, until].
 SELECT k.i,
-       count(s.value),
-       avg(s.value),
-       min(s.value),
-       max(s.value),
-       percentile_cont(0.5) WITHIN GROUP (ORDER BY s.value),
-       percentile_cont(0.95) WITHIN GROUP (ORDER BY s.value),
-       percentile_cont(0.99) WITHIN GROUP (ORDER BY s.value),
-       (array_agg(s.value ORDER BY s.time DESC))[1]
+       count(s.value) AS count,
+       avg(s.value) AS mean,
+       min(s.value) AS min,
+       max(s.value) AS max,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY s.value) AS p50,
+       percentile_cont(0.95) WITHIN GROUP (ORDER BY s.value) AS p95,
+       percentile_cont(0.99) WITHIN GROUP (ORDER BY s.value) AS p99,
+       (array_agg(s.value ORDER BY s.time DESC))[1] AS last
 FROM unnest(%s::integer[], %s::text[], %s::text[], %s::text[], %s::jsonb[],
             %s::timestamptz[], %s::timestamptz[])
      AS k(i, model, version, metric, labels, since, until)
@@ -68,25 +73,28 @@ GROUP BY k.i
 -- name: insert_alert
 INSERT INTO alerts (rule, fingerprint, state, model, version, metric, labels, annotations,
                     value, active_at, fired_at, created_at, updated_at)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+VALUES (%(rule)s, %(fingerprint)s, %(state)s, %(model)s, %(version)s, %(metric)s, %(labels)s,
+        %(annotations)s, %(value)s, %(active_at)s, %(fired_at)s, %(now)s, %(now)s)
 RETURNING id
 
 -- name: update_alert
 UPDATE alerts
-SET state = %s, value = %s, annotations = %s, fired_at = coalesce(%s, fired_at),
-    ended_at = %s, updated_at = %s
-WHERE id = %s
+SET state = %(state)s, value = %(value)s, annotations = %(annotations)s,
+    fired_at = coalesce(%(fired_at)s, fired_at), ended_at = %(ended_at)s, updated_at = %(now)s
+WHERE id = %(id)s
 
 -- name: insert_transition
 INSERT INTO alert_transitions (alert_id, rule, fingerprint, kind, from_state, to_state, at,
                                value, recorded_at, event_source, event_id, alert)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+VALUES (%(alert_id)s, %(rule)s, %(fingerprint)s, %(kind)s, %(from_state)s, %(to_state)s,
+        %(at)s, %(value)s, %(now)s, %(event_source)s, %(event_id)s, %(alert)s)
 RETURNING id
 
 -- name: insert_notifications
 INSERT INTO alert_notifications (transition_id, notifier, rule, fingerprint, created_at,
                                  next_attempt_at)
-SELECT %s, n, %s, %s, %s, %s FROM unnest(%s::text[]) AS n
+SELECT %(transition_id)s, n, %(rule)s, %(fingerprint)s, %(now)s, %(now)s
+FROM unnest(%(notifiers)s::text[]) AS n
 
 -- name: claim_notification
 -- The oldest due notification of a notifier this process can send whose earlier notifications
