@@ -236,10 +236,7 @@ async def _lock_states(
     async with conn.cursor(row_factory=dict_row) as cursor:
         await cursor.execute(_q("lock_states"), columns)
         rows = await cursor.fetchall()
-    return {
-        (row.pop("rule"), row.pop("fingerprint")): AlertState(**row)
-        for row in rows
-    }
+    return {(row.pop("rule"), row.pop("fingerprint")): AlertState(**row) for row in rows}
 
 
 async def _values(
