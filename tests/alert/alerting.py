@@ -12,15 +12,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import functions_framework
 import psycopg
 import pytest
-from starlette.testclient import TestClient
 
 from modelstats.alert import evaluation, outbox, rules
 from modelstats.alert.evaluation import Verdict
 from modelstats.core import cloudevents, settings, timestamps
 from modelstats.store import db
+from tests.clients import function_client
 
 STORED = "modelstats.metric.stored"
 ALERT_SOURCE = "functions/alert/main.py"
@@ -123,9 +122,8 @@ def alert_function(
         ALERT_POLL_INTERVAL_MS=env.pop("ALERT_POLL_INTERVAL_MS", "200"),
         **env,
     )
-    app = functions_framework.create_app("alert", ALERT_SOURCE)
     try:
-        with TestClient(app) as client:
+        with function_client("alert", ALERT_SOURCE) as client:
             yield client
     finally:
         outbox.shutdown()

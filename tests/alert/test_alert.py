@@ -12,9 +12,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
-import functions_framework
 import pytest
-from starlette.testclient import TestClient
 
 from modelstats.alert import outbox
 from modelstats.core import timestamps
@@ -32,6 +30,7 @@ from tests.alert.alerting import (
     undelivered,
     write_rules,
 )
+from tests.clients import function_client
 from tests.receivers import Receiver, Reply
 
 
@@ -271,8 +270,7 @@ rules:
 
 @pytest.fixture
 def ingest_client(clean_db):
-    app = functions_framework.create_app("ingest", INGEST_SOURCE)
-    with TestClient(app) as client:
+    with function_client("ingest", INGEST_SOURCE) as client:
         yield client
 
 

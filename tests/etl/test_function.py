@@ -6,16 +6,15 @@ import json
 from datetime import timedelta
 from pathlib import Path
 
-import functions_framework
 import httpx
 import pytest
-from starlette.testclient import TestClient
 
 from modelstats.core import cloudevents, settings, timestamps
 from modelstats.etl import windows
 from modelstats.ingest import ingestor
 from modelstats.local.functions import function_process
 from modelstats.store import db
+from tests.clients import function_client
 from tests.cloudevents_http import binary
 
 SOURCE = "functions/etl/main.py"
@@ -25,7 +24,7 @@ PINGSOURCE = "/apis/v1/namespaces/modelstats/pingsources/etl-schedule"
 
 @pytest.fixture
 def client(clean_db: str):
-    with TestClient(functions_framework.create_app("etl", SOURCE)) as test_client:
+    with function_client("etl", SOURCE) as test_client:
         yield test_client
 
 

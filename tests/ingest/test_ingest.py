@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 from concurrent.futures import ThreadPoolExecutor
 
-import functions_framework
 import httpx
 import psycopg
 import pytest
-from starlette.testclient import TestClient
 
 from modelstats.local.functions import function_process
 from modelstats.store import db
+from tests.clients import function_client
 from tests.cloudevents_http import binary, structured
 
 SOURCE = "functions/ingest/main.py"
@@ -20,8 +19,7 @@ SOURCE = "functions/ingest/main.py"
 
 @pytest.fixture
 def client(clean_db: str):
-    app = functions_framework.create_app("ingest", SOURCE)
-    with TestClient(app) as test_client:
+    with function_client("ingest", SOURCE) as test_client:
         yield test_client
 
 
@@ -150,8 +148,7 @@ def test_body_size_limit_is_413(clean_db, monkeypatch):
     from modelstats.core.settings import reset_settings
 
     reset_settings()
-    app = functions_framework.create_app("ingest", SOURCE)
-    with TestClient(app) as client:
+    with function_client("ingest", SOURCE) as client:
         headers, body = binary({"reports": [REPORT] * 20})
         response = client.post("/", headers=headers, content=body)
     assert response.status_code == 413
@@ -229,7 +226,6 @@ def test_database_down_answers_503_then_recovers(clean_db, postgres):
 
 
 def test_dead_letter_sink_keeps_the_event_with_its_error(clean_db):
-    app = functions_framework.create_app("dead_letters", SOURCE)
     error_body = json.dumps({"error": "bad_input", "field": "data"}).encode()
     import base64
 
@@ -244,7 +240,7 @@ def test_dead_letter_sink_keeps_the_event_with_its_error(clean_db):
         "content-type": "application/json",
     }
     elsewhere = {**headers, "ce-knativeerrordest": "http://my-consumer.team.svc.cluster.local"}
-    with TestClient(app) as client:
+    with function_client("dead_letters", SOURCE) as client:
         first = client.post("/", headers=headers, content=b"{not json")
         again = client.post("/", headers=headers, content=b"{not json")
         other = client.post("/", headers=elsewhere, content=b"{not json")

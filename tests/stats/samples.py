@@ -11,11 +11,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import functions_framework
 import psycopg
 from starlette.testclient import TestClient
 
 from modelstats.store import db
+from tests.clients import function_client
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCE = str(ROOT / "functions" / "stats" / "main.py")
@@ -58,8 +58,7 @@ def add_samples(url: str, samples: Iterable[Sample]) -> None:
 
 @contextmanager
 def client() -> Iterator[TestClient]:
-    app = functions_framework.create_app("stats", SOURCE)
-    with TestClient(app) as test_client:
+    with function_client("stats", SOURCE) as test_client:
         try:
             yield test_client
         finally:

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-import functions_framework
 import psycopg
-from starlette.testclient import TestClient
 
 from modelstats.store import retention
+from tests.clients import function_client
 from tests.cloudevents_http import binary
 
 
 def post_days(days: list[str]) -> None:
-    app = functions_framework.create_app("ingest", "functions/ingest/main.py")
-    with TestClient(app) as client:
+    with function_client("ingest", "functions/ingest/main.py") as client:
         for day in days:
             report = {"model": "m", "version": "v", "time": f"{day}T12:00:00Z", "metrics": {"x": 1}}
             headers, body = binary(report, id=day)
@@ -40,9 +38,8 @@ def test_drops_only_partitions_wholly_before_the_cutoff(clean_db: str):
 
 
 def test_ingest_recreates_a_day_dropped_under_it(clean_db: str):
-    app = functions_framework.create_app("ingest", "functions/ingest/main.py")
     report = {"model": "m", "version": "v", "time": "2026-10-01T12:00:00Z", "metrics": {"x": 1}}
-    with TestClient(app) as client:
+    with function_client("ingest", "functions/ingest/main.py") as client:
         assert (
             client.post(
                 "/", headers=binary(report, id="a")[0], content=binary(report)[1]

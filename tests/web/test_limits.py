@@ -13,13 +13,13 @@ import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import functions_framework
 import pytest
 from starlette.testclient import TestClient
 
 from modelstats.alert import outbox
 from modelstats.core import settings
 from modelstats.local.functions import function_process
+from tests.clients import function_client
 from tests.cloudevents_http import binary_headers
 
 DEEP = b"[" * 10_000 + b"]" * 10_000
@@ -32,9 +32,8 @@ EVENT_TYPES = {
 
 @contextmanager
 def serving(target: str) -> Iterator[TestClient]:
-    app = functions_framework.create_app(target, f"functions/{target}/main.py")
     try:
-        with TestClient(app) as client:
+        with function_client(target, f"functions/{target}/main.py") as client:
             yield client
     finally:
         outbox.shutdown()  # the alert function's start hook started its senders
@@ -59,10 +58,9 @@ def test_json_nested_10000_deep_is_400_naming_data(clean_db, target):
 def test_the_dead_letter_sink_keeps_deep_json_as_it_came(clean_db):
     from modelstats.store import deadletters
 
-    app = functions_framework.create_app("dead_letters", "functions/ingest/main.py")
     headers = {**binary_headers("modelstats.metric.reported", id="deep")}
     headers["content-type"] = "application/json"
-    with TestClient(app) as client:
+    with function_client("dead_letters", "functions/ingest/main.py") as client:
         response = client.post("/", headers=headers, content=DEEP)
     assert response.status_code == 204
     (letter,) = deadletters.recent()
@@ -72,7 +70,6 @@ def test_the_dead_letter_sink_keeps_deep_json_as_it_came(clean_db):
 def test_a_chunked_body_over_the_limit_is_413(clean_db, monkeypatch):
     monkeypatch.setenv("MAX_BODY_BYTES", "1000")
     settings.reset_settings()
-    app = functions_framework.create_app("ingest", "functions/ingest/main.py")
     headers = {**binary_headers("modelstats.metric.reported"), "content-type": "application/json"}
 
     def chunks() -> Iterator[bytes]:  # no content-length: the limit is found while reading
@@ -81,7 +78,7 @@ def test_a_chunked_body_over_the_limit_is_413(clean_db, monkeypatch):
             yield b"x" * 500
         yield b'"}'
 
-    with TestClient(app) as client:
+    with function_client("ingest", "functions/ingest/main.py") as client:
         response = client.post("/", headers=headers, content=chunks())
     assert response.status_code == 413
     assert response.json()["field"] == "body"
