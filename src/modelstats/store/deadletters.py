@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
 from modelstats.core.cloudevents import Event
@@ -40,21 +41,27 @@ class DeadLetter:
         return {k: v for k, v in self.attributes.items() if k not in ERROR_EXTENSIONS}
 
     def to_json(self) -> dict[str, Any]:
-        data: Any = None
-        if self.data is not None:
-            try:
-                data = json.loads(self.data)
-            except (ValueError, UnicodeDecodeError):
-                data = {"base64": base64.b64encode(self.data).decode("ascii")}
         return {
             "id": self.id,
             "received_at": self.received_at.isoformat(),
             "event": {"source": self.source, "id": self.event_id, "type": self.type},
             "error": {"dest": self.error_dest, "code": self.error_code, "data": self.error_data},
             "attributes": self.attributes,
-            "data": data,
+            **data_fields(self.data),
             "replayed_at": self.replayed_at.isoformat() if self.replayed_at else None,
         }
+
+
+def data_fields(data: bytes | None) -> dict[str, str | None]:
+    """The kept bytes for a JSON listing: `data` as text when they are UTF-8, else
+    `data_base64`. Never parsed: data that is not strict JSON (NaN, a truncated body) is
+    exactly what a dead letter may hold, and it must be shown as it came."""
+    if data is None:
+        return {"data": None, "data_base64": None}
+    try:
+        return {"data": data.decode("utf-8"), "data_base64": None}
+    except UnicodeDecodeError:
+        return {"data": None, "data_base64": base64.b64encode(data).decode("ascii")}
 
 
 def _error_data(encoded: str | None) -> str | None:
@@ -62,9 +69,10 @@ def _error_data(encoded: str | None) -> str | None:
     if encoded is None:
         return None
     try:
-        return base64.b64decode(encoded, validate=True).decode("utf-8", errors="replace")
+        text = base64.b64decode(encoded, validate=True).decode("utf-8", errors="replace")
     except (binascii.Error, ValueError):
-        return encoded
+        text = encoded
+    return text.replace("\x00", "\ufffd")  # a text column cannot hold NUL
 
 
 def _error_code(raw: str | None) -> int | None:
@@ -100,29 +108,12 @@ async def keep(event: Event) -> bool:
         return await cursor.fetchone() is not None
 
 
-def _row(row: tuple[Any, ...]) -> DeadLetter:
-    data = row[9]
-    return DeadLetter(
-        row[0],
-        row[1],
-        row[2],
-        row[3],
-        row[4],
-        row[5],
-        row[6],
-        row[7],
-        row[8],
-        data=bytes(data) if data is not None else None,
-        replayed_at=row[10],
-    )
-
-
 def recent(
     limit: int = 100, pending_only: bool = False, since: datetime | None = None
 ) -> list[DeadLetter]:
     params = {"limit": limit, "pending": pending_only, "since": since}
-    with db.connection() as conn:
-        return [_row(row) for row in conn.execute(queries.get("dead_letters", "list"), params)]
+    with db.connection() as conn, conn.cursor(row_factory=class_row(DeadLetter)) as cursor:
+        return cursor.execute(queries.get("dead_letters", "list"), params).fetchall()
 
 
 def mark_replayed(letter_id: int) -> bool:

@@ -7,8 +7,8 @@ DO NOTHING
 RETURNING id
 
 -- name: list
-SELECT id, received_at, event_source, event_id, event_type, error_dest, error_code,
-       error_data, attributes, data, replayed_at
+SELECT id, received_at, event_source AS source, event_id, event_type AS type, error_dest,
+       error_code, error_data, attributes, data, replayed_at
 FROM dead_letters
 WHERE (%(pending)s IS FALSE OR replayed_at IS NULL)
   AND (%(since)s::timestamptz IS NULL OR received_at >= %(since)s::timestamptz)
