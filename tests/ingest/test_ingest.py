@@ -252,8 +252,10 @@ def test_dead_letter_sink_keeps_the_event_with_its_error(clean_db):
     assert first.content == b""
     from modelstats.store import deadletters
 
-    # The redelivery is not stored twice; the failure at another subscriber is its own letter.
+    # The redelivery is not stored twice (it is counted); the failure at another subscriber is
+    # its own letter.
     other_letter, letter = deadletters.recent()
+    assert (letter.failures, other_letter.failures) == (2, 1)
     assert other_letter.error_dest == "http://my-consumer.team.svc.cluster.local"
     assert (letter.source, letter.event_id, letter.error_code) == ("/tests", "lost-1", 400)
     assert letter.error_dest == "http://ingestor.modelstats.svc.cluster.local"

@@ -248,6 +248,8 @@ SCHEMAS: dict[str, Any] = {
         "required": [
             "id",
             "received_at",
+            "failed_at",
+            "failures",
             "event",
             "error",
             "attributes",
@@ -257,7 +259,14 @@ SCHEMAS: dict[str, Any] = {
         ],
         "properties": {
             "id": {"type": "integer"},
-            "received_at": _TIME,
+            "received_at": {**_TIME, "description": "The first failure."},
+            "failed_at": {**_TIME, "description": "The latest failure."},
+            "failures": {
+                "type": "integer",
+                "minimum": 1,
+                "description": "How often the event reached the sink for this destination"
+                " (one letter per event and destination: a replay that fails again reopens it).",
+            },
             "event": {
                 "type": "object",
                 "required": ["source", "id", "type"],

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from psycopg.rows import class_row
+from psycopg.rows import class_row, dict_row
 from psycopg.types.json import Jsonb
 
 from modelstats.core.cloudevents import Event
@@ -25,7 +25,9 @@ ERROR_EXTENSIONS = ("knativeerrordest", "knativeerrorcode", "knativeerrordata")
 @dataclass(frozen=True)
 class DeadLetter:
     id: int
-    received_at: datetime
+    received_at: datetime  # the first failure
+    failed_at: datetime  # the latest
+    failures: int  # how many times the event reached the sink for this destination
     source: str
     event_id: str
     type: str
@@ -44,6 +46,8 @@ class DeadLetter:
         return {
             "id": self.id,
             "received_at": self.received_at.isoformat(),
+            "failed_at": self.failed_at.isoformat(),
+            "failures": self.failures,
             "event": {"source": self.source, "id": self.event_id, "type": self.type},
             "error": {"dest": self.error_dest, "code": self.error_code, "data": self.error_data},
             "attributes": self.attributes,
@@ -76,10 +80,12 @@ def _error_data(encoded: str | None) -> str | None:
 
 
 def _error_code(raw: str | None) -> int | None:
+    """An HTTP status (0 for the local broker's network errors); anything else is unknown."""
     try:
-        return int(raw) if raw is not None else None
+        code = int(raw) if raw is not None else None
     except ValueError:
         return None
+    return code if code is not None and 0 <= code <= 999 else None
 
 
 def data_bytes(event: Event) -> bytes | None:
@@ -90,34 +96,39 @@ def data_bytes(event: Event) -> bytes | None:
     return json.dumps(event.data, separators=(",", ":")).encode("utf-8")
 
 
-async def keep(event: Event) -> bool:
-    """Store a dead letter; False when the same event is already waiting for replay."""
+async def keep(event: Event) -> int:
+    """Store a dead letter, or reopen the one this event already has at this destination (a
+    redelivery, or a failure after a replay); return how many times it has failed there."""
     ext = event.extensions
-    params = (
-        event.source,
-        event.id,
-        event.type,
-        ext.get("knativeerrordest"),
-        _error_code(ext.get("knativeerrorcode")),
-        _error_data(ext.get("knativeerrordata")),
-        Jsonb(event.attributes()),
-        data_bytes(event),
-    )
-    async with db.async_connection() as conn:
-        cursor = await conn.execute(queries.get("dead_letters", "insert"), params)
-        return await cursor.fetchone() is not None
+    params = {
+        "source": event.source,
+        "event_id": event.id,
+        "type": event.type,
+        "error_dest": ext.get("knativeerrordest"),
+        "error_code": _error_code(ext.get("knativeerrorcode")),
+        "error_data": _error_data(ext.get("knativeerrordata")),
+        "attributes": Jsonb(event.attributes()),
+        "data": data_bytes(event),
+    }
+    async with db.async_connection() as conn, conn.cursor(row_factory=dict_row) as cursor:
+        await cursor.execute(queries.get("dead_letters", "insert"), params)
+        row = await cursor.fetchone()
+    assert row is not None  # INSERT ... ON CONFLICT DO UPDATE always returns the row
+    return int(row["failures"])
 
 
 def recent(
     limit: int = 100, pending_only: bool = False, since: datetime | None = None
 ) -> list[DeadLetter]:
+    """Newest failure first."""
     params = {"limit": limit, "pending": pending_only, "since": since}
     with db.connection() as conn, conn.cursor(row_factory=class_row(DeadLetter)) as cursor:
         return cursor.execute(queries.get("dead_letters", "list"), params).fetchall()
 
 
-def mark_replayed(letter_id: int) -> bool:
+def mark_replayed(letter: DeadLetter) -> bool:
+    """Mark the failure `letter` was read with as replayed; False when the event has failed
+    again since (the letter then stays pending) or it was already marked."""
+    params = {"id": letter.id, "failures": letter.failures}
     with db.connection() as conn:
-        return (
-            conn.execute(queries.get("dead_letters", "mark_replayed"), (letter_id,)).rowcount == 1
-        )
+        return conn.execute(queries.get("dead_letters", "mark_replayed"), params).rowcount == 1
