@@ -169,8 +169,19 @@ def broker(
     show_default=True,
     type=click.Path(file_okay=False),
 )
+@click.option(
+    "--etl-root",
+    envvar="ETL_ROOT",
+    type=click.Path(file_okay=False),
+    help="The only directory ETL jobs may read (created). Default: <data-dir>/etl.",
+)
 def run(
-    broker_port: int, stats_port: int, ping_every: str | None, data_dir: str, manifests_dir: str
+    broker_port: int,
+    stats_port: int,
+    ping_every: str | None,
+    data_dir: str,
+    manifests_dir: str,
+    etl_root: str | None,
 ) -> None:
     """Run the whole pipeline locally: PostgreSQL, the functions and the broker."""
     from pathlib import Path
@@ -188,6 +199,7 @@ def run(
         ping_every=ping_every,
         data_dir=Path(data_dir),
         manifests_dir=Path(manifests_dir),
+        etl_root=Path(etl_root) if etl_root else None,
     )
     sys.exit(stack.run(options))
 
