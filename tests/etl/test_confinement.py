@@ -135,3 +135,21 @@ def test_a_directory_swapped_for_a_link_after_listing_is_not_followed(
     with pytest.raises(BadInput) as caught:
         logfiles.read(listed, {}, 1 << 20)
     assert "symbolic links" in caught.value.message
+
+
+def test_a_root_given_through_a_link_accepts_both_spellings(
+    tree: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ETL_ROOT=/tmp/x on a machine where /tmp is a link: jobs may name either form."""
+    from modelstats.core import settings
+
+    (tree / "root-link").symlink_to(tree / "root")
+    monkeypatch.setenv("ETL_ROOT", str(tree / "root-link"))
+    settings.reset_settings()
+    for spelling in (tree / "root-link" / "logs", tree / "root" / "logs"):
+        job = jobs.parse(jsonl(spelling))
+        assert isinstance(job, jobs.JsonlJob)
+        assert job.path == str(tree / "root-link" / "logs")
+        assert [p.name for p in logfiles.discover(job.path)] == ["a.jsonl"]
+    with pytest.raises(BadInput):
+        jobs.parse(jsonl(tree / "outside" / "secret.jsonl"))

@@ -36,7 +36,7 @@ SUFFIX = ".jsonl"
 
 
 def root(field: str) -> str:
-    """The real path of ETL_ROOT; BadInput when it is unset."""
+    """ETL_ROOT as configured (absolute); BadInput when it is unset."""
     configured = get_settings().etl_root
     if configured is None:
         raise BadInput(
@@ -51,20 +51,24 @@ def _is_under(path: str, top: str) -> bool:
     return path == top or path.startswith(top.rstrip("/") + "/")
 
 
-def check(path: str, field: str) -> str:
-    """`path` normalised, if it names something under ETL_ROOT; decided on the text alone."""
+def _relative(path: str, field: str) -> tuple[str, list[str]]:
+    """The root as configured and the components of `path` below it, decided on the text
+    alone. The root's own real path is accepted as a prefix too (/tmp -> /private/tmp)."""
     top = root(field)
     if "\x00" in path:
         raise BadInput(field, "must not contain NUL")
     normal = os.path.normpath(os.path.join(top, path))  # a relative path is under the root
-    if not _is_under(normal, top):
-        raise BadInput(field, f"must be under ETL_ROOT ({top})")
-    return normal
+    for prefix in (top, os.path.realpath(top)):
+        if _is_under(normal, prefix):
+            relative = os.path.relpath(normal, prefix)
+            return top, [] if relative == "." else relative.split(os.sep)
+    raise BadInput(field, f"must be under ETL_ROOT ({top})")
 
 
-def _parts(normal: str, top: str) -> list[str]:
-    relative = os.path.relpath(normal, top)
-    return [] if relative == "." else relative.split(os.sep)
+def check(path: str, field: str) -> str:
+    """`path` normalised, if it names something under ETL_ROOT; nothing is opened."""
+    top, parts = _relative(path, field)
+    return os.path.join(top, *parts)
 
 
 def _refusal(path: str, name: str, parent: int, error: OSError, field: str) -> BadInput:
@@ -87,14 +91,13 @@ def _verify_opened(descriptor: int, top: str, path: str, field: str) -> None:
         real = os.readlink(_PROC_FD / str(descriptor))
     except OSError:
         return  # no /proc (macOS): the walk alone is the guarantee
-    if not _is_under(real.removesuffix(" (deleted)"), top):
+    if not _is_under(real.removesuffix(" (deleted)"), os.path.realpath(top)):
         raise BadInput(field, f"{path}: resolves outside ETL_ROOT")
 
 
 def _open(path: str, field: str) -> tuple[int, os.stat_result]:
     """Walk from the root to `path`; the descriptor of what it names, and its status."""
-    top = root(field)
-    parts = _parts(check(path, field), top)
+    top, parts = _relative(path, field)
     try:
         current = os.open(top, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except OSError as error:
