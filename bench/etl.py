@@ -100,7 +100,7 @@ def _tick(client: httpx.Client, url: str, job: dict[str, Any]) -> tuple[float, i
 
 
 def _function(ctx: Context, tmp: Path, ticks: int) -> list[Row]:
-    url = ctx.start_function("etl", "functions/etl/main.py")
+    url = ctx.start_function("etl", "functions/etl/main.py", {"ETL_ROOT": str(tmp)})
     rows = []
     with httpx.Client() as client:  # one client: its setup is not the function's latency
         synthetic = [_tick(client, url, {"source": "synthetic"}) for _ in range(ticks)]
@@ -129,8 +129,9 @@ def _function(ctx: Context, tmp: Path, ticks: int) -> list[Row]:
 
 def run(ctx: Context) -> list[Row]:
     os.environ["DATABASE_URL"] = ctx.database_url
-    settings.reset_settings()
     tmp = Path(tempfile.mkdtemp(prefix="modelstats-bench-etl-"))
+    os.environ["ETL_ROOT"] = str(tmp)  # jobs read only under it, as in the function
+    settings.reset_settings()
     try:
         rows = _in_process(tmp, 20_000 if ctx.quick else 200_000)
         rows += _function(ctx, tmp, 10 if ctx.quick else 50)

@@ -5,7 +5,8 @@
 # kn creates every object it can express; kubectl does only what kn cannot
 # (../shared SEMANTICS.md, "kn CLI"):
 #   - core objects: the Namespace, PostgreSQL (Secret, Service, StatefulSet), the migration Job,
-#     the alert-rules ConfigMap (from infra/alert-rules.yaml) and the optional-settings Secrets;
+#     the alert-rules ConfigMap (from infra/alert-rules.yaml), the optional-settings Secrets and
+#     the NetworkPolicy that lets only Knative's data plane call the functions;
 #   - the PingSource's contentType, for which `kn source ping` has no flag (a patch).
 # infra/knative/*.yaml describes the same objects (the local stack reads those files);
 # tests/infra/test_infra.py runs this script against recording stand-ins for kn and kubectl and
@@ -95,6 +96,9 @@ function_service() {
 log "namespace and PostgreSQL"
 kubectl apply -f "$MANIFESTS/namespace.yaml" -f "$MANIFESTS/postgres.yaml"
 
+log "network policy (before the functions, so their pods start isolated)"
+kubectl apply -f "$MANIFESTS/networkpolicy.yaml"
+
 log "settings"
 optional_secret modelstats-notify SLACK_WEBHOOK_URL ALERT_WEBHOOK_URL
 optional_secret modelstats-stats-api STATS_API_TOKEN
@@ -122,7 +126,11 @@ function_service alert alert alert 4 1 3 3 --cluster-local \
   --env STATS_PUBLIC_URL=http://stats.modelstats.127.0.0.1.sslip.io \
   --mount /etc/modelstats/rules=cm:alert-rules \
   --env-from secret:modelstats-notify
-function_service etl etl etl 2 0 1 2 --cluster-local
+# ETL_ROOT: the only directory jobs may read, an empty read-only placeholder volume here
+# (services.yaml says why and how to mount real logs instead).
+function_service etl etl etl 2 0 1 2 --cluster-local \
+  --env ETL_ROOT=/srv/inference-logs \
+  --mount /srv/inference-logs=ed:inference-logs:readOnly=true
 
 log "broker"
 BROKER_DELIVERY=(--retry 6 --backoff-policy exponential --backoff-delay PT0.5S --dl-sink ksvc:deadletters)

@@ -37,7 +37,8 @@ done
 kubectl delete --namespace "$NAMESPACE" --ignore-not-found \
   job/modelstats-migrate configmap/alert-rules \
   secret/modelstats-notify secret/modelstats-stats-api \
-  statefulset/postgres service/postgres secret/modelstats-db
+  statefulset/postgres service/postgres secret/modelstats-db \
+  networkpolicy/functions-from-knative
 
 if [[ "$PURGE" == true ]]; then
   kubectl delete namespace "$NAMESPACE" --ignore-not-found

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
 from modelstats.core import durations
 from modelstats.core.errors import ModelstatsError
 from modelstats.core.settings import get_settings
+
+if TYPE_CHECKING:
+    from modelstats.local.replay import Result as ReplayResult
 
 
 @click.group()
@@ -165,8 +169,19 @@ def broker(
     show_default=True,
     type=click.Path(file_okay=False),
 )
+@click.option(
+    "--etl-root",
+    envvar="ETL_ROOT",
+    type=click.Path(file_okay=False),
+    help="The only directory ETL jobs may read (created). Default: <data-dir>/etl.",
+)
 def run(
-    broker_port: int, stats_port: int, ping_every: str | None, data_dir: str, manifests_dir: str
+    broker_port: int,
+    stats_port: int,
+    ping_every: str | None,
+    data_dir: str,
+    manifests_dir: str,
+    etl_root: str | None,
 ) -> None:
     """Run the whole pipeline locally: PostgreSQL, the functions and the broker."""
     from pathlib import Path
@@ -184,6 +199,7 @@ def run(
         ping_every=ping_every,
         data_dir=Path(data_dir),
         manifests_dir=Path(manifests_dir),
+        etl_root=Path(etl_root) if etl_root else None,
     )
     sys.exit(stack.run(options))
 
@@ -191,7 +207,12 @@ def run(
 @main.command()
 @click.option("--broker", "broker_url", help="Broker ingress URL (default: the running stack's).")
 @click.option("--data-dir", default=".modelstats", show_default=True, type=click.Path())
-def replay(broker_url: str | None, data_dir: str) -> None:
+@click.option(
+    "--include-permanent",
+    is_flag=True,
+    help="Also send events that failed for good (a 4xx Knative does not retry).",
+)
+def replay(broker_url: str | None, data_dir: str, include_permanent: bool) -> None:
     """Send stored dead letters and the local spool back to the broker ingress."""
     import os
     from pathlib import Path
@@ -207,26 +228,32 @@ def replay(broker_url: str | None, data_dir: str) -> None:
     database_url = os.environ.get("DATABASE_URL") or state.get("database_url")
     failed = 0
     with httpx.Client(timeout=30, trust_env=False) as client:
+        run = replay_core.Replay(client, url, include_permanent=include_permanent)
         if database_url:
             os.environ["DATABASE_URL"] = database_url
             settings.reset_settings()
             try:
-                result = replay_core.replay_dead_letters(client, url)
+                result = replay_core.replay_dead_letters(run)
             except ModelstatsError as error:
                 _fail(error)
                 return
-            click.echo(f"dead letters: {result.sent} replayed, {result.failed} failed")
+            _report_replay("dead letters", result, "failed")
             failed += result.failed
-            for line in result.errors:
-                click.echo(f"  {line}", err=True)
         else:
             click.echo("dead letters: skipped (DATABASE_URL unset and no running stack)", err=True)
-        result = replay_core.replay_spool(client, url, Path(data_dir) / spool.FILE_NAME)
-        click.echo(f"spool: {result.sent} replayed, {result.failed} kept")
+        result = replay_core.replay_spool(run, Path(data_dir) / spool.FILE_NAME)
+        _report_replay("spool", result, "kept")
         failed += result.failed
-        for line in result.errors:
-            click.echo(f"  {line}", err=True)
     sys.exit(1 if failed else 0)
+
+
+def _report_replay(what: str, result: ReplayResult, kept_word: str) -> None:
+    click.echo(f"{what}: {result.summary(kept_word)}")
+    reason = result.skipped_reason()
+    if reason:
+        click.echo(f"  {reason}")
+    for line in [*result.errors, *result.notes]:
+        click.echo(f"  {line}", err=True)
 
 
 @main.command("check-manifests")

@@ -90,20 +90,21 @@ def test_jsonl_tick_reports_once_then_answers_204(client, tmp_path):
         ),
         (
             tick({})[0],
-            json.dumps({"source": "jsonl", "path": "/x", "window": "1y"}).encode(),
+            json.dumps({"source": "jsonl", "path": "ROOT/x", "window": "1y"}).encode(),
             "data.window",
         ),
         (tick({})[0], json.dumps({"source": "kafka"}).encode(), "data.source"),
         (
             tick({})[0],
-            json.dumps({"source": "jsonl", "path": "/no/such/dir"}).encode(),
+            json.dumps({"source": "jsonl", "path": "ROOT/no/such/dir"}).encode(),
             "data.path",
         ),
         (tick({})[0], b"{not json", "data"),
         ({"content-type": "application/json"}, b"{}", "content-type"),
     ],
 )
-def test_bad_pings_and_jobs_are_400_naming_the_field(client, headers, body, field):
+def test_bad_pings_and_jobs_are_400_naming_the_field(client, etl_root, headers, body, field):
+    body = body.replace(b"ROOT", str(etl_root).encode())  # paths under ETL_ROOT
     response = client.post("/", headers=headers, content=body)
     assert response.status_code == 400
     assert response.json()["field"] == field

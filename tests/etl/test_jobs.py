@@ -28,11 +28,12 @@ def test_defaults_of_a_jsonl_job(tmp_path):
     assert job.path == str(tmp_path)
 
 
-def test_relative_paths_become_absolute():
+def test_relative_paths_are_taken_from_etl_root(etl_root):
     job = jobs.parse({"source": "jsonl", "path": "logs/x.jsonl", "reference": "ref.jsonl"})
     assert isinstance(job, jobs.JsonlJob)
-    assert job.path.startswith("/") and job.path.endswith("/logs/x.jsonl")
-    assert job.reference.startswith("/")
+    assert job.path == str(etl_root / "logs" / "x.jsonl")
+    assert job.reference == str(etl_root / "ref.jsonl")
+    assert field_of({"source": "jsonl", "path": "../x.jsonl"}) == "data.path"
 
 
 @pytest.mark.parametrize(
@@ -41,15 +42,15 @@ def test_relative_paths_become_absolute():
         ({"source": "kafka"}, "data.source"),
         ({"models": ["a"]}, "data.source"),
         ({"source": "jsonl"}, "data.path"),
-        ({"source": "jsonl", "path": "/x", "window": "soon"}, "data.window"),
-        ({"source": "jsonl", "path": "/x", "window": "500ms"}, "data.window"),
-        ({"source": "jsonl", "path": "/x", "window": "1.5s"}, "data.window"),
-        ({"source": "jsonl", "path": "/x", "window": "2d"}, "data.window"),
-        ({"source": "jsonl", "path": "/x", "window": 60}, "data.window"),
-        ({"source": "jsonl", "path": "/x", "lateness": "8d"}, "data.lateness"),
-        ({"source": "jsonl", "path": "/x", "max_bytes": 10}, "data.max_bytes"),
+        ({"source": "jsonl", "path": "x", "window": "soon"}, "data.window"),
+        ({"source": "jsonl", "path": "x", "window": "500ms"}, "data.window"),
+        ({"source": "jsonl", "path": "x", "window": "1.5s"}, "data.window"),
+        ({"source": "jsonl", "path": "x", "window": "2d"}, "data.window"),
+        ({"source": "jsonl", "path": "x", "window": 60}, "data.window"),
+        ({"source": "jsonl", "path": "x", "lateness": "8d"}, "data.lateness"),
+        ({"source": "jsonl", "path": "x", "max_bytes": 10}, "data.max_bytes"),
         ({"source": "jsonl", "path": ""}, "data.path"),
-        ({"source": "jsonl", "path": "/x", "follow": True}, "data.follow"),
+        ({"source": "jsonl", "path": "x", "follow": True}, "data.follow"),
         ({"source": "synthetic", "models": []}, "data.models"),
         ({"source": "synthetic", "models": ["a", "a"]}, "data.models"),
         ({"source": "synthetic", "models": ["ok", ""]}, "data.models[1]"),
@@ -72,20 +73,44 @@ def test_etl_root_confines_paths_and_references(tmp_path, monkeypatch):
 
     logs = tmp_path / "logs"
     logs.mkdir()
-    (tmp_path / "escape").symlink_to("/etc")
     monkeypatch.setenv("ETL_ROOT", str(logs))
     reset_settings()
-    try:
-        inside = jobs.parse({"source": "jsonl", "path": str(logs / "a.jsonl")})
-        assert isinstance(inside, jobs.JsonlJob)
-        assert field_of({"source": "jsonl", "path": "/etc/passwd"}) == "data.path"
-        assert field_of({"source": "jsonl", "path": str(logs / ".." / "x")}) == "data.path"
-        assert field_of({"source": "jsonl", "path": str(tmp_path / "escape")}) == "data.path"
-        outside_reference = {"source": "jsonl", "path": str(logs), "reference": "/tmp/r.jsonl"}
-        assert field_of(outside_reference) == "data.reference"
-    finally:
-        monkeypatch.delenv("ETL_ROOT")
-        reset_settings()
+    inside = jobs.parse({"source": "jsonl", "path": str(logs / "a.jsonl")})
+    assert isinstance(inside, jobs.JsonlJob)
+    assert field_of({"source": "jsonl", "path": "/etc/passwd"}) == "data.path"
+    assert field_of({"source": "jsonl", "path": str(logs / ".." / "x")}) == "data.path"
+    assert field_of({"source": "jsonl", "path": str(tmp_path)}) == "data.path"
+    assert field_of({"source": "jsonl", "path": str(logs) + "-sibling/a.jsonl"}) == "data.path"
+    assert field_of({"source": "jsonl", "path": str(logs / "a\x00.jsonl")}) == "data.path"
+    outside_reference = {"source": "jsonl", "path": str(logs), "reference": "/tmp/r.jsonl"}
+    assert field_of(outside_reference) == "data.reference"
+
+
+def test_outside_the_root_one_answer_whether_the_path_exists_or_not(tmp_path, monkeypatch):
+    from modelstats.core.settings import reset_settings
+
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "secret.jsonl").write_text('{"model": "m"}\n')
+    monkeypatch.setenv("ETL_ROOT", str(tmp_path / "logs"))
+    reset_settings()
+    messages = set()
+    for name in ("secret.jsonl", "absent.jsonl"):
+        with pytest.raises(BadInput) as caught:
+            jobs.parse({"source": "jsonl", "path": str(tmp_path / name)})
+        messages.add(caught.value.message)
+    assert len(messages) == 1, messages
+
+
+def test_without_etl_root_jsonl_jobs_are_refused_and_say_why(tmp_path, monkeypatch):
+    from modelstats.core.settings import reset_settings
+
+    monkeypatch.delenv("ETL_ROOT")
+    reset_settings()
+    with pytest.raises(BadInput) as caught:
+        jobs.parse({"source": "jsonl", "path": str(tmp_path)})
+    assert caught.value.field == "data.path"
+    assert "ETL_ROOT is not set" in caught.value.message
+    assert isinstance(jobs.parse({"source": "synthetic"}), jobs.SyntheticJob)
 
 
 def test_too_many_synthetic_reports_for_one_event():

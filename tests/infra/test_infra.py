@@ -312,6 +312,57 @@ def test_alert_reads_the_rules_configmap_it_mounts(services: dict[str, dict[str,
     assert (INFRA / "alert-rules.yaml").is_file()
 
 
+# Knative refuses volume mounts on these paths (serving pkg/apis/serving/k8s_validation.go).
+KNATIVE_RESERVED_PATHS = {"/", "/dev", "/dev/log", "/tmp", "/var", "/var/log"}
+
+
+def test_etl_reads_only_its_read_only_etl_root(services: dict[str, dict[str, Any]]) -> None:
+    etl = services["etl"]
+    container = container_of(etl)
+    etl_root = env_values(container)["ETL_ROOT"]
+    (mount,) = container["volumeMounts"]
+    assert mount["mountPath"] == etl_root and mount["readOnly"] is True
+    assert etl_root not in KNATIVE_RESERVED_PATHS
+    (volume,) = etl["spec"]["template"]["spec"]["volumes"]
+    # emptyDir is the volume type Knative allows without a feature flag (a PVC needs one).
+    assert volume == {"name": mount["name"], "emptyDir": {}}
+    # The local stack replaces it: a cluster path is not passed to a local process.
+    from modelstats.local import manifests, stack
+
+    (local,) = [s for s in manifests.load(MANIFESTS).services if s.name == "etl"]
+    env, _ = stack.service_env(local, {}, Path("/nonexistent"), {"ETL_ROOT": "/here"})
+    assert env["ETL_ROOT"] == "/here"
+
+
+def data_plane_policy(docs: list[dict[str, Any]]) -> dict[str, Any]:
+    return of_kind(docs, "NetworkPolicy")["functions-from-knative"]
+
+
+def test_the_functions_only_knative_calls_accept_only_its_data_plane(
+    docs: list[dict[str, Any]], services: dict[str, dict[str, Any]]
+) -> None:
+    spec = data_plane_policy(docs)["spec"]
+    # Every cluster-local Service, selected by the label Knative puts on its pods; not stats.
+    (selector,) = spec["podSelector"]["matchExpressions"]
+    assert (selector["key"], selector["operator"]) == ("serving.knative.dev/service", "In")
+    cluster_local = {
+        name
+        for name, s in services.items()
+        if s["metadata"].get("labels", {}).get(checks.VISIBILITY_LABEL) == "cluster-local"
+    }
+    assert set(selector["values"]) == cluster_local == {"ingest", "alert", "etl", "deadletters"}
+    # Ingress only (the functions still reach PostgreSQL and webhooks), from namespaces only,
+    # on any port (queue-proxy serves 8012 and the autoscaler's metrics on 9090).
+    assert spec["policyTypes"] == ["Ingress"]
+    (rule,) = spec["ingress"]
+    assert set(rule) == {"from"}
+    (source,) = rule["from"]
+    assert set(source) == {"namespaceSelector"}
+    (namespaces,) = source["namespaceSelector"]["matchExpressions"]
+    assert (namespaces["key"], namespaces["operator"]) == ("kubernetes.io/metadata.name", "In")
+    assert set(namespaces["values"]) == {"knative-eventing", "knative-serving", "kourier-system"}
+
+
 def test_database_url_points_at_the_in_cluster_postgres(docs: list[dict[str, Any]]) -> None:
     secret = of_kind(docs, "Secret")["modelstats-db"]["stringData"]
     url = urlsplit(secret["DATABASE_URL"])
@@ -623,9 +674,13 @@ def service_from_kn(argv: list[str]) -> tuple[str, dict[str, Any]]:
     mounts = {}
     for item in flags.get("--mount", []):
         mount_path, source = item.split("=", 1)
-        prefix, config_map = source.split(":", 1)
-        assert prefix == "cm"
-        mounts[mount_path] = ("configMap", config_map, True)  # kn mounts ConfigMaps read-only
+        prefix, source_name, *options = source.split(":")
+        if prefix == "cm":
+            mounts[mount_path] = ("configMap", source_name, True)  # kn mounts ConfigMaps read-only
+        else:
+            assert prefix == "ed", item
+            read_only = options == ["readOnly=true"]
+            mounts[mount_path] = ("emptyDir", source_name, read_only)
     view = {
         "namespace": flags["--namespace"],
         "image": flags["--image"],
@@ -669,10 +724,15 @@ def service_from_yaml(service: dict[str, Any]) -> dict[str, Any]:
     probe = dict(container["readinessProbe"])
     http = probe.pop("httpGet")
     volumes = {v["name"]: v for v in pod.get("volumes", [])}
-    mounts = {
-        m["mountPath"]: ("configMap", volumes[m["name"]]["configMap"]["name"], m.get("readOnly"))
-        for m in container.get("volumeMounts", [])
-    }
+    mounts = {}
+    for mount in container.get("volumeMounts", []):
+        volume = volumes[mount["name"]]
+        if "configMap" in volume:
+            source = ("configMap", volume["configMap"]["name"])
+        else:
+            assert volume.get("emptyDir") == {}, volume
+            source = ("emptyDir", mount["name"])  # kn names the volume as given after ed:
+        mounts[mount["mountPath"]] = (*source, mount.get("readOnly", False))
     annotations = template["metadata"]["annotations"]
     return {
         "namespace": service["metadata"]["namespace"],
@@ -908,6 +968,7 @@ def test_deploy_applies_with_kubectl_only_what_kn_cannot_express(
         ("StatefulSet", "postgres"),
         ("ConfigMap", "alert-rules"),
         ("Job", "modelstats-migrate"),
+        ("NetworkPolicy", "functions-from-knative"),
     }
     knative = [d for d in applied(fresh_deploy) if d["apiVersion"].endswith("knative.dev/v1")]
     assert knative == []
@@ -917,6 +978,8 @@ def test_deploy_applies_with_kubectl_only_what_kn_cannot_express(
     (job,) = [d for d in applied(fresh_deploy) if d["kind"] == "Job"]
     shipped = of_kind(docs, "Job")["modelstats-migrate"]
     assert job == shipped
+    (policy,) = [d for d in applied(fresh_deploy) if d["kind"] == "NetworkPolicy"]
+    assert policy == of_kind(docs, "NetworkPolicy")["functions-from-knative"]
 
 
 def test_deploy_order_database_then_functions_then_routing(fresh_deploy: Run) -> None:
@@ -932,6 +995,13 @@ def test_deploy_order_database_then_functions_then_routing(fresh_deploy: Run) ->
     ]
     assert migrated < min(services)
     assert fresh_deploy.calls[services[0]]["argv"][2] == "deadletters"  # the dead-letter sink first
+    # The functions' pods start isolated: the NetworkPolicy exists before any of them.
+    (policy,) = [
+        i
+        for i, c in enumerate(fresh_deploy.calls)
+        if c["tool"] == "kubectl" and any(a.endswith("/networkpolicy.yaml") for a in c["argv"])
+    ]
+    assert fresh_deploy.index("kubectl", "apply", "-f") < policy < min(services)
     broker = fresh_deploy.index("kn", "broker", "create")
     assert max(services) < broker < fresh_deploy.index("kn", "trigger", "create")
     assert fresh_deploy.index("kn", "source", "ping", "create") < fresh_deploy.index(
@@ -1014,6 +1084,7 @@ def test_undeploy_removes_every_object_deploy_creates(
         "service/postgres",
         "secret/modelstats-db",
         "job/modelstats-migrate",
+        "networkpolicy/functions-from-knative",
     } <= set(core)
     assert result.of("kubectl", "delete", "namespace") == []  # the data is kept by default
 

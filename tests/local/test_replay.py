@@ -8,20 +8,26 @@ import json
 import os
 import subprocess
 import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
 
 from modelstats.core import cloudevents
 from modelstats.local import envelopes, spool
+from modelstats.local.functions import function_process
 from modelstats.store import deadletters
-from tests.brokers import broker_yaml, free_port, run_broker, trigger_yaml
-from tests.receivers import Receiver
+from tests.brokers import binary_event, broker_yaml, free_port, run_broker, trigger_yaml
+from tests.cloudevents_http import REPORTED
+from tests.receivers import Receiver, Reply
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.timeout(120)
 
 ERROR_EXTENSIONS = ("knativeerrordest", "knativeerrorcode", "knativeerrordata")
+INGEST = "functions/ingest/main.py"
 
 
 def replay(args: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -92,9 +98,9 @@ def test_stored_dead_letters_are_replayed_once(tmp_path: Path, clean_db: str) ->
         type="modelstats.metric.reported",
         datacontenttype="application/json",
         data={"model": "M", "version": "v1", "metrics": {"drift": 0.2}},
-        extensions={"knativeerrordest": "http://x/ingest", "knativeerrorcode": "400"},
+        extensions={"knativeerrordest": "http://x/ingest", "knativeerrorcode": "503"},
     )
-    assert asyncio.run(deadletters.keep(event))
+    assert asyncio.run(deadletters.keep(event)) == 1
     with Receiver() as sink, run_broker(tmp_path, broker_yaml() + trigger_yaml("t", sink.url)) as b:
         args = ["--broker", b.ingress, "--data-dir", str(tmp_path / "none")]
         first = replay(args, {"DATABASE_URL": clean_db})
@@ -121,3 +127,118 @@ def test_replay_uses_the_running_stack_state(tmp_path: Path) -> None:
         assert result.returncode == 0, result.stdout + result.stderr
         (request,) = sink.wait_for(1)
     assert request.ce("id") == "st-1"
+
+
+# -- permanent failures: skipped unless asked, and never a second letter ---------------------
+
+BAD_REPORT = {"model": "M", "version": "v1", "metrics": {"drift": "high"}}  # ingest: 400
+
+
+def letters_by_event(database_url: str) -> dict[str, tuple[int, int, bool]]:
+    """event id -> (error code, failures, pending)."""
+    import psycopg
+    from psycopg.rows import dict_row
+
+    with psycopg.connect(database_url, row_factory=dict_row) as conn:
+        rows = conn.execute(
+            "SELECT event_id, error_code, failures, replayed_at IS NULL AS pending"
+            " FROM dead_letters"
+        ).fetchall()
+    return {r["event_id"]: (r["error_code"], r["failures"], r["pending"]) for r in rows}
+
+
+def type_filter(event_type: str) -> str:
+    return f"  filter:\n    attributes:\n      type: {event_type}\n"
+
+
+def wait_until(check: Callable[[], bool], what: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"{what}: not within {timeout}s"
+        time.sleep(0.1)
+
+
+@pytest.fixture(scope="module")
+def ingest_and_sink(database_url: str) -> Iterator[dict[str, str]]:
+    with ExitStack() as stack:
+        yield {
+            "ingest": stack.enter_context(function_process("ingest", INGEST, database_url)),
+            "deadletters": stack.enter_context(
+                function_process("dead_letters", INGEST, database_url)
+            ),
+        }
+
+
+def test_permanent_failures_are_skipped_unless_asked_and_never_multiply(
+    tmp_path: Path, clean_db: str, ingest_and_sink: dict[str, str]
+) -> None:
+    """The issue's run: 5 letters that failed with 400 became 15 after two replays."""
+    delivery = (
+        "  delivery:\n    retry: 0\n    deadLetterSink:\n      ref:\n"
+        "        apiVersion: serving.knative.dev/v1\n        kind: Service\n"
+        "        name: deadletters\n"
+    )
+    args = ["--data-dir", str(tmp_path / "none")]
+    env = {"DATABASE_URL": clean_db}
+    with Receiver(default=Reply(503)) as flaky:
+        manifests = (
+            broker_yaml(delivery)
+            + trigger_yaml("ingest", "ref:ingest", type_filter(REPORTED))
+            + trigger_yaml("flaky", flaky.url, type_filter("test.flaky"))
+        )
+        with run_broker(tmp_path, manifests, services=ingest_and_sink) as b:
+            bad = [f"bad-{n}" for n in range(5)]
+            for event_id in bad:
+                b.post(*binary_event(REPORTED, id=event_id, data=BAD_REPORT))
+            b.post(*binary_event("test.flaky", id="flaky-1", data={"n": 1}))
+            wait_until(lambda: len(letters_by_event(clean_db)) == 6, "six dead letters")
+            assert {e: letters_by_event(clean_db)[e][0] for e in bad} == dict.fromkeys(bad, 400)
+            assert letters_by_event(clean_db)["flaky-1"][0] == 503
+
+            flaky.set_default(Reply(204))  # the transient cause is fixed
+            first = replay([*args, "--broker", b.ingress], env)
+            assert first.returncode == 0, first.stdout + first.stderr
+            assert "dead letters: 1 replayed, 0 failed, 5 skipped" in first.stdout
+            assert "skipped 5 that failed for good (5 x HTTP 400)" in first.stdout
+            assert "--include-permanent" in first.stdout
+            (replayed,) = [r for r in flaky.wait_for(2) if r.ce("id") == "flaky-1"][1:]
+            assert replayed.json() == {"n": 1}
+
+            # Asked to: the 400s are sent, fail again, and reopen their own letters.
+            forced = replay([*args, "--broker", b.ingress, "--include-permanent"], env)
+            assert "dead letters: 5 replayed, 0 failed" in forced.stdout, forced.stdout
+            wait_until(
+                lambda: all(letters_by_event(clean_db)[e] == (400, 2, True) for e in bad),
+                "the five letters reopened with a second failure",
+            )
+            again = replay([*args, "--broker", b.ingress], env)
+            assert "dead letters: 0 replayed, 0 failed, 5 skipped" in again.stdout
+
+    letters = letters_by_event(clean_db)
+    assert len(letters) == 6  # one letter per event, however often it was replayed
+    assert letters["flaky-1"] == (503, 1, False)
+
+
+def test_permanent_spool_lines_stay_and_an_event_is_sent_once_per_run(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    path = data_dir / spool.FILE_NAME
+    refused = letter("refused-1", b"{}").with_attributes(knativeerrorcode="422")
+    spool.append(path, refused, "dead-letter sink down")
+    spool.append(path, letter("twice", b'{"n": 1}'), "dead-letter sink down")
+    spool.append(path, letter("twice", b'{"n": 1}'), "broker stopped")  # failed at two triggers
+    spool.append(path, letter("netdown", b"{}").with_attributes(knativeerrorcode="0"), "x")
+    with Receiver() as sink, run_broker(tmp_path, broker_yaml() + trigger_yaml("t", sink.url)) as b:
+        args = ["--broker", b.ingress, "--data-dir", str(data_dir)]
+        result = replay(args, {"DATABASE_URL": ""})
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "spool: 2 replayed, 0 kept, 1 skipped, 1 already sent in this run" in result.stdout
+        assert "(1 x HTTP 422)" in result.stdout
+        received = sorted(r.ce("id") or "" for r in sink.wait_for(2))
+        assert received == ["netdown", "twice"]
+        (entry,) = spool.read(path)
+        assert entry.envelope.id == "refused-1"  # left for a run that includes it
+
+        forced = replay([*args, "--include-permanent"], {"DATABASE_URL": ""})
+        assert "spool: 1 replayed, 0 kept" in forced.stdout
+        assert [r.ce("id") for r in sink.wait_for(3)][2] == "refused-1"
+    assert spool.read(path) == []

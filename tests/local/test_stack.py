@@ -39,6 +39,7 @@ ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
 START_TIMEOUT = 120
+PINGSOURCE = "/apis/v1/namespaces/modelstats/pingsources/etl-schedule"
 RUNNING = "modelstats is running"
 
 
@@ -124,7 +125,7 @@ def start_stack(tmp_path: Path, env: dict[str, str] | None = None, ping_every: s
     # embedded PostgreSQL still lives there.
     data_dir = Path(tempfile.mkdtemp(prefix="modelstats-e2e-")) / "data"
     broker_port, stats_port = free_port(), free_port()
-    environment = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    environment = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "ETL_ROOT")}
     environment.update(env or {})
     environment["PYTHONUNBUFFERED"] = "1"
     argv = [
@@ -369,6 +370,32 @@ def test_the_ping_drives_etl(stack: Stack) -> None:
     )
     result = poll(lambda: stats_of(stack, "Llama", "v1"), timeout=30, what="stats for Llama/v1")
     assert result["metrics"]["prediction_accuracy"]["count"] >= 1
+
+
+def test_etl_reads_logs_only_under_the_etl_root_it_prints(stack: Stack) -> None:
+    """`modelstats run` gives the etl function ETL_ROOT=<data-dir>/etl (created, printed)."""
+    from datetime import UTC, timedelta
+
+    etl_root = (stack.data_dir / "etl").resolve()
+    assert f"etl root        {etl_root}" in stack.output()
+    assert stack.state["etl_root"] == str(etl_root)
+    start = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=10)
+    with (etl_root / "e2e.jsonl").open("w") as log:
+        for i in range(3):
+            moment = (start + timedelta(seconds=i)).isoformat().replace("+00:00", "Z")
+            record = {"model": "e2e-etl", "version": "v1", "time": moment, "prediction": 1}
+            log.write(json.dumps({**record, "label": 1, "latency_ms": 7}) + "\n")
+    ping = {"type": "dev.knative.sources.ping", "source": PINGSOURCE}
+    stack.post({"source": "jsonl", "path": str(etl_root), "lateness": "0s"}, **ping)
+    outside = stack.post({"source": "jsonl", "path": "/etc/hostname"}, **ping)
+    result = poll(lambda: stats_of(stack, "e2e-etl", "v1"), timeout=30, what="e2e-etl stats")
+    assert result["metrics"]["requests"]["last_value"] == 3
+    letters = poll(
+        lambda: [d for d in dead_letters(stack.state["database_url"]) if d["event_id"] == outside],
+        timeout=30,
+        what="the refused job as a dead letter",
+    )
+    assert letters[0]["code"] == 400
 
 
 def group_alive(pgid: int) -> bool:

@@ -315,10 +315,11 @@ def test_dead_letters_listing(clean_db: str) -> None:
         for i in range(3):
             conn.execute(
                 "INSERT INTO dead_letters (event_source, event_id, event_type, error_code,"
-                " attributes, data, received_at, replayed_at)"
-                " VALUES ('/s', %s, 't', 500, '{}', '{\"a\": 1}', now() - %s * interval '1 hour',"
-                " CASE WHEN %s = 0 THEN now() END)",
-                (f"e{i}", i, i),
+                " attributes, data, received_at, failed_at, replayed_at)"
+                " VALUES ('/s', %(id)s, 't', 500, '{}', '{\"a\": 1}',"
+                " now() - %(hours)s * interval '1 hour', now() - %(hours)s * interval '1 hour',"
+                " CASE WHEN %(hours)s = 0 THEN now() END)",
+                {"id": f"e{i}", "hours": i},
             )
     with client() as http:
         everything = http.get("/dead-letters").json()["dead_letters"]
@@ -327,11 +328,11 @@ def test_dead_letters_listing(clean_db: str) -> None:
         recent = http.get("/dead-letters?since=90m").json()["dead_letters"]
         bad = http.get("/dead-letters?limit=0")
         huge = http.get("/dead-letters?limit=1001")
-    assert [d["event"]["id"] for d in everything] == ["e2", "e1", "e0"]
+    assert [d["event"]["id"] for d in everything] == ["e0", "e1", "e2"]  # latest failure first
     assert len(limited) == 1
     assert {d["event"]["id"] for d in pending} == {"e1", "e2"}
     assert {d["event"]["id"] for d in recent} == {"e0", "e1"}
-    assert everything[0]["data"] == {"a": 1}
+    assert everything[0]["data"] == '{"a": 1}'  # the kept bytes as text, not parsed
     for response in (bad, huge):
         assert response.status_code == 400 and response.json()["field"] == "limit"
 

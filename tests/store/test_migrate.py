@@ -83,3 +83,40 @@ def test_cli_migrate_reports_unreachable_database():
     )
     assert result.returncode == 1
     assert "database unavailable" in result.stderr
+
+
+def test_letters_that_replays_multiplied_are_folded_into_one(empty_database: str):
+    """0006: before it, each replay of a letter that failed again added a row."""
+    with psycopg.connect(empty_database, autocommit=True) as conn:
+        conn.execute(
+            "CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL,"
+            " applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        for migration in migrate.available():
+            if migration.version < 6:
+                conn.execute(migration.sql.encode())
+                conn.execute(
+                    "INSERT INTO schema_migrations (version, name) VALUES (%s, %s)",
+                    (migration.version, migration.name),
+                )
+        for event_id, hours_ago, replayed in [
+            ("multiplied", 3, True),
+            ("multiplied", 2, True),
+            ("multiplied", 1, False),
+            ("single", 1, True),
+        ]:
+            conn.execute(
+                "INSERT INTO dead_letters (event_source, event_id, event_type, error_dest,"
+                " error_code, attributes, received_at, replayed_at)"
+                " VALUES ('/s', %(id)s, 't', 'http://ingest', 400, '{}',"
+                " now() - %(h)s * interval '1 hour', CASE WHEN %(r)s THEN now() END)",
+                {"id": event_id, "h": hours_ago, "r": replayed},
+            )
+    assert 6 in {m.version for m in migrate.migrate(empty_database)}
+    with psycopg.connect(empty_database) as conn:
+        rows = conn.execute(
+            "SELECT event_id, failures, replayed_at IS NULL AS pending,"
+            " round(extract(epoch FROM now() - received_at) / 3600) AS first_hours_ago"
+            " FROM dead_letters ORDER BY event_id"
+        ).fetchall()
+    assert rows == [("multiplied", 3, True, 3), ("single", 1, False, 1)]

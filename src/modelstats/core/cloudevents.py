@@ -64,13 +64,11 @@ def _is_json(content_type: str | None) -> bool:
 def _decode_data(body: bytes, content_type: str | None, strict: bool = True) -> Any:
     if not body:
         return None
-    if not _is_json(content_type):
+    if not strict or not _is_json(content_type):
         return body
     try:
         return json.loads(body)
     except (ValueError, UnicodeDecodeError) as error:
-        if not strict:
-            return body
         raise BadInput("data", f"not valid JSON: {error}") from None
     except RecursionError:
         # Python's parser gives up around a thousand levels; no report nests that deep.
@@ -86,6 +84,10 @@ def _build(attrs: Mapping[str, Any], data: Any) -> Event:
         value = attrs.get(name)
         if not isinstance(value, str) or not value:
             raise BadInput(name, "required CloudEvents attribute is missing or empty")
+    for name, value in attrs.items():
+        # PostgreSQL text and jsonb cannot hold NUL: refuse it here rather than fail on storing.
+        if isinstance(value, str) and "\x00" in value and name not in ("data", "data_base64"):
+            raise BadInput(name, "contains a NUL character")
     extensions: dict[str, str] = {}
     for name, value in attrs.items():
         if name in _CORE or name in ("data", "data_base64"):
@@ -115,8 +117,8 @@ def parse(
 ) -> Event:
     """Parse an HTTP request into an Event (binary or structured mode); BadInput on error.
 
-    With `strict_data` off, data that should be JSON but is not stays raw bytes (the
-    dead-letter sink keeps whatever it is given).
+    With `strict_data` off, data is not interpreted: it stays the bytes that arrived (the
+    dead-letter sink keeps whatever it is given, byte for byte, for listing and replay).
     """
     if max_bytes is not None and len(body) > max_bytes:
         raise PayloadTooLarge("body", f"larger than {max_bytes} bytes")

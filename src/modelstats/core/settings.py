@@ -47,7 +47,8 @@ class Settings:
     alert_delivery_timeout_ms: int = 5_000
     alert_delivery_threads: int = 2
     alert_poll_interval_ms: int = 5_000
-    # ETL: when set, jsonl jobs may only read logs (and references) under this directory.
+    # ETL: jsonl jobs may only read logs (and references) under this directory (absolute, as
+    # given: a path under its real path is accepted too); unset, they read nothing.
     etl_root: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
 
@@ -81,7 +82,7 @@ def from_environment(env: dict[str, str] | None = None) -> Settings:
         alert_delivery_timeout_ms=_int(env, "ALERT_DELIVERY_TIMEOUT_MS", 5_000),
         alert_delivery_threads=_int(env, "ALERT_DELIVERY_THREADS", 2),
         alert_poll_interval_ms=_int(env, "ALERT_POLL_INTERVAL_MS", 5_000),
-        etl_root=os.path.realpath(env["ETL_ROOT"]) if env.get("ETL_ROOT") else None,
+        etl_root=os.path.abspath(env["ETL_ROOT"]) if env.get("ETL_ROOT") else None,
         extra=env,
     )
 

@@ -9,7 +9,6 @@ both take an optional `name` (the event source becomes `/modelstats/etl/<name>`)
 from __future__ import annotations
 
 import json
-import os
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 
@@ -21,6 +20,7 @@ from modelstats.core import durations
 from modelstats.core.cloudevents import Event
 from modelstats.core.errors import BadInput
 from modelstats.core.settings import get_settings
+from modelstats.etl import confined
 
 PING = "dev.knative.sources.ping"
 DEFAULT_MODELS = ("GPT", "Llama", "Mistral")
@@ -73,16 +73,13 @@ class SyntheticJob(_Job):
         return versions
 
 
-def _allowed(path: str) -> str:
-    """An absolute path; under ETL_ROOT when that is set (anyone who can post a ping to the
-    broker chooses the path, so a deployment confines it to where its logs are)."""
-    absolute = os.path.abspath(path)
-    root = get_settings().etl_root
-    if root is not None:
-        real = os.path.realpath(absolute)
-        if os.path.commonpath([root, real]) != root:
-            raise ValueError(f"must be under ETL_ROOT ({root})")
-    return absolute
+def _allowed(path: str, field: str) -> str:
+    """The path normalised, if it is under ETL_ROOT; decided on the text, before anything is
+    opened (anyone who can post a ping to the broker chooses it: see confined)."""
+    try:
+        return confined.check(path, field)
+    except BadInput as error:
+        raise ValueError(error.message) from None
 
 
 class JsonlJob(_Job):
@@ -99,12 +96,12 @@ class JsonlJob(_Job):
     @validates("path")
     @classmethod
     def _absolute(cls, path: str) -> str:
-        return _allowed(path)
+        return _allowed(path, "data.path")
 
     @validates("reference")
     @classmethod
     def _reference(cls, reference: str) -> str:
-        return reference if reference == "first" else _allowed(reference)
+        return reference if reference == "first" else _allowed(reference, "data.reference")
 
     @validates("window", mode="before")
     @classmethod

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import BinaryIO
 
-from modelstats.core.errors import BadInput
+from modelstats.etl import confined
 
 HEAD_BYTES = 256
 MAX_LINE = 1024 * 1024
@@ -62,16 +62,9 @@ class Chunk:
 
 
 def discover(path: str, field_name: str = "data.path") -> list[Path]:
-    """The file itself, or every `*.jsonl` file of a directory (sorted by name)."""
-    target = Path(path)
-    try:
-        if target.is_dir():
-            return sorted(p for p in target.glob("*.jsonl") if p.is_file())
-        if target.is_file():
-            return [target]
-    except OSError as error:
-        raise BadInput(field_name, f"cannot read {path}: {error.strerror}") from None
-    raise BadInput(field_name, f"{path}: no such file or directory")
+    """The file itself, or every regular `*.jsonl` file of a directory (sorted by name), under
+    ETL_ROOT and reached without following links (see confined)."""
+    return confined.discover(path, field_name)
 
 
 def _head(handle: BinaryIO, length: int) -> bytes:
@@ -121,11 +114,9 @@ def read(
     chunks = []
     for path in paths:
         try:
-            handle = path.open("rb")
+            handle = confined.open_file(str(path), "data.path")
         except FileNotFoundError:
             continue  # removed between listing and opening: nothing to read
-        except OSError as error:
-            raise BadInput("data.path", f"cannot read {path}: {error.strerror}") from None
         with handle:
             info = os.fstat(handle.fileno())
             start = _resume_at(handle, info.st_size, known.get((info.st_dev, info.st_ino)))

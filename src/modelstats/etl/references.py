@@ -22,7 +22,7 @@ from datetime import datetime
 
 from modelstats.core import timestamps
 from modelstats.core.errors import BadInput
-from modelstats.etl import watermark
+from modelstats.etl import confined, watermark
 from modelstats.etl.psi import Reference, psi
 from modelstats.etl.watermark import Connection
 
@@ -38,7 +38,7 @@ def _file_scores(path: str) -> tuple[str, dict[Key, list[float]]]:
     digest = hashlib.sha256()
     scores: dict[Key, list[float]] = defaultdict(list)
     try:
-        with open(path, "rb") as handle:
+        with confined.open_file(path, "data.reference") as handle:
             for line in handle:
                 digest.update(line)
                 try:
@@ -56,6 +56,8 @@ def _file_scores(path: str) -> tuple[str, dict[Key, list[float]]]:
                     continue
                 scores[(model, version)].append(float(score))
                 scores[(model, "")].append(float(score))
+    except FileNotFoundError:
+        raise BadInput("data.reference", f"{path}: no such file or directory") from None
     except OSError as error:
         raise BadInput("data.reference", f"cannot read {path}: {error.strerror}") from None
     return f"{_FILE}{path}#{digest.hexdigest()[:16]}", scores

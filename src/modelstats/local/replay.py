@@ -5,20 +5,33 @@ the broker ingress as the original CloudEvent (binary mode) without the `knative
 extensions and without the broker's own TTL and arrival stamps, so it enters as new. A dead
 letter is marked replayed once the ingress accepts it (2xx); a spool line that is not accepted
 stays in the spool.
+
+What is not sent:
+- a failure Knative would not retry (a 4xx other than 404, 408, 409, 429: the rule of
+  `delivery.is_retried`) is permanent: the same event would fail the same way and come back.
+  Such letters and spool lines are skipped, counted by status, and stay as they are, unless
+  the run includes them (`--include-permanent`, once the subscriber was fixed to accept them);
+- an event already sent in this run (the same `source` and `id`, failed at two subscribers,
+  or both a letter and a spool line): the ingress fans it out to every trigger again, so once
+  is enough. Its other letters are marked replayed, its other spool lines dropped.
+
+A replayed event that fails again does not make a second letter: the sink reopens the letter
+(see store/deadletters), and a letter is only marked replayed if it has not failed again
+since it was read.
 """
 
 from __future__ import annotations
 
 import base64
-import json
 import logging
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from modelstats.local import envelopes, spool
+from modelstats.local import delivery, envelopes, spool
 from modelstats.local.envelopes import Envelope
 
 log = logging.getLogger("modelstats.replay")
@@ -34,11 +47,77 @@ BROKER_EXTENSIONS = (
 DEFAULT_LIMIT = 10_000
 
 
+def failed_for_good(code: int | None) -> bool:
+    """Whether a letter's `knativeerrorcode` is a failure Knative does not retry.
+
+    0 is the local broker's code for a network error (no status) and None an unknown code:
+    both are treated as transient, like the network errors Knative retries."""
+    status = code or None
+    return (
+        status is not None and not delivery.is_success(status) and not delivery.is_retried(status)
+    )
+
+
+def error_code(envelope: Envelope) -> int | None:
+    try:
+        return int(envelope.attributes.get("knativeerrorcode", ""))
+    except ValueError:
+        return None
+
+
 @dataclass
 class Result:
     sent: int = 0
     failed: int = 0
+    # Permanent failures left alone, by status.
+    skipped: Counter[int] = field(default_factory=Counter)
+    # Events already sent earlier in this run.
+    duplicates: int = 0
     errors: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def summary(self, kept_word: str) -> str:
+        text = f"{self.sent} replayed, {self.failed} {kept_word}"
+        if self.skipped:
+            text += f", {sum(self.skipped.values())} skipped"
+        if self.duplicates:
+            text += f", {self.duplicates} already sent in this run"
+        return text
+
+    def skipped_reason(self) -> str | None:
+        if not self.skipped:
+            return None
+        statuses = ", ".join(f"{n} x HTTP {code}" for code, n in sorted(self.skipped.items()))
+        return (
+            f"skipped {sum(self.skipped.values())} that failed for good ({statuses}): Knative"
+            " does not retry these statuses, so they would fail again; fix the subscriber or"
+            " the events, then replay with --include-permanent"
+        )
+
+
+@dataclass
+class Replay:
+    """One run of `modelstats replay`: where to send, what to include, what was sent."""
+
+    client: httpx.Client
+    broker_url: str
+    include_permanent: bool = False
+    sent: set[tuple[str, str]] = field(default_factory=set)
+
+    def leaves_alone(self, code: int | None) -> bool:
+        return failed_for_good(code) and not self.include_permanent
+
+    def post(self, envelope: Envelope) -> str | None:
+        """POST one event; None on acceptance, else a description of the failure."""
+        headers, body = envelopes.encode_binary(envelope)
+        try:
+            response = self.client.post(self.broker_url, headers=headers, content=body)
+        except httpx.HTTPError as error:
+            return f"{type(error).__name__}: {error}"
+        if delivery.is_success(response.status_code):
+            self.sent.add((envelope.source, envelope.id))
+            return None
+        return f"HTTP {response.status_code}: {response.text.strip()[:200]}"
 
 
 def original(envelope: Envelope) -> Envelope:
@@ -53,44 +132,38 @@ def letter_envelope(attributes: dict[str, Any], data: bytes | None) -> Envelope:
     return original(envelopes.from_json(document))
 
 
-def post(client: httpx.Client, broker_url: str, envelope: Envelope) -> str | None:
-    """POST one event; None on acceptance, else a description of the failure."""
-    headers, body = envelopes.encode_binary(envelope)
-    try:
-        response = client.post(broker_url, headers=headers, content=body)
-    except httpx.HTTPError as error:
-        return f"{type(error).__name__}: {error}"
-    if 200 <= response.status_code < 300:
-        return None
-    return f"HTTP {response.status_code}: {response.text.strip()[:200]}"
-
-
-def replay_dead_letters(
-    client: httpx.Client, broker_url: str, limit: int = DEFAULT_LIMIT
-) -> Result:
+def replay_dead_letters(run: Replay, limit: int = DEFAULT_LIMIT) -> Result:
     from modelstats.store import deadletters
 
     result = Result()
     letters = deadletters.recent(limit=limit, pending_only=True)
-    for letter in reversed(letters):  # oldest first
+    for letter in reversed(letters):  # oldest failure first
         label = f"dead letter {letter.id} ({letter.type} {letter.source} {letter.event_id})"
+        if run.leaves_alone(letter.error_code):
+            result.skipped[letter.error_code or 0] += 1
+            continue
+        if (letter.source, letter.event_id) in run.sent:
+            deadletters.mark_replayed(letter)
+            result.duplicates += 1
+            continue
         try:
             envelope = letter_envelope(letter.attributes, letter.data)
         except Exception as error:
             result.failed += 1
             result.errors.append(f"{label}: cannot rebuild the event: {error}")
             continue
-        problem = post(client, broker_url, envelope)
-        if problem is None:
-            deadletters.mark_replayed(letter.id)
-            result.sent += 1
-        else:
+        problem = run.post(envelope)
+        if problem is not None:
             result.failed += 1
             result.errors.append(f"{label}: {problem}")
+            continue
+        result.sent += 1
+        if not deadletters.mark_replayed(letter):
+            result.notes.append(f"{label}: failed again since it was sent: still pending")
     return result
 
 
-def replay_spool(client: httpx.Client, broker_url: str, path: Path) -> Result:
+def replay_spool(run: Replay, path: Path) -> Result:
     result = Result()
     taken, lines = spool.take(path)
     if taken is None:
@@ -102,16 +175,21 @@ def replay_spool(client: httpx.Client, broker_url: str, path: Path) -> Result:
             result.failed += 1
             result.errors.append(f"spool: unreadable line kept: {line[:80]}")
             continue
-        problem = post(client, broker_url, original(entry.envelope))
+        envelope = entry.envelope
+        code = error_code(envelope)
+        if run.leaves_alone(code):
+            kept.append(line)
+            result.skipped[code or 0] += 1
+            continue
+        if (envelope.source, envelope.id) in run.sent:
+            result.duplicates += 1
+            continue
+        problem = run.post(original(envelope))
         if problem is None:
             result.sent += 1
         else:
             kept.append(line)
             result.failed += 1
-            result.errors.append(f"spooled event {entry.envelope.label()}: {problem}")
+            result.errors.append(f"spooled event {envelope.label()}: {problem}")
     spool.give_back(path, taken, kept)
     return result
-
-
-def describe(source: str, result: Result) -> str:
-    return json.dumps({"from": source, "sent": result.sent, "failed": result.failed})

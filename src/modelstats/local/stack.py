@@ -51,6 +51,8 @@ class Options:
     manifests_dir: Path = Path("infra/knative")
     root: Path = Path(".")
     host: str = "127.0.0.1"
+    # What the etl function may read (its ETL_ROOT); None: <data_dir>/etl.
+    etl_root: Path | None = None
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -209,6 +211,8 @@ def service_env(
     env: dict[str, str] = {}
     skipped: list[str] = []
     for name, value in service.container.env.items():
+        if name in extra:
+            continue
         if value.startswith("/") and not Path(value).exists():
             skipped.append(name)
             continue
@@ -256,6 +260,7 @@ class Stack:
         self.environ = dict(os.environ if environ is None else environ)
         self.data_dir = options.data_dir.resolve()
         self.root = options.root.resolve()
+        self.etl_root = (options.etl_root or options.data_dir / "etl").resolve()
         self.processes: list[Process] = []
         self.broker: Process | None = None
         self.postgres: Any = None
@@ -274,6 +279,7 @@ class Stack:
             if not port_free(self.options.host, port):
                 raise ConfigError(f"port {port} is already in use: choose another with {flag}")
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.etl_root.mkdir(parents=True, exist_ok=True)
         manifests = manifests_module.load(self.root / self.options.manifests_dir)
         if not manifests.brokers:
             raise ConfigError(f"{self.options.manifests_dir}: no Broker in the manifests")
@@ -315,6 +321,8 @@ class Stack:
                     "STATS_PUBLIC_URL": self.environ.get(
                         "STATS_PUBLIC_URL", f"http://{host}:{self.options.stats_port}"
                     ),
+                    # The manifests' ETL_ROOT is a cluster mount: jobs read here instead.
+                    "ETL_ROOT": str(self.etl_root),
                 },
             )
             if skipped:
@@ -360,6 +368,7 @@ class Stack:
             "broker": self.ingress,
             "stats": self.stats_url,
             "database_url": self.database_url,
+            "etl_root": str(self.etl_root),
             "embedded_database": self.postgres is not None,
             "processes": {
                 p.name: {"url": p.url, "pid": p.pid}
@@ -380,7 +389,12 @@ class Stack:
             if process.name != "stats":
                 lines.append(f"  {process.name:<15} {process.url}  (pid {process.pid})")
         where = "embedded, in " + str(self.data_dir / "pg") if self.postgres else "DATABASE_URL"
-        lines += [f"  database        {where}", "", "Try:"]
+        lines += [
+            f"  database        {where}",
+            f"  etl root        {self.etl_root}  (the only place jsonl jobs may read)",
+            "",
+            "Try:",
+        ]
         lines.append(
             f"  curl -i {self.ingress} -H 'ce-specversion: 1.0'"
             " -H 'ce-type: modelstats.metric.reported' -H 'ce-source: curl'"

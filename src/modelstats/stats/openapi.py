@@ -245,10 +245,28 @@ SCHEMAS: dict[str, Any] = {
     },
     "DeadLetter": {
         "type": "object",
-        "required": ["id", "received_at", "event", "error", "attributes", "data", "replayed_at"],
+        "required": [
+            "id",
+            "received_at",
+            "failed_at",
+            "failures",
+            "event",
+            "error",
+            "attributes",
+            "data",
+            "data_base64",
+            "replayed_at",
+        ],
         "properties": {
             "id": {"type": "integer"},
-            "received_at": _TIME,
+            "received_at": {**_TIME, "description": "The first failure."},
+            "failed_at": {**_TIME, "description": "The latest failure."},
+            "failures": {
+                "type": "integer",
+                "minimum": 1,
+                "description": "How often the event reached the sink for this destination"
+                " (one letter per event and destination: a replay that fails again reopens it).",
+            },
             "event": {
                 "type": "object",
                 "required": ["source", "id", "type"],
@@ -269,7 +287,15 @@ SCHEMAS: dict[str, Any] = {
                 },
             },
             "attributes": {"type": "object"},
-            "data": {"description": "The event's data: JSON, or {base64} when not JSON."},
+            "data": {
+                "type": ["string", "null"],
+                "description": "The event's data exactly as kept, as text (null when it is not"
+                " UTF-8, or when the event had no data). Not parsed: it may be invalid JSON.",
+            },
+            "data_base64": {
+                "type": ["string", "null"],
+                "description": "The event's data in base64 when it is not UTF-8, else null.",
+            },
             "replayed_at": {"type": ["string", "null"], "format": "date-time"},
         },
     },

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from psycopg.rows import class_row, dict_row
 from psycopg.types.json import Jsonb
 
 from modelstats.core.cloudevents import Event
@@ -24,7 +25,9 @@ ERROR_EXTENSIONS = ("knativeerrordest", "knativeerrorcode", "knativeerrordata")
 @dataclass(frozen=True)
 class DeadLetter:
     id: int
-    received_at: datetime
+    received_at: datetime  # the first failure
+    failed_at: datetime  # the latest
+    failures: int  # how many times the event reached the sink for this destination
     source: str
     event_id: str
     type: str
@@ -40,21 +43,29 @@ class DeadLetter:
         return {k: v for k, v in self.attributes.items() if k not in ERROR_EXTENSIONS}
 
     def to_json(self) -> dict[str, Any]:
-        data: Any = None
-        if self.data is not None:
-            try:
-                data = json.loads(self.data)
-            except (ValueError, UnicodeDecodeError):
-                data = {"base64": base64.b64encode(self.data).decode("ascii")}
         return {
             "id": self.id,
             "received_at": self.received_at.isoformat(),
+            "failed_at": self.failed_at.isoformat(),
+            "failures": self.failures,
             "event": {"source": self.source, "id": self.event_id, "type": self.type},
             "error": {"dest": self.error_dest, "code": self.error_code, "data": self.error_data},
             "attributes": self.attributes,
-            "data": data,
+            **data_fields(self.data),
             "replayed_at": self.replayed_at.isoformat() if self.replayed_at else None,
         }
+
+
+def data_fields(data: bytes | None) -> dict[str, str | None]:
+    """The kept bytes for a JSON listing: `data` as text when they are UTF-8, else
+    `data_base64`. Never parsed: data that is not strict JSON (NaN, a truncated body) is
+    exactly what a dead letter may hold, and it must be shown as it came."""
+    if data is None:
+        return {"data": None, "data_base64": None}
+    try:
+        return {"data": data.decode("utf-8"), "data_base64": None}
+    except UnicodeDecodeError:
+        return {"data": None, "data_base64": base64.b64encode(data).decode("ascii")}
 
 
 def _error_data(encoded: str | None) -> str | None:
@@ -62,16 +73,19 @@ def _error_data(encoded: str | None) -> str | None:
     if encoded is None:
         return None
     try:
-        return base64.b64decode(encoded, validate=True).decode("utf-8", errors="replace")
+        text = base64.b64decode(encoded, validate=True).decode("utf-8", errors="replace")
     except (binascii.Error, ValueError):
-        return encoded
+        text = encoded
+    return text.replace("\x00", "\ufffd")  # a text column cannot hold NUL
 
 
 def _error_code(raw: str | None) -> int | None:
+    """An HTTP status (0 for the local broker's network errors); anything else is unknown."""
     try:
-        return int(raw) if raw is not None else None
+        code = int(raw) if raw is not None else None
     except ValueError:
         return None
+    return code if code is not None and 0 <= code <= 999 else None
 
 
 def data_bytes(event: Event) -> bytes | None:
@@ -82,51 +96,39 @@ def data_bytes(event: Event) -> bytes | None:
     return json.dumps(event.data, separators=(",", ":")).encode("utf-8")
 
 
-async def keep(event: Event) -> bool:
-    """Store a dead letter; False when the same event is already waiting for replay."""
+async def keep(event: Event) -> int:
+    """Store a dead letter, or reopen the one this event already has at this destination (a
+    redelivery, or a failure after a replay); return how many times it has failed there."""
     ext = event.extensions
-    params = (
-        event.source,
-        event.id,
-        event.type,
-        ext.get("knativeerrordest"),
-        _error_code(ext.get("knativeerrorcode")),
-        _error_data(ext.get("knativeerrordata")),
-        Jsonb(event.attributes()),
-        data_bytes(event),
-    )
-    async with db.async_connection() as conn:
-        cursor = await conn.execute(queries.get("dead_letters", "insert"), params)
-        return await cursor.fetchone() is not None
-
-
-def _row(row: tuple[Any, ...]) -> DeadLetter:
-    data = row[9]
-    return DeadLetter(
-        row[0],
-        row[1],
-        row[2],
-        row[3],
-        row[4],
-        row[5],
-        row[6],
-        row[7],
-        row[8],
-        data=bytes(data) if data is not None else None,
-        replayed_at=row[10],
-    )
+    params = {
+        "source": event.source,
+        "event_id": event.id,
+        "type": event.type,
+        "error_dest": ext.get("knativeerrordest"),
+        "error_code": _error_code(ext.get("knativeerrorcode")),
+        "error_data": _error_data(ext.get("knativeerrordata")),
+        "attributes": Jsonb(event.attributes()),
+        "data": data_bytes(event),
+    }
+    async with db.async_connection() as conn, conn.cursor(row_factory=dict_row) as cursor:
+        await cursor.execute(queries.get("dead_letters", "insert"), params)
+        row = await cursor.fetchone()
+    assert row is not None  # INSERT ... ON CONFLICT DO UPDATE always returns the row
+    return int(row["failures"])
 
 
 def recent(
     limit: int = 100, pending_only: bool = False, since: datetime | None = None
 ) -> list[DeadLetter]:
+    """Newest failure first."""
     params = {"limit": limit, "pending": pending_only, "since": since}
-    with db.connection() as conn:
-        return [_row(row) for row in conn.execute(queries.get("dead_letters", "list"), params)]
+    with db.connection() as conn, conn.cursor(row_factory=class_row(DeadLetter)) as cursor:
+        return cursor.execute(queries.get("dead_letters", "list"), params).fetchall()
 
 
-def mark_replayed(letter_id: int) -> bool:
+def mark_replayed(letter: DeadLetter) -> bool:
+    """Mark the failure `letter` was read with as replayed; False when the event has failed
+    again since (the letter then stays pending) or it was already marked."""
+    params = {"id": letter.id, "failures": letter.failures}
     with db.connection() as conn:
-        return (
-            conn.execute(queries.get("dead_letters", "mark_replayed"), (letter_id,)).rowcount == 1
-        )
+        return conn.execute(queries.get("dead_letters", "mark_replayed"), params).rowcount == 1

@@ -100,8 +100,8 @@ def cloudevent_function(
     *, ready: Ready = database_ready, start: Start | None = None, strict_data: bool = True
 ) -> Callable[[Handle], HttpFunction]:
     """Decorate `handle(event)`; the result is registered under its name as an `aio.http`
-    function, so `--target <name>` serves it. `strict_data=False` keeps data that claims to
-    be JSON but is not as raw bytes (the dead-letter sink keeps whatever it is given)."""
+    function, so `--target <name>` serves it. `strict_data=False` leaves data uninterpreted,
+    the raw bytes that arrived (the dead-letter sink keeps whatever it is given)."""
 
     def decorate(handle: Handle) -> HttpFunction:
         started = StartOnce(start)
