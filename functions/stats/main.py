@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from modelstats.core import timestamps
-from modelstats.stats import dashboard, openapi, params
+from modelstats.stats import dashboard, listing, openapi, params
 from modelstats.stats import summaries as core
 from modelstats.stats.routes import Route, dispatch
 from modelstats.store import alert_history, deadletters
@@ -42,7 +42,7 @@ async def model_stats(request: Request, path: dict[str, str]) -> Response:
 
 async def models(request: Request, path: dict[str, str]) -> Response:
     since, until = params.parse_models(request.query_params.multi_items(), timestamps.now())
-    return json_response(await core.models(since, until))
+    return json_response(await listing.models(since, until))
 
 
 async def dead_letters(request: Request, path: dict[str, str]) -> Response:

@@ -92,6 +92,9 @@ CASES = [
     ("/dead-letters", "/dead-letters?limit=x"),
     ("/healthz", "/healthz"),
     ("/openapi.json", "/openapi.json"),
+    ("/stats/{model}/{version}", "/stats/Mistral/v1?bucket=auto&since=7d"),
+    ("/stats/{model}/{version}", "/stats/Mistral/v1?since=300d&until=200d"),  # last_sample
+    ("/stats/{model}", "/stats/Mistral?bucket=auto&since=300d&until=200d"),
     ("/", "/"),
 ]
 
