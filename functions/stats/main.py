@@ -10,7 +10,7 @@ from __future__ import annotations
 import functions_framework.aio
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import Response
 
 from modelstats.core import timestamps
 from modelstats.stats import dashboard, listing, openapi, params
@@ -66,11 +66,16 @@ async def openapi_json(request: Request, path: dict[str, str]) -> Response:
 
 
 async def dashboard_page(request: Request, path: dict[str, str]) -> Response:
-    return HTMLResponse(dashboard.PAGE)
+    return dashboard.response(dashboard.PAGE, request.headers.get("if-none-match"))
+
+
+async def dashboard_file(request: Request, path: dict[str, str]) -> Response:
+    return dashboard.response(path["asset"], request.headers.get("if-none-match"))
 
 
 ROUTES = [
     Route("/", dashboard_page, public=True),  # a static page: it asks the browser for the token
+    Route("/dashboard/{asset}", dashboard_file, public=True),  # its scripts and styles
     Route("/healthz", healthz, public=True),
     Route("/openapi.json", openapi_json),
     Route("/models", models),

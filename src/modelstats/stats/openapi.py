@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from modelstats.stats.dashboard import UPLOT_VERSION
 from modelstats.stats.params import (
     AUTO_POINTS,
     AUTO_WIDTHS,
@@ -407,7 +408,37 @@ PATHS: dict[str, Any] = {
                 "200": {
                     "description": "The page (no data in it; it asks for the token on a 401).",
                     "content": {"text/html": {"schema": {"type": "string"}}},
-                }
+                },
+                "304": {"description": "The browser's copy (If-None-Match) is current."},
+            },
+        }
+    },
+    "/dashboard/{asset}": {
+        "get": {
+            "summary": "The dashboard's scripts and styles, and the uPlot library it vendors",
+            "description": "Our files are sent with `Cache-Control: no-cache` and an ETag (a"
+            " revalidation is a 304); uPlot's carry its version in their name"
+            f" (`uplot-{UPLOT_VERSION}.iife.min.js`, `uplot-{UPLOT_VERSION}.min.css`) and are"
+            " cached for a year.",
+            "security": [],
+            "parameters": [
+                _param(
+                    "asset",
+                    "The file name, as index.html refers to it.",
+                    {"type": "string"},
+                    "path",
+                )
+            ],
+            "responses": {
+                "200": {
+                    "description": "The file.",
+                    "content": {
+                        "text/javascript": {"schema": {"type": "string"}},
+                        "text/css": {"schema": {"type": "string"}},
+                    },
+                },
+                "304": {"description": "The browser's copy (If-None-Match) is current."},
+                "404": _json(_ref("Error"), "No such file."),
             },
         }
     },
