@@ -37,7 +37,17 @@ VENDORED = {
     f"uplot-{UPLOT_VERSION}.iife.min.js": "vendor/uplot/uPlot.iife.min.js",
     f"uplot-{UPLOT_VERSION}.min.css": "vendor/uplot/uPlot.min.css",
 }
-OWN = ("index.html", "app.js", "api.js", "charts.js", "panels.js", "format.js", "app.css")
+OWN = (
+    "index.html",
+    "app.css",
+    "app.js",
+    "api.js",
+    "charts.js",
+    "controls.js",
+    "format.js",
+    "panels.js",
+    "view.js",
+)
 
 
 @dataclass(frozen=True)

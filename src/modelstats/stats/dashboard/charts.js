@@ -39,10 +39,23 @@ function versionSeries(version, unit) {
   return [
     { ...edge, label: `${version.name} min`, value },
     { ...edge, label: `${version.name} max`, value },
-    { label: `${version.name} mean`, stroke: colour, width: 2, spanGaps: true, value,
-      points: { size: 5, fill: colour } },
-    { label: `${version.name} p95`, stroke: colour, width: 1.5, dash: [6, 4], spanGaps: true,
-      value, points: { show: false } },
+    {
+      label: `${version.name} mean`,
+      stroke: colour,
+      width: 2,
+      spanGaps: true,
+      value,
+      points: { size: 5, fill: colour },
+    },
+    {
+      label: `${version.name} p95`,
+      stroke: colour,
+      width: 1.5,
+      dash: [6, 4],
+      spanGaps: true,
+      value,
+      points: { show: false },
+    },
   ];
 }
 
@@ -64,7 +77,11 @@ function legend(versions, alerts) {
     item("band", alpha(colour, 0.25), "min–max");
   }
   for (const severity of new Set(alerts.map((alert) => alert.severity))) {
-    item("band", alpha(SEVERITY_COLOURS[severity] || SEVERITY_COLOURS.info, 0.3), `${severity} alert firing`);
+    item(
+      "band",
+      alpha(SEVERITY_COLOURS[severity] || SEVERITY_COLOURS.info, 0.3),
+      `${severity} alert firing`,
+    );
   }
   return box;
 }
@@ -108,23 +125,33 @@ function tooltipContent(spec, aligned, idx, at) {
   const table = document.createElement("table");
   const head = table.insertRow();
   head.appendChild(textElement("th", ""));
-  spec.versions.forEach((version) => head.appendChild(textElement("th",
-    version.role === "baseline" ? `${version.name} (baseline)` : version.name)));
+  spec.versions.forEach((version) =>
+    head.appendChild(
+      textElement("th", version.role === "baseline" ? `${version.name} (baseline)` : version.name),
+    ),
+  );
   for (const field of ["count", "mean", "min", "max", "p95"]) {
     const row = table.insertRow();
     row.appendChild(textElement("th", field));
     spec.versions.forEach((version, i) => {
       const point = aligned.points[i][idx];
       const value = point ? exact(point[field]) : "–";
-      row.insertCell().textContent = point && field !== "count" ? withUnit(value, spec.unit) : value;
+      row.insertCell().textContent =
+        point && field !== "count" ? withUnit(value, spec.unit) : value;
     });
   }
   parts.push(table);
   for (const alert of spec.alerts) {
     if (alert.from <= at && at <= alert.to) {
       const ended = alert.ended ? `resolved ${utc(new Date(alert.to * 1000))}` : "still firing";
-      parts.push(textElement("div", `alert ${alert.rule} (${alert.severity}): ${alert.summary};` +
-        ` fired ${utc(new Date(alert.from * 1000))}, ${ended}`, `alert ${alert.severity}`));
+      parts.push(
+        textElement(
+          "div",
+          `alert ${alert.rule} (${alert.severity}): ${alert.summary};` +
+            ` fired ${utc(new Date(alert.from * 1000))}, ${ended}`,
+          `alert ${alert.severity}`,
+        ),
+      );
     }
   }
   return parts;
@@ -164,6 +191,24 @@ function axes(spec, figure) {
   ];
 }
 
+function options(spec, figure) {
+  return {
+    width: 600,
+    height: HEIGHT,
+    tzDate: (seconds) => uPlot.tzDate(new Date(seconds * 1000), "Etc/UTC"),
+    // The x scale is the range asked for, whatever part of it has data.
+    scales: { x: { time: true, range: () => [spec.since, spec.until] } },
+    series: [{ label: "time" }, ...spec.versions.flatMap((v) => versionSeries(v, spec.unit))],
+    bands: spec.versions.map((version, i) => ({
+      series: [2 + 4 * i, 1 + 4 * i], // max over min of that version
+      fill: alpha(COLOURS[version.role], version.role === "main" ? 0.16 : 0.1),
+    })),
+    axes: axes(spec, figure),
+    legend: { show: false }, // our own legend names the series; the tooltip has the values
+    cursor: { drag: { x: true, y: false, setScale: false }, sync: { key: "modelstats" } },
+  };
+}
+
 // spec: { metric, unit, since, until (seconds), bucketSeconds, versions: [{name, role, points}],
 //         alerts: [{rule, severity, summary, from, to, ended}], onZoom(from, to) }
 export function chart(spec) {
@@ -181,35 +226,29 @@ export function chart(spec) {
   tip.hidden = true;
   // Charts share their cursor (sync): only the one under the mouse shows its tooltip.
   let hovered = false;
-  const options = {
-    width: 600,
-    height: HEIGHT,
-    tzDate: (seconds) => uPlot.tzDate(new Date(seconds * 1000), "Etc/UTC"),
-    scales: { x: { time: true, range: () => [spec.since, spec.until] } },
-    series: [{ label: "time" }, ...spec.versions.flatMap((v) => versionSeries(v, spec.unit))],
-    bands: spec.versions.map((version, i) => ({
-      series: [2 + 4 * i, 1 + 4 * i],
-      fill: alpha(COLOURS[version.role], version.role === "main" ? 0.16 : 0.1),
-    })),
-    axes: axes(spec, figure),
-    legend: { show: false },
-    cursor: { drag: { x: true, y: false, setScale: false }, sync: { key: "modelstats" } },
-    hooks: {
-      draw: [(u) => drawAlertBands(u, spec.alerts)],
-      setCursor: [(u) => showTooltip(tip, hovered, u, spec, aligned)],
-      setSelect: [(u) => {
+  const hooks = {
+    draw: [(u) => drawAlertBands(u, spec.alerts)],
+    setCursor: [(u) => showTooltip(tip, hovered, u, spec, aligned)],
+    setSelect: [
+      (u) => {
         // Synced charts all see the selection: the one dragged on reports it, once.
         if (hovered && u.select.width > 4) {
-          spec.onZoom(u.posToVal(u.select.left, "x"), u.posToVal(u.select.left + u.select.width, "x"));
+          const from = u.posToVal(u.select.left, "x");
+          spec.onZoom(from, u.posToVal(u.select.left + u.select.width, "x"));
         }
         u.setSelect({ left: 0, top: 0, width: 0, height: 0 }, false);
-      }],
-    },
+      },
+    ],
   };
-  const u = new uPlot(options, aligned.data, plot);
+  const u = new uPlot({ ...options(spec, figure), hooks }, aligned.data, plot);
   u.over.appendChild(tip);
-  u.over.addEventListener("mouseenter", () => { hovered = true; });
-  u.over.addEventListener("mouseleave", () => { hovered = false; tip.hidden = true; });
+  u.over.addEventListener("mouseenter", () => {
+    hovered = true;
+  });
+  u.over.addEventListener("mouseleave", () => {
+    hovered = false;
+    tip.hidden = true;
+  });
   return {
     figure,
     resize: () => u.setSize({ width: Math.max(300, plot.clientWidth), height: HEIGHT }),

@@ -55,8 +55,13 @@ export function utc(date) {
 
 export function local(date) {
   return date.toLocaleString(undefined, {
-    year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit",
-    second: "2-digit", timeZoneName: "short",
+    year: "numeric",
+    month: "short",
+    day: "numeric",
+    hour: "2-digit",
+    minute: "2-digit",
+    second: "2-digit",
+    timeZoneName: "short",
   });
 }
 
@@ -80,7 +85,11 @@ export function parseDuration(text) {
 }
 
 export function duration(seconds) {
-  for (const [unit, size] of [["d", 86400], ["h", 3600], ["m", 60]]) {
+  for (const [unit, size] of [
+    ["d", 86400],
+    ["h", 3600],
+    ["m", 60],
+  ]) {
     if (seconds >= size && seconds % size === 0) return `${seconds / size}${unit}`;
   }
   return `${seconds}s`;

@@ -23,8 +23,12 @@ const COMPARED = ["mean", "p95"];
 
 function header(table, sketch, baseline) {
   const row = table.createTHead().insertRow();
-  const names = ["metric", "version", ...COLUMNS.map((c) => (sketch && PERCENTILES.has(c) ? `≈${c}` : c)),
-    "last sample"];
+  const names = [
+    "metric",
+    "version",
+    ...COLUMNS.map((c) => (sketch && PERCENTILES.has(c) ? `≈${c}` : c)),
+    "last sample",
+  ];
   if (baseline) names.push(...COMPARED.map((c) => `${c} vs ${baseline}`));
   for (const name of names) row.appendChild(element("th", name.replace("_", " ")));
 }
@@ -35,7 +39,8 @@ function changeCell(row, change, unit) {
     cell.textContent = "–";
     return;
   }
-  cell.textContent = `${withUnit(signed(change.difference), unit)} ${percent(change.relative_change)}`;
+  const difference = withUnit(signed(change.difference), unit);
+  cell.textContent = `${difference} ${percent(change.relative_change)}`;
   cell.title = `difference ${exact(change.difference)}, relative ${exact(change.relative_change)}`;
 }
 
@@ -57,7 +62,11 @@ export function summaryTable(rows, sketch, baseline) {
     last.textContent = stats.last ? utc(new Date(stats.last)) : "–";
     if (baseline) {
       for (const name of COMPARED) {
-        changeCell(row, role === "main" && stats.vs_baseline ? stats.vs_baseline[name] : null, unit);
+        changeCell(
+          row,
+          role === "main" && stats.vs_baseline ? stats.vs_baseline[name] : null,
+          unit,
+        );
       }
     }
   }
@@ -66,7 +75,10 @@ export function summaryTable(rows, sketch, baseline) {
 
 function alertLine(alert) {
   const line = element("li", undefined, `alert ${alert.labels.severity || ""}`);
-  line.append(element("b", `${alert.rule} `), element("span", `(${alert.labels.severity || "?"}) `));
+  line.append(
+    element("b", `${alert.rule} `),
+    element("span", `(${alert.labels.severity || "?"}) `),
+  );
   line.append(`${alert.version} ${alert.metric}: ${alert.annotations.summary || ""}`);
   line.append(element("small", ` since ${utc(new Date(alert.fired_at || alert.active_at))}`));
   return line;
@@ -110,15 +122,18 @@ export function alertsPanel(alerts, since, until) {
 export function healthPanel(letters, limit) {
   const panel = document.createDocumentFragment();
   const count = letters.length >= limit ? `${limit} or more` : String(letters.length);
-  panel.appendChild(element("p", `Dead letters in the last 24 h: ${count}`,
-    letters.length ? "bad" : "good"));
+  panel.appendChild(
+    element("p", `Dead letters in the last 24 h: ${count}`, letters.length ? "bad" : "good"),
+  );
   if (letters.length) {
     const newest = letters[0];
     const reason = [newest.error.code, newest.error.data].filter((x) => x !== null).join(" ");
-    const text = `newest ${utc(new Date(newest.received_at))}: ${newest.event.type} from ` +
+    const text =
+      `newest ${utc(new Date(newest.received_at))}: ${newest.event.type} from ` +
       `${newest.event.source}${newest.error.dest ? ` to ${newest.error.dest}` : ""}: ` +
       `${reason || "no reason given"}`;
-    panel.appendChild(element("p", text.length > 300 ? `${text.slice(0, 300)}…` : text, "reason"));
+    const shown = text.length > 300 ? `${text.slice(0, 300)}…` : text;
+    panel.appendChild(element("p", shown, "reason"));
   }
   return panel;
 }
