@@ -181,6 +181,8 @@ def test_the_firing_interval_is_shaded_on_its_metric_with_the_alert_on_hover(
     tooltip = text(driver, "figure[data-metric=prediction_accuracy] .tooltip")
     assert "alert accuracy_low (critical): prediction_accuracy lower than 0.3" in tooltip
     assert f"fired {utc(scenario.fired_at)}, resolved {utc(scenario.resolved_at)}" in tooltip
+    local = text(driver, "figure[data-metric=prediction_accuracy] .tooltip .local")
+    assert str(scenario.now.year) in local  # the bucket's time again, in the browser's zone
     panel = text(driver, "#alerts")
     assert "Firing now (1)" in panel and "drift_high" in panel
     assert (
@@ -224,10 +226,13 @@ def test_a_baseline_is_overlaid_and_the_table_gives_the_difference(
         point = next(p for p in points if utc(datetime.fromisoformat(p["time"])) == when)
         assert shown == repr(point["mean"])  # exact in the tooltip
 
-    change = answer["versions"]["v2"]["metrics"]["prediction_accuracy"]["vs_baseline"]["mean"]
+    stats = answer["versions"]["v2"]["metrics"]["prediction_accuracy"]
+    change = stats["vs_baseline"]["mean"]
     row = driver.find_element("css selector", "table.summary tbody tr.main:nth-last-child(2)")
     cells = row.find_elements("tag name", "td")
     assert cells[0].text == "prediction_accuracy"
+    assert cells[3].text == f"{stats['mean']:.4g}"  # 4 significant digits on screen,
+    assert cells[3].get_attribute("title") == repr(stats["mean"])  # exact on hover
     assert cells[-2].get_attribute("title").startswith(f"difference {change['difference']!r}")
     shot(driver, tmp_path, "baseline")
     assert_only_own_requests_and_no_errors(driver, stats_url)
@@ -334,6 +339,10 @@ def test_controls_write_the_view_into_the_url(
 
     open_view(driver, view(stats_url, model="Mistral", version="v2", range="7d"))
     assert "buckets of 1h" in text(driver, "#status")
+    # Whole days of a week come from rollups: the API says its percentiles are sketches.
+    heads = [th.text for th in driver.find_elements("css selector", "table.summary th")]
+    assert heads[7:11] == ["≈p50", "≈p90", "≈p95", "≈p99"]
+    assert "daily sketches" in text(driver, "#table-note")
     Select(driver.find_element("id", "baseline")).select_by_visible_text("v1")
     driver.find_element("css selector", "#metrics input[value=drift]").click()  # unchecks it
     driver.find_element("id", "refresh").click()
