@@ -68,13 +68,15 @@ def open_view(driver: Any, url: str) -> None:
     browser.requests(driver)  # forget what earlier tests logged
     browser.problems(driver)
     driver.get(url)
-    WebDriverWait(driver, 30).until(
+    drawn = WebDriverWait(driver, 30).until(
         lambda d: d.execute_script(
-            "return document.getElementById('status').textContent !== ''"
-            " || document.getElementById('message').textContent !== ''"
-            " || !document.getElementById('token-form').hidden"
+            "const $ = (id) => document.getElementById(id);"
+            " if (!$('status')) return 'not the dashboard: ' + document.body.innerText;"
+            " return $('status').textContent || $('message').textContent"
+            " || (!$('token-form').hidden && 'token')"
         )
     )
+    assert not drawn.startswith("not the dashboard"), (url, drawn)
 
 
 def text(driver: Any, selector: str) -> str:
