@@ -10,10 +10,10 @@ from __future__ import annotations
 import functions_framework.aio
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import Response
 
 from modelstats.core import timestamps
-from modelstats.stats import dashboard, openapi, params
+from modelstats.stats import dashboard, listing, openapi, params
 from modelstats.stats import summaries as core
 from modelstats.stats.routes import Route, dispatch
 from modelstats.store import alert_history, deadletters
@@ -42,7 +42,7 @@ async def model_stats(request: Request, path: dict[str, str]) -> Response:
 
 async def models(request: Request, path: dict[str, str]) -> Response:
     since, until = params.parse_models(request.query_params.multi_items(), timestamps.now())
-    return json_response(await core.models(since, until))
+    return json_response(await listing.models(since, until))
 
 
 async def dead_letters(request: Request, path: dict[str, str]) -> Response:
@@ -66,11 +66,16 @@ async def openapi_json(request: Request, path: dict[str, str]) -> Response:
 
 
 async def dashboard_page(request: Request, path: dict[str, str]) -> Response:
-    return HTMLResponse(dashboard.PAGE)
+    return dashboard.response(dashboard.PAGE, request.headers.get("if-none-match"))
+
+
+async def dashboard_file(request: Request, path: dict[str, str]) -> Response:
+    return dashboard.response(path["asset"], request.headers.get("if-none-match"))
 
 
 ROUTES = [
     Route("/", dashboard_page, public=True),  # a static page: it asks the browser for the token
+    Route("/dashboard/{asset}", dashboard_file, public=True),  # its scripts and styles
     Route("/healthz", healthz, public=True),
     Route("/openapi.json", openapi_json),
     Route("/models", models),

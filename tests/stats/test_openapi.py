@@ -92,7 +92,13 @@ CASES = [
     ("/dead-letters", "/dead-letters?limit=x"),
     ("/healthz", "/healthz"),
     ("/openapi.json", "/openapi.json"),
+    ("/stats/{model}/{version}", "/stats/Mistral/v1?bucket=auto&since=7d"),
+    ("/stats/{model}/{version}", "/stats/Mistral/v1?since=300d&until=200d"),  # last_sample
+    ("/stats/{model}", "/stats/Mistral?bucket=auto&since=300d&until=200d"),
     ("/", "/"),
+    ("/dashboard/{asset}", "/dashboard/app.js"),
+    ("/dashboard/{asset}", "/dashboard/app.css"),
+    ("/dashboard/{asset}", "/dashboard/nothing.js"),
 ]
 
 
@@ -130,12 +136,14 @@ def test_documented_parameters_are_the_accepted_ones(seeded: str) -> None:
     with client() as http:
         for path, item in openapi.document()["paths"].items():
             url = path.replace("{model}", "Mistral").replace("{version}", "v1")
+            url = url.replace("{asset}", "app.js")
             for parameter in item["get"].get("parameters", []):
                 if parameter["in"] != "query":
                     continue
                 response = http.get(url, params={parameter["name"]: _sample(parameter)})
                 assert response.status_code == 200, (path, parameter["name"], response.text)
-            if path not in ("/", "/healthz", "/openapi.json"):
+            # Static files take no parameters and, as files do, ignore a query string.
+            if path not in ("/", "/dashboard/{asset}", "/healthz", "/openapi.json"):
                 refused = http.get(url, params={"undocumented": "1"})
                 assert refused.status_code == 400, path
 

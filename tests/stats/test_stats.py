@@ -355,16 +355,3 @@ def test_a_query_past_the_statement_timeout_is_503(
         response = http.get("/stats/Big/v1?exact=true")
     assert response.status_code == 503
     assert "statement timeout" in response.json()["message"]
-
-
-def test_dashboard_is_a_self_contained_page(clean_db: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("STATS_API_TOKEN", "s3cret")
-    settings.reset_settings()
-    with client() as http:
-        response = http.get("/")
-    assert response.status_code == 200
-    assert response.headers["content-type"].startswith("text/html")
-    page = response.text
-    assert "<canvas" not in page or 'createElement("canvas")' in page
-    assert "http://" not in page and "https://" not in page  # nothing fetched from elsewhere
-    assert 'api("models")' in page and "Authorization" in page

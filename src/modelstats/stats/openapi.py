@@ -6,11 +6,26 @@ is in functions/stats/main.py. tests/stats/test_openapi.py checks real answers a
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
-from modelstats.stats.params import MAX_DEAD_LETTERS, MAX_POINTS, MAX_RANGE
+from modelstats.stats.dashboard import UPLOT_VERSION
+from modelstats.stats.params import (
+    AUTO_POINTS,
+    AUTO_WIDTHS,
+    MAX_DEAD_LETTERS,
+    MAX_POINTS,
+    MAX_RANGE,
+)
 from modelstats.store.alert_history import MAX_LIMIT as MAX_ALERTS
 from modelstats.store.alert_history import STATES as ALERT_STATES
+
+
+def _width(width: timedelta) -> str:
+    minutes = int(width.total_seconds()) // 60
+    if minutes % 1440 == 0:
+        return f"{minutes // 1440}d"
+    return f"{minutes // 60}h" if minutes % 60 == 0 else f"{minutes}m"
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -64,7 +79,9 @@ _STATS_PARAMS = [
     _param(
         "bucket",
         "Adds `series`: time buckets of this width (`1m` to `1d`, aligned on UTC midnight),"
-        f" at most {MAX_POINTS} per metric.",
+        f" at most {MAX_POINTS} per metric; `auto` picks the finest of"
+        f" {', '.join(_width(w) for w in AUTO_WIDTHS)} that gives at most {AUTO_POINTS}"
+        " buckets (`bucket_seconds` in the answer says which).",
         {"type": "string"},
     ),
     _param(
@@ -78,6 +95,17 @@ _STATS_PARAMS = [
         {"type": "boolean"},
     ),
 ]
+_BUCKET_SECONDS = {
+    "type": "integer",
+    "minimum": 60,
+    "description": "The width of the buckets of `series` (present with `bucket`).",
+}
+_LAST_SAMPLE = {
+    "type": ["string", "null"],
+    "format": "date-time",
+    "description": "Present only when the window holds no samples: the time of the newest"
+    " sample (of the metrics and labels asked for) at any time, null when there is none.",
+}
 _LABELS_NOTE = (
     " Label filters: `label.<key>=<value>` (repeatable; every one must hold) keep only series"
     " whose labels include them."
@@ -176,8 +204,10 @@ SCHEMAS: dict[str, Any] = {
             "since": _TIME,
             "until": _TIME,
             "percentiles": _ref("Percentiles"),
+            "bucket_seconds": _BUCKET_SECONDS,
             "metrics": _ref("Metrics"),
             "series": _ref("Series"),
+            "last_sample": _LAST_SAMPLE,
         },
         "additionalProperties": False,
     },
@@ -189,13 +219,18 @@ SCHEMAS: dict[str, Any] = {
             "since": _TIME,
             "until": _TIME,
             "percentiles": _ref("Percentiles"),
+            "bucket_seconds": _BUCKET_SECONDS,
             "baseline": {"type": "string"},
             "versions": {
                 "type": "object",
                 "additionalProperties": {
                     "type": "object",
                     "required": ["metrics"],
-                    "properties": {"metrics": _ref("Metrics"), "series": _ref("Series")},
+                    "properties": {
+                        "metrics": _ref("Metrics"),
+                        "series": _ref("Series"),
+                        "last_sample": _LAST_SAMPLE,
+                    },
                     "additionalProperties": False,
                 },
             },
@@ -222,6 +257,7 @@ SCHEMAS: dict[str, Any] = {
                                 "required": [
                                     "version",
                                     "metrics",
+                                    "labels",
                                     "samples",
                                     "first_seen",
                                     "last_seen",
@@ -229,6 +265,15 @@ SCHEMAS: dict[str, Any] = {
                                 "properties": {
                                     "version": {"type": "string"},
                                     "metrics": {"type": "array", "items": {"type": "string"}},
+                                    "labels": {
+                                        "type": "object",
+                                        "description": "Each label key of the version's series"
+                                        " and its values (for label.<key>=<value> filters).",
+                                        "additionalProperties": {
+                                            "type": "array",
+                                            "items": {"type": "string"},
+                                        },
+                                    },
                                     "samples": {"type": "integer", "minimum": 1},
                                     "first_seen": _TIME,
                                     "last_seen": _TIME,
@@ -389,7 +434,37 @@ PATHS: dict[str, Any] = {
                 "200": {
                     "description": "The page (no data in it; it asks for the token on a 401).",
                     "content": {"text/html": {"schema": {"type": "string"}}},
-                }
+                },
+                "304": {"description": "The browser's copy (If-None-Match) is current."},
+            },
+        }
+    },
+    "/dashboard/{asset}": {
+        "get": {
+            "summary": "The dashboard's scripts and styles, and the uPlot library it vendors",
+            "description": "Our files are sent with `Cache-Control: no-cache` and an ETag (a"
+            " revalidation is a 304); uPlot's carry its version in their name"
+            f" (`uplot-{UPLOT_VERSION}.iife.min.js`, `uplot-{UPLOT_VERSION}.min.css`) and are"
+            " cached for a year.",
+            "security": [],
+            "parameters": [
+                _param(
+                    "asset",
+                    "The file name, as index.html refers to it.",
+                    {"type": "string"},
+                    "path",
+                )
+            ],
+            "responses": {
+                "200": {
+                    "description": "The file.",
+                    "content": {
+                        "text/javascript": {"schema": {"type": "string"}},
+                        "text/css": {"schema": {"type": "string"}},
+                    },
+                },
+                "304": {"description": "The browser's copy (If-None-Match) is current."},
+                "404": _json(_ref("Error"), "No such file."),
             },
         }
     },

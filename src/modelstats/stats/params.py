@@ -20,6 +20,12 @@ MAX_RANGE = timedelta(days=366)
 MIN_BUCKET = timedelta(minutes=1)
 MAX_BUCKET = timedelta(days=1)
 MAX_POINTS = 10_000  # buckets per metric in one answer
+# bucket=auto: the finest of these widths that keeps a chart to at most AUTO_POINTS buckets
+# (a line a few hundred pixels wide shows no more); they divide a day, so buckets stay aligned.
+AUTO_WIDTHS = tuple(
+    timedelta(minutes=m) for m in (1, 2, 5, 10, 15, 30, 60, 120, 180, 360, 720, 1440)
+)
+AUTO_POINTS = 300
 MAX_DEAD_LETTERS = 1000
 MODELS_AHEAD = timedelta(days=1)
 
@@ -155,12 +161,22 @@ def _bucket(pairs: list[tuple[str, str]], since: datetime, until: datetime) -> t
     text = _single(pairs, "bucket")
     if text is None:
         return None
+    if text.strip() == "auto":
+        return auto_bucket(since, until)
     bucket = durations.parse(text, "bucket")
     if not MIN_BUCKET <= bucket <= MAX_BUCKET or bucket.microseconds:
-        raise BadInput("bucket", "must be whole seconds from 1m to 1d")
+        raise BadInput("bucket", "must be auto, or whole seconds from 1m to 1d")
     if (until - since) / bucket > MAX_POINTS:
         raise BadInput("bucket", f"more than {MAX_POINTS} buckets in the range: use a larger one")
     return bucket
+
+
+def auto_bucket(since: datetime, until: datetime) -> timedelta:
+    """The bucket width bucket=auto picks for the window [since, until)."""
+    for width in AUTO_WIDTHS:
+        if (until - since) / width <= AUTO_POINTS:
+            return width
+    return AUTO_WIDTHS[-1]
 
 
 def parse_stats(

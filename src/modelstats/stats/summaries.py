@@ -88,7 +88,7 @@ class Ends:
 
 
 @asynccontextmanager
-async def _connection() -> AsyncIterator[AsyncConnection[Any]]:
+async def connection() -> AsyncIterator[AsyncConnection[Any]]:
     """A pooled connection; a query stopped by the statement timeout becomes a 503."""
     try:
         async with db.async_connection() as conn:
@@ -142,7 +142,7 @@ def _ids_and_groups(groups: list[Group]) -> tuple[list[int], list[int]]:
     return ids, numbers
 
 
-async def _ends(
+async def series_ends(
     conn: AsyncConnection[Any], ids: list[int], since: datetime, until: datetime
 ) -> dict[int, tuple[datetime, datetime, float]]:
     cursor = await conn.execute(
@@ -234,7 +234,7 @@ async def _summaries(
     group_of = dict(zip(ids, numbers, strict=True))
     ends: dict[int, Ends] = {}
     for series_id, (first, last, value) in (
-        await _ends(conn, ids, query.since, query.until)
+        await series_ends(conn, ids, query.since, query.until)
     ).items():
         ends.setdefault(group_of[series_id], Ends()).add(first, last, value)
     return {
@@ -273,17 +273,44 @@ async def _series(
 
 
 def _window(query: StatsQuery, method: str) -> dict[str, Any]:
-    return {
+    window: dict[str, Any] = {
         "since": timestamps.format(query.since),
         "until": timestamps.format(query.until),
         "percentiles": method,
     }
+    if query.bucket is not None:
+        window["bucket_seconds"] = int(query.bucket.total_seconds())
+    return window
+
+
+async def _last_samples(
+    conn: AsyncConnection[Any], groups: list[Group], versions: set[str]
+) -> dict[str, str | None]:
+    """The time of the newest sample of each of these versions at any time, or None.
+
+    Asked only for a window without samples, so that the answer can say where the data is.
+    """
+    names = sorted(versions)
+    ids: list[int] = []
+    numbers: list[int] = []
+    for group in groups:
+        if group.version in versions:
+            ids.extend(group.ids)
+            numbers.extend([names.index(group.version)] * len(group.ids))
+    found: dict[str, str | None] = dict.fromkeys(names)
+    if ids:
+        cursor = await conn.execute(
+            queries.get("stats", "last_samples"), {"ids": ids, "groups": numbers}
+        )
+        for number, moment in await cursor.fetchall():
+            found[names[number]] = timestamps.format(moment)
+    return found
 
 
 async def version_stats(model: str, version: str, query: StatsQuery) -> dict[str, Any]:
     """GET /stats/{model}/{version}."""
     now = timestamps.now()
-    async with _connection() as conn:
+    async with connection() as conn:
         groups = await _groups(conn, model, version, query)
         summaries, method = await _summaries(conn, groups, query, now)
         result: dict[str, Any] = {"model": model, "version": version, **_window(query, method)}
@@ -293,6 +320,8 @@ async def version_stats(model: str, version: str, query: StatsQuery) -> dict[str
         if query.bucket is not None:
             series = await _series(conn, groups, query)
             result["series"] = {groups[number].metric: points for number, points in series.items()}
+        if not result["metrics"]:
+            result["last_sample"] = (await _last_samples(conn, groups, {version}))[version]
     return result
 
 
@@ -312,21 +341,25 @@ def _compare(metric: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
 async def model_stats(model: str, query: StatsQuery) -> dict[str, Any]:
     """GET /stats/{model}: every version side by side, optionally against a baseline."""
     now = timestamps.now()
-    async with _connection() as conn:
+    async with connection() as conn:
         groups = await _groups(conn, model, None, query)
         if query.baseline is not None and query.baseline not in {g.version for g in groups}:
             raise BadInput("baseline", f"model {model!r} has no version {query.baseline!r}")
         summaries, method = await _summaries(conn, groups, query, now)
         series = await _series(conn, groups, query) if query.bucket is not None else {}
-    versions: dict[str, dict[str, Any]] = {}
-    for number, group in enumerate(groups):
-        entry = versions.setdefault(group.version, {"metrics": {}})
-        if number in summaries:
-            entry["metrics"][group.metric] = summaries[number]
-        if query.bucket is not None:
-            entry.setdefault("series", {})
-            if number in series:
-                entry["series"][group.metric] = series[number]
+        versions: dict[str, dict[str, Any]] = {}
+        for number, group in enumerate(groups):
+            entry = versions.setdefault(group.version, {"metrics": {}})
+            if number in summaries:
+                entry["metrics"][group.metric] = summaries[number]
+            if query.bucket is not None:
+                entry.setdefault("series", {})
+                if number in series:
+                    entry["series"][group.metric] = series[number]
+        empty = {version for version, entry in versions.items() if not entry["metrics"]}
+        if empty:
+            for version, moment in (await _last_samples(conn, groups, empty)).items():
+                versions[version]["last_sample"] = moment
     if query.baseline is not None:
         base = versions[query.baseline]["metrics"]
         for entry in versions.values():
@@ -338,71 +371,6 @@ async def model_stats(model: str, query: StatsQuery) -> dict[str, Any]:
         result["baseline"] = query.baseline
     result["versions"] = versions
     return result
-
-
-async def models(since: datetime | None, until: datetime) -> dict[str, Any]:
-    """GET /models: each model's versions, metric names, sample counts, first and last seen."""
-    now = timestamps.now()
-    async with _connection() as conn:
-        cursor = await conn.execute(queries.get("stats", "models"))
-        series = await cursor.fetchall()
-        ids = [row[0] for row in series]
-        if since is None:
-            since = await rollups.first_day(conn) or until
-        counts: dict[int, int] = {}
-        ends: dict[int, tuple[datetime, datetime, float]] = {}
-        if ids and since < until:
-            start, stop = rollup_days(since, until, now)
-            use_rollups = stop - start >= ROLLUP_MIN_DAYS * DAY
-            if use_rollups:
-                await conn.commit()
-                use_rollups = await rollups.ensure(conn, ids, start, stop)
-            if not use_rollups:
-                start = stop = since
-            for series_id, parts in (
-                await rollups.moments(conn, ids, since, until, start, stop)
-            ).items():
-                counts[series_id] = sum(part[0] for part in parts)
-            ends = await _ends(conn, ids, since, until)
-    listing: dict[str, dict[str, dict[str, Any]]] = {}
-    for series_id, model, version, metric in series:
-        if series_id not in ends:
-            continue
-        first, last, _ = ends[series_id]
-        entry = listing.setdefault(model, {}).setdefault(
-            version,
-            {
-                "version": version,
-                "metrics": [],
-                "samples": 0,
-                "first_seen": first,
-                "last_seen": last,
-            },
-        )
-        if metric not in entry["metrics"]:
-            entry["metrics"].append(metric)
-        entry["samples"] += counts.get(series_id, 0)
-        entry["first_seen"] = min(entry["first_seen"], first)
-        entry["last_seen"] = max(entry["last_seen"], last)
-    return {
-        "since": timestamps.format(since) if since else None,
-        "until": timestamps.format(until),
-        "models": [
-            {
-                "model": model,
-                "versions": [
-                    {
-                        **entry,
-                        "metrics": sorted(entry["metrics"]),
-                        "first_seen": timestamps.format(entry["first_seen"]),
-                        "last_seen": timestamps.format(entry["last_seen"]),
-                    }
-                    for entry in versions.values()
-                ],
-            }
-            for model, versions in listing.items()
-        ],
-    }
 
 
 CSV_COLUMNS = ("model", "version", "metric", "time", "count", "mean", "min", "max", "p95")

@@ -138,4 +138,13 @@ GROUP BY r.grp, t
 ORDER BY r.grp, t
 
 -- name: models
-SELECT id, model, version, metric FROM series ORDER BY model, version, metric, id
+SELECT id, model, version, metric, labels FROM series ORDER BY model, version, metric, id
+
+-- name: last_samples
+-- The time of the newest sample of each group of series, at any time (one probe per series).
+SELECT r.grp, max(l.time)
+FROM unnest(%(ids)s::integer[], %(groups)s::integer[]) AS r(id, grp)
+JOIN LATERAL (
+    SELECT s.time FROM samples s WHERE s.series_id = r.id ORDER BY s.time DESC LIMIT 1
+) l ON true
+GROUP BY r.grp

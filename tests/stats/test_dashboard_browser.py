@@ -1,0 +1,372 @@
+"""The dashboard in a real browser: Debian's chromium, headless, against the stats function run as
+its container runs it, over a seeded day of three models (tests/stats/scenario.py).
+
+Each test loads a view from its URL and reads what the page shows; every test also checks that
+the page asked nothing of any other server and logged no script error. Screenshots of three
+views are left in the test's temporary directory (paths printed; run with -s to see them).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import httpx
+import pytest
+
+from modelstats.local.functions import function_process
+from tests.stats import browser
+from tests.stats.samples import SOURCE, iso
+from tests.stats.scenario import Scenario, seed
+
+pytestmark = pytest.mark.slow
+
+TOKEN = "dashboard-s3cret"
+
+
+@pytest.fixture(scope="module")
+def driver() -> Iterator[Any]:
+    why = browser.missing()
+    if why is not None:
+        # .ci/run installs chromium and asks for these tests: there, missing it is a failure.
+        if os.environ.get("MODELSTATS_REQUIRE_BROWSER") == "1":
+            pytest.fail(f"the browser tests must run (MODELSTATS_REQUIRE_BROWSER=1): {why}")
+        pytest.skip(why)
+    with browser.chromium() as chromium:
+        yield chromium
+
+
+@pytest.fixture(scope="module")
+def stats_url(database_url: str) -> Iterator[str]:
+    with function_process("stats", SOURCE, database_url, {"STATS_API_TOKEN": ""}) as url:
+        yield url
+
+
+@pytest.fixture
+def scenario(clean_db: str) -> Scenario:
+    return seed(clean_db, datetime.now(UTC))
+
+
+def utc(moment: datetime) -> str:
+    """A time as the page writes it."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def view(base: str, **params: str) -> str:
+    return f"{base}/?{urlencode(params)}"
+
+
+def open_view(driver: Any, url: str) -> None:
+    """Load the page and wait until it has drawn an answer (or asked for a token)."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.requests(driver)  # forget what earlier tests logged
+    browser.problems(driver)
+    driver.get(url)
+    drawn = WebDriverWait(driver, 30).until(
+        lambda d: d.execute_script(
+            "const $ = (id) => document.getElementById(id);"
+            " if (!$('status')) return 'not the dashboard: ' + document.body.innerText;"
+            " return $('status').textContent || $('message').textContent"
+            " || (!$('token-form').hidden && 'token')"
+        )
+    )
+    assert not drawn.startswith("not the dashboard"), (url, drawn)
+
+
+def text(driver: Any, selector: str) -> str:
+    return str(driver.find_element("css selector", selector).text)
+
+
+def assert_only_own_requests_and_no_errors(driver: Any, base: str, statuses: tuple = ()) -> None:
+    sent = browser.requests(driver)
+    assert sent, "the page made no request at all"
+    elsewhere = [r["url"] for r in sent if not r["url"].startswith(base + "/")]
+    assert not elsewhere, f"requests outside the stats function: {elsewhere}"
+    assert browser.problems(driver, statuses) == []
+
+
+def hover(driver: Any, element: Any, x_offset: int = 0) -> None:
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    ActionChains(driver).move_to_element_with_offset(element, x_offset, 0).perform()
+
+
+def shot(driver: Any, directory: Path, name: str) -> Path:
+    path = directory / f"dashboard-{name}.png"
+    driver.save_screenshot(str(path))
+    print(f"screenshot: {path}")
+    return path
+
+
+def six_hours(scenario: Scenario, ahead: timedelta = timedelta(0)) -> dict[str, str]:
+    """A custom range: the collapse falls in it, and it may run past the last sample."""
+    start = scenario.now - timedelta(hours=6)
+    return {"from": iso(start), "to": iso(scenario.now + ahead)}
+
+
+def expected_axis(since: datetime, until: datetime, step: timedelta) -> list[str]:
+    """The labels of a UTC time axis with ticks every `step` inside [since, until]."""
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    tick = epoch + -(-(since - epoch) // step) * step
+    labels = []
+    while tick <= until:
+        clock = tick.strftime("%H:%M")
+        first_or_midnight = not labels or clock == "00:00"
+        labels.append(f"{clock}\n{tick:%b} {tick.day}" if first_or_midnight else clock)
+        tick += step
+    return labels
+
+
+def test_a_view_from_its_url_has_a_utc_time_axis_over_the_whole_range(
+    driver: Any, stats_url: str, scenario: Scenario, tmp_path: Path
+) -> None:
+    # Two hours past the last sample: the axis must cover the range asked for, not the data.
+    window = six_hours(scenario, ahead=timedelta(hours=2))
+    open_view(driver, view(stats_url, model="Mistral", version="v2", **window))
+    assert driver.execute_script("return document.getElementById('model').value") == "Mistral"
+    assert driver.execute_script("return document.getElementById('version').value") == "v2"
+    since = scenario.now - timedelta(hours=6)
+    until = scenario.now + timedelta(hours=2)
+    assert text(driver, "#status").startswith(f"{utc(since)} → {utc(until)}, buckets of 2m")
+    figures = driver.find_elements("css selector", "figure.chart")
+    assert [f.get_attribute("data-metric") for f in figures] == [
+        "drift",
+        "inference_time",
+        "prediction_accuracy",
+    ]
+    assert "inference_time (ms)" in [f.find_element("tag name", "figcaption").text for f in figures]
+    labels = json.loads(figures[0].get_attribute("data-x-labels"))
+    first, second = (datetime.strptime(label[:5], "%H:%M") for label in labels[:2])
+    step = (second - first) % timedelta(days=1)  # uPlot picks it from the chart's width
+    assert step in (timedelta(hours=1), timedelta(hours=2)), labels
+    assert labels == expected_axis(since, until, step)
+    # An axis over the data's span (it ends at the last sample) would stop sooner.
+    assert len(labels) > len(expected_axis(since, scenario.now, step))
+    assert_only_own_requests_and_no_errors(driver, stats_url)
+
+
+def test_the_firing_interval_is_shaded_on_its_metric_with_the_alert_on_hover(
+    driver: Any, stats_url: str, scenario: Scenario, tmp_path: Path
+) -> None:
+    window = six_hours(scenario)
+    open_view(
+        driver, view(stats_url, model="Mistral", version="v2", **{"label.env": "prod"}, **window)
+    )
+    accuracy = driver.find_element("css selector", "figure[data-metric=prediction_accuracy]")
+    bands = accuracy.find_elements("css selector", ".alert-band")
+    assert len(bands) == 1
+    band = bands[0]
+    assert band.get_attribute("data-rule") == "accuracy_low"
+    assert "critical" in band.get_attribute("class").split()
+    assert band.get_attribute("data-from") == iso(scenario.fired_at).replace("Z", ".000Z")
+    assert band.get_attribute("data-to") == iso(scenario.resolved_at).replace("Z", ".000Z")
+    # Where it is drawn: the same fraction of the plot as the interval is of the range.
+    plot = accuracy.find_element("css selector", ".u-over")
+    span = timedelta(hours=6)
+    left = (band.location["x"] - plot.location["x"]) / plot.size["width"]
+    width = band.size["width"] / plot.size["width"]
+    assert left == pytest.approx((scenario.fired_at - (scenario.now - span)) / span, abs=0.005)
+    assert width == pytest.approx((scenario.resolved_at - scenario.fired_at) / span, abs=0.005)
+    # The drift alert still fires: its band runs to the end; latency had no alert.
+    drift = driver.find_element("css selector", "figure[data-metric=drift] .alert-band")
+    assert drift.get_attribute("data-rule") == "drift_high"
+    latency = driver.find_element("css selector", "figure[data-metric=inference_time]")
+    assert latency.find_elements("css selector", ".alert-band") == []
+
+    hover(driver, band)
+    tooltip = text(driver, "figure[data-metric=prediction_accuracy] .tooltip")
+    assert "alert accuracy_low (critical): prediction_accuracy lower than 0.3" in tooltip
+    assert f"fired {utc(scenario.fired_at)}, resolved {utc(scenario.resolved_at)}" in tooltip
+    local = text(driver, "figure[data-metric=prediction_accuracy] .tooltip .local")
+    assert str(scenario.now.year) in local  # the bucket's time again, in the browser's zone
+    panel = text(driver, "#alerts")
+    assert "Firing now (1)" in panel and "drift_high" in panel
+    assert (
+        f"{utc(scenario.resolved_at)} accuracy_low v2 prediction_accuracy: firing → resolved"
+        in (panel)
+    )
+    assert "Dead letters in the last 24 h: 2" in text(driver, "#health")
+    assert "model: missing" in text(driver, "#health")
+    shot(driver, tmp_path, "alert")
+    assert_only_own_requests_and_no_errors(driver, stats_url)
+
+
+def test_a_baseline_is_overlaid_and_the_table_gives_the_difference(
+    driver: Any, stats_url: str, scenario: Scenario, tmp_path: Path
+) -> None:
+    window = six_hours(scenario)
+    params = {"model": "Mistral", "version": "v2", "baseline": "v1", "label.env": "prod", **window}
+    open_view(driver, view(stats_url, **params))
+    accuracy = driver.find_element("css selector", "figure[data-metric=prediction_accuracy]")
+    legend = accuracy.find_element("css selector", ".legend").text
+    assert "v2 mean" in legend and "v1 (baseline) mean" in legend
+    answer = httpx.get(
+        f"{stats_url}/stats/Mistral",
+        params={
+            "baseline": "v1",
+            "label.env": "prod",
+            "bucket": "auto",
+            "since": window["from"],
+            "until": window["to"],
+        },
+    ).json()
+
+    hover(driver, accuracy.find_element("css selector", ".u-over"), x_offset=-50)
+    tooltip = accuracy.find_element("css selector", ".tooltip")
+    heads = [th.text for th in tooltip.find_elements("css selector", "tr:first-child th")]
+    assert heads == ["", "v2", "v1 (baseline)"]
+    when = tooltip.find_element("css selector", ".when").text.split(", bucket")[0]
+    means = [td.text for td in tooltip.find_elements("css selector", "tr:nth-child(3) td")]
+    for version, shown in zip(("v2", "v1"), means, strict=True):
+        points = answer["versions"][version]["series"]["prediction_accuracy"]
+        point = next(p for p in points if utc(datetime.fromisoformat(p["time"])) == when)
+        assert shown == repr(point["mean"])  # exact in the tooltip
+
+    stats = answer["versions"]["v2"]["metrics"]["prediction_accuracy"]
+    change = stats["vs_baseline"]["mean"]
+    row = driver.find_element("css selector", "table.summary tbody tr.main:nth-last-child(2)")
+    cells = row.find_elements("tag name", "td")
+    assert cells[0].text == "prediction_accuracy"
+    assert cells[3].text == f"{stats['mean']:.4g}"  # 4 significant digits on screen,
+    assert cells[3].get_attribute("title") == repr(stats["mean"])  # exact on hover
+    assert cells[-2].get_attribute("title").startswith(f"difference {change['difference']!r}")
+    shot(driver, tmp_path, "baseline")
+    assert_only_own_requests_and_no_errors(driver, stats_url)
+
+
+def test_the_label_filter_tells_series_apart_and_lives_in_the_url(
+    driver: Any, stats_url: str, scenario: Scenario
+) -> None:
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    open_view(driver, view(stats_url, model="Mistral", version="v2", **six_hours(scenario)))
+    assert "Series with different env (prod, staging) are merged" in text(driver, "#label-hint")
+    choice = Select(driver.find_element("css selector", "#labels select[data-label=env]"))
+    assert [o.text for o in choice.options] == ["any", "prod", "staging"]
+    browser.requests(driver)
+    choice.select_by_visible_text("staging")
+    WebDriverWait(driver, 30).until(
+        lambda d: len(d.find_elements("css selector", "table.summary tbody tr")) == 1
+    )
+    assert parse_qs(urlsplit(driver.current_url).query)["label.env"] == ["staging"]
+    cells = [td.text for td in driver.find_elements("css selector", "table.summary tbody td")]
+    assert cells[:4] == ["prediction_accuracy", "v2", "72", "0.61"]  # one every 5 minutes
+    assert text(driver, "#label-hint") == ""
+    # The link reproduces the view.
+    open_view(driver, driver.current_url)
+    assert Select(
+        driver.find_element("css selector", "#labels select")
+    ).first_selected_option.text == ("staging")
+    assert_only_own_requests_and_no_errors(driver, stats_url)
+
+
+def test_an_empty_range_says_so_and_when_the_last_sample_was(
+    driver: Any, stats_url: str, scenario: Scenario, tmp_path: Path
+) -> None:
+    since = scenario.now - timedelta(days=20)
+    until = since + timedelta(hours=3)
+    open_view(
+        driver,
+        view(stats_url, model="Mistral", version="v2", **{"from": iso(since), "to": iso(until)}),
+    )
+    last = scenario.now - timedelta(minutes=5)
+    assert text(driver, "#message") == (
+        f"no samples of Mistral v2 between {utc(since)} and {utc(until)};"
+        f" last sample at {utc(last)}"
+    )
+    assert driver.find_elements("css selector", "figure.chart") == []
+    shot(driver, tmp_path, "empty")
+    assert_only_own_requests_and_no_errors(driver, stats_url)
+
+
+def test_dragging_zooms_in_and_back_returns(
+    driver: Any, stats_url: str, scenario: Scenario
+) -> None:
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    open_view(driver, view(stats_url, model="Mistral", version="v1", range="24h", refresh="off"))
+    plot = driver.find_element("css selector", "figure[data-metric=drift] .u-over")
+    width = plot.size["width"]  # the charts are drawn anew for the zoomed range
+    ActionChains(driver).move_to_element_with_offset(plot, -100, 0).click_and_hold().move_by_offset(
+        120, 0
+    ).release().perform()
+    WebDriverWait(driver, 30).until(lambda d: "from=" in d.current_url)
+    query = parse_qs(urlsplit(driver.current_url).query)
+    since, until = (datetime.fromisoformat(query[k][0]) for k in ("from", "to"))
+    dragged = timedelta(hours=24) * 120 / width  # 120 px of a day
+    assert (until - since) / dragged == pytest.approx(1, abs=0.02)
+    assert query["refresh"] == ["off"]
+    WebDriverWait(driver, 30).until(lambda d: d.find_element("id", "back").is_displayed())
+    driver.find_element("id", "back").click()
+    WebDriverWait(driver, 30).until(lambda d: "range=24h" in d.current_url)
+    assert not driver.find_element("id", "back").is_displayed()
+    assert_only_own_requests_and_no_errors(driver, stats_url)
+
+
+def test_a_401_asks_for_the_token_then_sends_it(
+    driver: Any, database_url: str, scenario: Scenario
+) -> None:
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    with function_process("stats", SOURCE, database_url, {"STATS_API_TOKEN": TOKEN}) as base:
+        open_view(driver, view(base, model="Llama"))
+        assert driver.find_element("id", "token-form").is_displayed()
+        assert "This API needs a token" in text(driver, "#token-why")
+        driver.find_element("id", "token-input").send_keys("wrong" + Keys.ENTER)
+        WebDriverWait(driver, 30).until(lambda d: "refused" in text(d, "#token-why"))
+        driver.find_element("id", "token-input").send_keys(TOKEN + Keys.ENTER)
+        WebDriverWait(driver, 30).until(lambda d: d.find_elements("css selector", "figure.chart"))
+        assert not driver.find_element("id", "token-form").is_displayed()
+        assert driver.execute_script("return document.getElementById('model').value") == "Llama"
+        sent = browser.requests(driver)
+        api = [r for r in sent if urlsplit(r["url"]).path == "/models"]
+        assert api[-1]["headers"].get("Authorization") == f"Bearer {TOKEN}"
+        assert all(r["url"].startswith(base + "/") for r in sent)
+        assert browser.problems(driver, allowed_statuses=(401,)) == []
+        driver.execute_script("localStorage.clear()")
+
+
+def test_controls_write_the_view_into_the_url(
+    driver: Any, stats_url: str, scenario: Scenario
+) -> None:
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    open_view(driver, view(stats_url, model="Mistral", version="v2", range="7d"))
+    assert "buckets of 1h" in text(driver, "#status")
+    # Whole days of a week come from rollups: the API says its percentiles are sketches.
+    heads = [th.text for th in driver.find_elements("css selector", "table.summary th")]
+    assert heads[7:11] == ["≈p50", "≈p90", "≈p95", "≈p99"]
+    assert "daily sketches" in text(driver, "#table-note")
+    Select(driver.find_element("id", "baseline")).select_by_visible_text("v1")
+    driver.find_element("css selector", "#metrics input[value=drift]").click()  # unchecks it
+    driver.find_element("id", "refresh").click()
+    query = parse_qs(urlsplit(driver.current_url).query)
+    assert query["baseline"] == ["v1"]
+    assert query["metric"] == ["inference_time,prediction_accuracy"]
+    assert query["refresh"] == ["off"]
+    start = scenario.now - timedelta(hours=3)
+    driver.find_element("id", "from").send_keys(start.strftime("%Y-%m-%d %H:%M"))
+    driver.find_element("id", "to").send_keys(scenario.now.strftime("%Y-%m-%d %H:%M"))
+    driver.find_element("css selector", "#custom button").click()
+    WebDriverWait(driver, 30).until(lambda d: "from=" in d.current_url)
+    query = parse_qs(urlsplit(driver.current_url).query)
+    assert (query["from"], query["to"]) == ([iso(start)], [iso(scenario.now)])
+    WebDriverWait(driver, 30).until(lambda d: text(d, "#status").startswith(utc(start)))
+    charts = driver.find_elements("css selector", "figure.chart")
+    assert [c.get_attribute("data-metric") for c in charts] == [
+        "inference_time",
+        "prediction_accuracy",
+    ]
+    driver.find_element("id", "from").clear()
+    driver.find_element("id", "from").send_keys("yesterday")
+    driver.find_element("css selector", "#custom button").click()
+    assert "write from and to as YYYY-MM-DD HH:MM (UTC)" in text(driver, "#message")
+    assert_only_own_requests_and_no_errors(driver, stats_url)
