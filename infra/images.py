@@ -118,15 +118,19 @@ class Podman:
     def image_size(self, name: str) -> int:
         return int(self.text("image", "inspect", "--format", "{{.Size}}", name))
 
-    def build(self, *args: str, host_ca: bool = False) -> None:
-        """`podman build` on the host network, never pulling; its output shown as it goes.
-        `host_ca`: the build's steps see the host's CA bundle (not while installing Debian's
-        ca-certificates package, which writes that file)."""
+    def build(self, *args: str, host_ca: bool = False, quiet: bool = False) -> None:
+        """`podman build` on the host network, never pulling; its output shown as it goes
+        (`quiet`: only when it fails). `host_ca`: the build's steps see the host's CA bundle
+        (not while installing Debian's ca-certificates package, which writes that file)."""
         command = ["podman", "build", "--pull=never", "--network=host", *args]
         if host_ca and HOST_CA_BUNDLE.is_file():
             command[2:2] = ["--volume", f"{HOST_CA_BUNDLE}:{HOST_CA_BUNDLE}:ro"]
-        if subprocess.run(command, env=self.env).returncode != 0:
-            raise RuntimeError(f"podman build failed: {' '.join(command[2:])}")
+        done = subprocess.run(command, env=self.env, capture_output=quiet)
+        if done.returncode != 0:
+            output = (done.stdout or b"")[-3000:] + (done.stderr or b"")[-3000:]
+            raise RuntimeError(
+                f"podman build failed: {' '.join(command[2:])}\n{output.decode(errors='replace')}"
+            )
 
 
 def ensure_tools() -> None:
@@ -179,7 +183,7 @@ def debian_mirror() -> str:
     return "http://deb.debian.org/debian"
 
 
-def build_base(podman: Podman, no_cache: bool) -> None:
+def build_base(podman: Podman, no_cache: bool, quiet: bool = False) -> None:
     """localhost/modelstats-base/python:3.11 from debootstrap, unless already there."""
     if not no_cache and podman.image_exists(PYTHON_IMAGE):
         return
@@ -204,16 +208,23 @@ def build_base(podman: Podman, no_cache: bool) -> None:
         context = Path(work) / "context"
         context.mkdir()
         (context / "Containerfile").write_text(BASE_CONTAINERFILE)
-        podman.build("-t", PYTHON_IMAGE, *(["--no-cache"] if no_cache else []), str(context))
+        podman.build(
+            "-t", PYTHON_IMAGE, *(["--no-cache"] if no_cache else []), str(context), quiet=quiet
+        )
 
 
-def build(podman: Podman, functions: tuple[str, ...] = FUNCTIONS, no_cache: bool = False) -> None:
+def build(
+    podman: Podman,
+    functions: tuple[str, ...] = FUNCTIONS,
+    no_cache: bool = False,
+    quiet: bool = False,
+) -> None:
     """The base (cached) and one image per function from infra/Dockerfile."""
     if no_cache:
         # Everything in this project's storage (the host's podman has its own).
         podman("rm", "--all", "--force", timeout=300)
         podman("rmi", "--all", "--force", timeout=300)
-    build_base(podman, no_cache)
+    build_base(podman, no_cache, quiet)
     for function in functions:
         started = time.monotonic()
         podman.build(
@@ -228,6 +239,7 @@ def build(podman: Podman, functions: tuple[str, ...] = FUNCTIONS, no_cache: bool
             *(["--no-cache"] if no_cache else []),
             str(ROOT),
             host_ca=True,
+            quiet=quiet,
         )
         size = podman.image_size(image_name(function)) / 1e6
         took = time.monotonic() - started
