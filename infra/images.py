@@ -244,6 +244,8 @@ def build(
         size = podman.image_size(image_name(function)) / 1e6
         took = time.monotonic() - started
         print(f"built {image_name(function)}: {size:.0f} MB in {took:.1f} s", file=sys.stderr)
+    # The images these builds replaced, untagged now: without this the cache only grows.
+    podman("image", "prune", "--force", timeout=300)
 
 
 # --- running the images -----------------------------------------------------------------------
