@@ -183,9 +183,9 @@ def debian_mirror() -> str:
     return "http://deb.debian.org/debian"
 
 
-def build_base(podman: Podman, no_cache: bool, quiet: bool = False) -> None:
+def build_base(podman: Podman, quiet: bool = False) -> None:
     """localhost/modelstats-base/python:3.11 from debootstrap, unless already there."""
-    if not no_cache and podman.image_exists(PYTHON_IMAGE):
+    if podman.image_exists(PYTHON_IMAGE):
         return
     mirror = debian_mirror()
     with tempfile.TemporaryDirectory(dir=podman.cache, prefix="base-") as work:
@@ -208,9 +208,7 @@ def build_base(podman: Podman, no_cache: bool, quiet: bool = False) -> None:
         context = Path(work) / "context"
         context.mkdir()
         (context / "Containerfile").write_text(BASE_CONTAINERFILE)
-        podman.build(
-            "-t", PYTHON_IMAGE, *(["--no-cache"] if no_cache else []), str(context), quiet=quiet
-        )
+        podman.build("-t", PYTHON_IMAGE, str(context), quiet=quiet)
 
 
 def build(
@@ -221,10 +219,11 @@ def build(
 ) -> None:
     """The base (cached) and one image per function from infra/Dockerfile."""
     if no_cache:
-        # Everything in this project's storage (the host's podman has its own).
+        # Everything in this project's storage (the host's podman has its own): the base and
+        # every layer are then made afresh, and the four images still share theirs.
         podman("rm", "--all", "--force", timeout=300)
         podman("rmi", "--all", "--force", timeout=300)
-    build_base(podman, no_cache, quiet)
+    build_base(podman, quiet)
     for function in functions:
         started = time.monotonic()
         podman.build(
@@ -236,7 +235,6 @@ def build(
             f"FUNCTION={function}",
             "--tag",
             image_name(function),
-            *(["--no-cache"] if no_cache else []),
             str(ROOT),
             host_ca=True,
             quiet=quiet,
