@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test lint format bench images deploy undeploy minikube clean
+.PHONY: install run test lint format bench image-test images deploy undeploy minikube clean
 
 install: $(STAMP)
 
@@ -32,6 +32,14 @@ format: install
 
 bench: install
 	$(BIN)/python -m bench $(ARGS)
+
+# The four images of infra/Dockerfile built with podman (as root; no registry, no Docker) and
+# smoke-tested against a throwaway PostgreSQL. Not part of `make test`. ARGS=--no-cache rebuilds
+# everything; the base and layers are cached under ~/.cache/modelstats-images
+# (MODELSTATS_IMAGES_CACHE).
+image-test: install
+	$(BIN)/python infra/images.py build $(ARGS)
+	MODELSTATS_IMAGE_TEST=1 $(BIN)/python -m pytest tests/images $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) .modelstats .pytest_cache .mypy_cache .ruff_cache

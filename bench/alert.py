@@ -97,7 +97,7 @@ def run(ctx: Context) -> list[Row]:
             "alert",
             "functions/alert/main.py",
             env={
-                "ALERT_RULES_FILE": str(ROOT / "infra" / "alert-rules.yaml"),
+                "ALERT_RULES_FILE": str(ROOT / "infra" / "knative" / "rules" / "alert-rules.yaml"),
                 "ALERT_WEBHOOK_URL": webhook.url,
                 "WORKERS": "1",
                 "THREADS": "4",

@@ -5,10 +5,12 @@
 # kn creates every object it can express; kubectl does only what kn cannot
 # (../shared SEMANTICS.md, "kn CLI"):
 #   - core objects: the Namespace, PostgreSQL (Secret, Service, StatefulSet), the migration Job,
-#     the alert-rules ConfigMap (from infra/alert-rules.yaml), the optional-settings Secrets and
-#     the NetworkPolicy that lets only Knative's data plane call the functions;
+#     the alert-rules ConfigMap (from infra/knative/rules/alert-rules.yaml, as the kustomization's
+#     configMapGenerator makes it), the optional-settings Secrets and the NetworkPolicy that
+#     lets only Knative's data plane call the functions;
 #   - the PingSource's contentType, for which `kn source ping` has no flag (a patch).
-# infra/knative/*.yaml describes the same objects (the local stack reads those files);
+# infra/knative/ describes the same objects (the local stack reads those files), and
+# `kubectl apply -k infra/knative` alone creates them too;
 # tests/infra/test_infra.py runs this script against recording stand-ins for kn and kubectl and
 # checks that both describe the same objects.
 #
@@ -103,7 +105,7 @@ log "settings"
 optional_secret modelstats-notify SLACK_WEBHOOK_URL ALERT_WEBHOOK_URL
 optional_secret modelstats-stats-api STATS_API_TOKEN
 kubectl create configmap alert-rules --namespace "$NAMESPACE" \
-  --from-file=alert-rules.yaml="$ROOT/infra/alert-rules.yaml" \
+  --from-file=alert-rules.yaml="$MANIFESTS/rules/alert-rules.yaml" \
   --dry-run=client -o yaml | kubectl apply -f -
 
 log "waiting for PostgreSQL"

@@ -28,7 +28,7 @@ def error_of(text: str) -> str:
 
 
 def test_shipped_rules_keep_the_first_versions_rule():
-    (rule,) = rules.load(ROOT / "infra" / "alert-rules.yaml")
+    (rule,) = rules.load(ROOT / "infra" / "knative" / "rules" / "alert-rules.yaml")
     assert (rule.metric, rule.op, rule.threshold) == ("prediction_accuracy", "<", 0.3)
     assert rule.window is None and rule.for_ == timedelta(0)
     assert rule.render_summary("Mistral", "v1", {}, 0.19) == "prediction_accuracy lower than 0.3"
@@ -171,7 +171,9 @@ def test_missing_file(tmp_path):
 
 def test_check_rules_command(tmp_path):
     runner = CliRunner()
-    good = runner.invoke(cli, ["check-rules", str(ROOT / "infra" / "alert-rules.yaml")])
+    good = runner.invoke(
+        cli, ["check-rules", str(ROOT / "infra" / "knative" / "rules" / "alert-rules.yaml")]
+    )
     assert good.exit_code == 0
     assert "1 rule(s) OK: LowPredictionAccuracy" in good.output
     bad_path = tmp_path / "bad.yaml"

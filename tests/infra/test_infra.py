@@ -12,6 +12,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -28,6 +29,7 @@ from modelstats.devtools import checks
 ROOT = Path(__file__).resolve().parents[2]
 INFRA = ROOT / "infra"
 MANIFESTS = INFRA / "knative"
+RULES = MANIFESTS / "rules" / "alert-rules.yaml"
 CRDS = INFRA / "crds"
 NAMESPACE = "modelstats"
 
@@ -306,10 +308,13 @@ def test_alert_reads_the_rules_configmap_it_mounts(services: dict[str, dict[str,
     (mount,) = container["volumeMounts"]
     assert rules_file.parent == Path(mount["mountPath"])
     assert volumes[mount["name"]]["configMap"]["name"] == "alert-rules"
-    # deploy.sh builds that ConfigMap with this key from this file.
+    # The kustomization generates that ConfigMap, under that very name, with this key; deploy.sh
+    # builds the same one.
+    (generated,) = [d for d in render(MANIFESTS) if d["kind"] == "ConfigMap"]
+    assert generated["metadata"]["name"] == "alert-rules"
+    assert generated["data"] == {rules_file.name: RULES.read_text()}
     script = (INFRA / "deploy.sh").read_text()
-    assert f'--from-file={rules_file.name}="$ROOT/infra/alert-rules.yaml"' in script
-    assert (INFRA / "alert-rules.yaml").is_file()
+    assert f'--from-file={rules_file.name}="$MANIFESTS/rules/alert-rules.yaml"' in script
 
 
 # Knative refuses volume mounts on these paths (serving pkg/apis/serving/k8s_validation.go).
@@ -463,7 +468,9 @@ def test_image_runs_the_command_of_the_manifests(services: dict[str, dict[str, A
 def test_dockerfile_layers() -> None:
     steps = dockerfile()
     instructions = [i for i, _ in steps]
-    assert steps[0] == ("FROM", "python:3.11-slim")
+    # The base is an argument (make image-test builds on Debian's Python), by default the
+    # official image.
+    assert steps[:2] == [("ARG", "BASE_IMAGE=python:3.11-slim"), ("FROM", "${BASE_IMAGE}")]
     copies = [rest for i, rest in steps if i == "COPY"]
     assert copies[0] == "pyproject.toml ./"
     # The dependency install comes after pyproject.toml and before any code is copied.
@@ -497,7 +504,8 @@ def dockerignored(path: str) -> bool:
 
 def test_dockerignore_keeps_what_the_dockerfile_copies() -> None:
     sources = [rest.split()[0] for i, rest in dockerfile() if i == "COPY"]
-    assert sources == ["pyproject.toml", "README.md", "src", "functions", "infra/alert-rules.yaml"]
+    rules = str(RULES.relative_to(ROOT))
+    assert sources == ["pyproject.toml", "README.md", "src", "functions", rules]
     for source in sources:
         assert (ROOT / source).exists(), source
         assert not dockerignored(source), source
@@ -973,7 +981,8 @@ def test_deploy_applies_with_kubectl_only_what_kn_cannot_express(
     knative = [d for d in applied(fresh_deploy) if d["apiVersion"].endswith("knative.dev/v1")]
     assert knative == []
     (config_map,) = [d for d in applied(fresh_deploy) if d["kind"] == "ConfigMap"]
-    assert config_map["data"] == {"alert-rules.yaml": (INFRA / "alert-rules.yaml").read_text()}
+    assert config_map["data"] == {"alert-rules.yaml": RULES.read_text()}
+    assert config_map == of_kind(render(MANIFESTS), "ConfigMap")["alert-rules"]
     # The Job is the file's, with the image of this deploy.
     (job,) = [d for d in applied(fresh_deploy) if d["kind"] == "Job"]
     shipped = of_kind(docs, "Job")["modelstats-migrate"]
@@ -1174,6 +1183,26 @@ def containers_in(node: Any) -> Iterator[dict[str, Any]]:
             yield from containers_in(item)
 
 
+def generated_config_map(directory: Path, generator: dict[str, Any]) -> dict[str, Any]:
+    """A configMapGenerator entry with `files` (key: the file's name) and no hash suffix: the
+    only form the base uses (a hashed name would not be rewritten in a Knative Service)."""
+    if set(generator) - {"name", "files", "options"} or generator.get("options") != {
+        "disableNameSuffixHash": True
+    }:
+        raise ValueError(f"unsupported configMapGenerator entry {generator}")
+    data = {}
+    for file in generator["files"]:
+        if "=" in file:
+            raise ValueError(f"unsupported configMapGenerator file {file}")
+        data[Path(file).name] = (directory / file).read_text()
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": generator["name"]},
+        "data": data,
+    }
+
+
 def render(directory: Path) -> list[dict[str, Any]]:
     """The subset of kustomize the overlays use; anything else is an error, never ignored."""
     kustomization = yaml.safe_load((directory / "kustomization.yaml").read_text())
@@ -1182,6 +1211,7 @@ def render(directory: Path) -> list[dict[str, Any]]:
         "kind",
         "namespace",
         "resources",
+        "configMapGenerator",
         "patches",
         "images",
     }
@@ -1191,6 +1221,8 @@ def render(directory: Path) -> list[dict[str, Any]]:
     for resource in kustomization.get("resources", []):
         path = directory / resource
         objects += render(path) if path.is_dir() else documents_of(path)
+    for generator in kustomization.get("configMapGenerator", []):
+        objects.append(generated_config_map(directory, generator))
     if "namespace" in kustomization:
         for obj in objects:
             if obj["kind"] not in CLUSTER_SCOPED:
@@ -1221,18 +1253,48 @@ def render(directory: Path) -> list[dict[str, Any]]:
     return objects
 
 
-def test_the_base_renders_to_the_manifest_files(docs: list[dict[str, Any]]) -> None:
-    def key(d: dict[str, Any]) -> tuple[str, str]:
-        return (d["kind"], d["metadata"]["name"])
+def object_key(d: dict[str, Any]) -> tuple[str, str, str, str]:
+    return (d["apiVersion"], d["kind"], d["metadata"].get("namespace", ""), d["metadata"]["name"])
 
-    objects = sorted((d for d in docs if d["kind"] != "Kustomization"), key=key)
-    assert sorted(render(MANIFESTS), key=key) == objects
+
+def test_the_base_renders_to_the_manifest_files_and_the_rules(docs: list[dict[str, Any]]) -> None:
+    rules = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "alert-rules", "namespace": NAMESPACE},
+        "data": {"alert-rules.yaml": RULES.read_text()},
+    }
+    objects = [d for d in docs if d["kind"] != "Kustomization"]
+    assert sorted(render(MANIFESTS), key=object_key) == sorted([*objects, rules], key=object_key)
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="no kubectl: kustomize not compared")
+@pytest.mark.parametrize("directory", ["knative", "overlays/production"])
+def test_kubectl_kustomize_renders_what_these_tests_render(directory: str) -> None:
+    """The renderer above against the real kustomize (offline: `kubectl kustomize` needs no
+    cluster), so the checks made on its output hold for `kubectl apply -k`."""
+    done = subprocess.run(
+        ["kubectl", "kustomize", str(INFRA / directory)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    rendered = [d for d in yaml.safe_load_all(done.stdout) if d]
+    expected = render(INFRA / directory)
+    assert sorted(rendered, key=object_key) == sorted(expected, key=object_key)
 
 
 def test_the_renderer_refuses_what_it_does_not_implement(tmp_path: Path) -> None:
-    (tmp_path / "kustomization.yaml").write_text("resources: []\nconfigMapGenerator: []\n")
-    with pytest.raises(ValueError, match="configMapGenerator"):
+    (tmp_path / "kustomization.yaml").write_text("resources: []\nsecretGenerator: []\n")
+    with pytest.raises(ValueError, match="secretGenerator"):
         render(tmp_path)
+    (tmp_path / "rules.yaml").write_text("rules: []\n")
+    (tmp_path / "kustomization.yaml").write_text(
+        "configMapGenerator: [{name: rules, files: [rules.yaml]}]\n"
+    )
+    with pytest.raises(ValueError, match="unsupported configMapGenerator entry"):
+        render(tmp_path)  # a hashed name: not what the base may use
     (tmp_path / "kustomization.yaml").write_text(
         f"resources: [{MANIFESTS}]\npatches: [{{path: p.yaml}}]\n"
     )

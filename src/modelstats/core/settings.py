@@ -38,7 +38,7 @@ class Settings:
     # Bearer token of the stats API; unset leaves the API open.
     stats_api_token: str | None = None
     # Alerts: the rules file, notifiers, and the outbox's delivery and retry timing.
-    alert_rules_file: str = "infra/alert-rules.yaml"
+    alert_rules_file: str = "infra/knative/rules/alert-rules.yaml"
     slack_webhook_url: str | None = None
     alert_webhook_url: str | None = None
     stats_public_url: str = "http://127.0.0.1:8081"
@@ -73,7 +73,7 @@ def from_environment(env: dict[str, str] | None = None) -> Settings:
         max_labels=_int(env, "MAX_LABELS_PER_REPORT", 20),
         max_name_length=_int(env, "MAX_NAME_LENGTH", 200),
         stats_api_token=env.get("STATS_API_TOKEN") or None,
-        alert_rules_file=env.get("ALERT_RULES_FILE") or "infra/alert-rules.yaml",
+        alert_rules_file=env.get("ALERT_RULES_FILE") or "infra/knative/rules/alert-rules.yaml",
         slack_webhook_url=env.get("SLACK_WEBHOOK_URL") or None,
         alert_webhook_url=env.get("ALERT_WEBHOOK_URL") or None,
         stats_public_url=(env.get("STATS_PUBLIC_URL") or "http://127.0.0.1:8081").rstrip("/"),
