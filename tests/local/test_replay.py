@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from modelstats.core import cloudevents
-from modelstats.local import envelopes, spool
+from modelstats.local import spool
 from modelstats.local.functions import function_process
 from modelstats.store import deadletters
 from tests.brokers import binary_event, broker_yaml, free_port, run_broker, trigger_yaml
@@ -41,8 +41,8 @@ def replay(args: list[str], env: dict[str, str] | None = None) -> subprocess.Com
     )
 
 
-def letter(event_id: str, data: bytes) -> envelopes.Envelope:
-    return envelopes.Envelope(
+def letter(event_id: str, data: bytes) -> cloudevents.Envelope:
+    return cloudevents.Envelope(
         {
             "specversion": "1.0",
             "id": event_id,

@@ -1,14 +1,35 @@
-"""CloudEvents in and out: strict parsing of binary and structured mode, and replies.
+"""The one CloudEvents codec: HTTP binary and structured mode in, binary mode out.
 
-Incoming events are parsed here rather than by `cloudevents.http.from_http`, which invents a
-`time` when the event has none, lets invalid JSON data through as bytes and does not check
-attribute values: a redelivered event must normalise to the same reply, and every error must
-name its field. Replies are built with the cloudevents 1.x SDK that functions-framework pins.
+Two readers of one wire format, with one set of rules:
+
+- the local broker moves events without interpreting them: `decode` gives an `Envelope`
+  (attributes as strings, `data` as the exact bytes received), `encode_binary` writes it
+  back, `to_json` / `from_json` keep it in spool files;
+- the functions need the data: `parse` gives an `Event` whose JSON data is decoded (strictly:
+  invalid JSON is a 400 naming `data`, never bytes passed on) and whose `time` is a datetime.
+  It is `decode` plus that step, so both sides accept and refuse the same events.
+
+The rules, from the CloudEvents 1.0.2 spec and its HTTP binding:
+
+- attribute names are lowercase ASCII letters and digits (a MUST); the spec's 20-character
+  limit is a SHOULD, and Knative's own `knativearrivaltime` is 18, so longer names are
+  accepted rather than refusing an event a Knative broker would deliver;
+- attribute values are strings, or scalars in structured mode (written as strings);
+- header values are percent-encoded on the way out: space, `"`, `%` and everything outside
+  printable ASCII (U+0021-U+007E); on the way in a double-quoted value is unquoted, then one
+  round of percent-decoding is applied, and bytes that are not UTF-8 are refused. Encoding
+  `%` is what makes decoding safe: a value that contains `%41` arrives as `%41`. The
+  cloudevents 1.x SDK (functions-framework pins it) neither encodes nor decodes, which is why
+  replies built with it go out through `binary_response` here, and why incoming events are
+  read here and not with its `from_http`.
+
+Replies are built with that SDK (`reply`), as functions-framework expects.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import json
 import re
@@ -16,18 +37,211 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote, unquote_to_bytes
 
 from cloudevents.conversion import to_binary
 from cloudevents.http import CloudEvent
 
 from modelstats.core import timestamps
-from modelstats.core.errors import BadInput, PayloadTooLarge
+from modelstats.core.errors import BadInput
 
 STRUCTURED = "application/cloudevents+json"
 BATCH = "application/cloudevents-batch+json"
+REQUIRED = ("specversion", "id", "source", "type")
+CORE = {*REQUIRED, "datacontenttype", "dataschema", "subject", "time"}
 TOO_DEEP = "JSON nested too deeply"
-_EXTENSION_NAME = re.compile(r"^[a-z0-9]{1,20}$")
-_CORE = {"specversion", "id", "source", "type", "datacontenttype", "dataschema", "subject", "time"}
+_NAME = re.compile(r"^[a-z0-9]+$")
+# Printable ASCII but space, `"` and `%`: what a header value may carry as is.
+_HEADER_SAFE = "".join(chr(c) for c in range(0x21, 0x7F) if chr(c) not in '"%')
+_NEEDS_ENCODING = re.compile(r"[^\x21\x23\x24\x26-\x7e]")
+
+
+# --- header values ------------------------------------------------------------------------
+
+
+def quote_header(value: str) -> str:
+    """An attribute value as an HTTP header value (the binding's percent-encoding)."""
+    if _NEEDS_ENCODING.search(value) is None:
+        return value
+    return quote(value, safe=_HEADER_SAFE)
+
+
+def unquote_header(name: str, value: str) -> str:
+    """An HTTP header value as the attribute value: unquote a quoted string, percent-decode."""
+    if len(value) >= 2 and value[0] == '"' and value[-1] == '"':
+        value = re.sub(r"\\(.)", r"\1", value[1:-1])
+    if "%" not in value:
+        return value
+    try:
+        return unquote_to_bytes(value).decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadInput(name, "percent-encoded bytes are not UTF-8") from None
+
+
+# --- the broker's view: attributes and raw data -------------------------------------------
+
+
+@dataclass(frozen=True)
+class Envelope:
+    attributes: Mapping[str, str]
+    data: bytes = b""
+    has_data: bool = field(default=False)
+
+    @property
+    def id(self) -> str:
+        return self.attributes.get("id", "")
+
+    @property
+    def type(self) -> str:
+        return self.attributes.get("type", "")
+
+    @property
+    def source(self) -> str:
+        return self.attributes.get("source", "")
+
+    def with_attributes(self, **changes: str | None) -> Envelope:
+        """A copy with attributes set (a value of None removes the attribute)."""
+        attributes = dict(self.attributes)
+        for name, value in changes.items():
+            if value is None:
+                attributes.pop(name, None)
+            else:
+                attributes[name] = value
+        return Envelope(attributes, self.data, self.has_data)
+
+    def without(self, *names: str) -> Envelope:
+        return self.with_attributes(**dict.fromkeys(names))
+
+    def label(self) -> str:
+        return f"{self.type} {self.source} {self.id}"
+
+
+def _is_json(content_type: str | None) -> bool:
+    if not content_type:
+        return True  # CloudEvents: data without a content type is JSON
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or media.endswith("+json") or media == "text/json"
+
+
+def _validate(attributes: Mapping[str, str]) -> None:
+    if attributes.get("specversion") != "1.0":
+        raise BadInput("specversion", f"must be '1.0', got {attributes.get('specversion')!r}")
+    for name in REQUIRED[1:]:
+        if not attributes.get(name):
+            raise BadInput(name, "required CloudEvents attribute is missing or empty")
+    for name in attributes:
+        if not _NAME.match(name):
+            raise BadInput(name, "attribute names are lowercase letters and digits only")
+    if "time" in attributes:
+        timestamps.parse(attributes["time"], "time")
+
+
+def _string(name: str, value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if name in REQUIRED:
+        raise BadInput(name, f"must be a string, got {value!r}")
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    raise BadInput(name, f"attribute values are strings, numbers or booleans, got {value!r}")
+
+
+def _structured_data(document: dict[str, Any]) -> tuple[bytes, bool]:
+    if "data" in document and "data_base64" in document:
+        raise BadInput("data_base64", "an event holds data or data_base64, not both")
+    if document.get("data_base64") is not None:
+        try:
+            return base64.b64decode(str(document["data_base64"]), validate=True), True
+        except binascii.Error:
+            raise BadInput("data_base64", "not valid base64") from None
+    value = document.get("data")
+    if value is None:
+        return b"", False
+    if isinstance(value, str) and not _is_json(document.get("datacontenttype")):
+        return value.encode(), True
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode(), True
+
+
+def _from_structured(body: bytes) -> Envelope:
+    try:
+        document = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise BadInput("body", f"structured CloudEvent is not valid JSON: {error}") from None
+    except RecursionError:
+        raise BadInput("data", TOO_DEEP) from None  # attributes are flat: only data nests
+    if not isinstance(document, dict):
+        raise BadInput("body", "structured CloudEvent must be a JSON object")
+    attributes = {
+        name: _string(name, value)
+        for name, value in document.items()
+        if name not in ("data", "data_base64") and value is not None
+    }
+    _validate(attributes)
+    data, has_data = _structured_data(document)
+    return Envelope(attributes, data, has_data)
+
+
+def is_cloudevent(headers: Mapping[str, str]) -> bool:
+    """Whether an HTTP message (request or response) claims to carry a CloudEvent;
+    `headers` must have lowercase keys or be case-insensitive."""
+    content_type = headers.get("content-type", "")
+    return "ce-specversion" in headers or content_type.lower().startswith(STRUCTURED)
+
+
+def decode(headers: Mapping[str, str], body: bytes) -> Envelope:
+    """Read a CloudEvent from HTTP (either mode), data kept as the bytes received."""
+    lowered = {name.lower(): value for name, value in headers.items()}
+    content_type = lowered.get("content-type")
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    if media == BATCH:
+        raise BadInput(
+            "content-type", "batched mode is not supported: send many reports in one event"
+        )
+    if "ce-specversion" in lowered:
+        attributes = {
+            name[3:]: unquote_header(name[3:], value)
+            for name, value in lowered.items()
+            if name.startswith("ce-")
+        }
+        if content_type is not None:
+            attributes["datacontenttype"] = content_type
+        _validate(attributes)
+        return Envelope(attributes, body, bool(body))
+    if media == STRUCTURED:
+        return _from_structured(body)
+    raise BadInput(
+        "content-type",
+        "not a CloudEvent: send ce-specversion/ce-id/ce-source/ce-type headers (binary mode)"
+        f" or content-type {STRUCTURED} (structured mode)",
+    )
+
+
+def encode_binary(envelope: Envelope) -> tuple[dict[str, str], bytes]:
+    """Headers and body of the binary-mode HTTP message for `envelope`."""
+    headers: dict[str, str] = {}
+    for name, value in envelope.attributes.items():
+        if name == "datacontenttype":
+            headers["content-type"] = value
+        else:
+            headers[f"ce-{name}"] = quote_header(value)
+    return headers, envelope.data
+
+
+def to_json(envelope: Envelope) -> dict[str, Any]:
+    """A structured-mode document with `data_base64`: exact bytes, for spool files."""
+    document: dict[str, Any] = dict(envelope.attributes)
+    if envelope.has_data or envelope.data:
+        document["data_base64"] = base64.b64encode(envelope.data).decode()
+    return document
+
+
+def from_json(document: Mapping[str, Any]) -> Envelope:
+    return _from_structured(json.dumps(document).encode())
+
+
+# --- the functions' view: parsed data -----------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -54,14 +268,7 @@ class Event:
         return attrs
 
 
-def _is_json(content_type: str | None) -> bool:
-    if not content_type:
-        return True  # CloudEvents: data without a content type is JSON
-    media = content_type.split(";", 1)[0].strip().lower()
-    return media == "application/json" or media.endswith("+json") or media == "text/json"
-
-
-def _decode_data(body: bytes, content_type: str | None, strict: bool = True) -> Any:
+def _decode_data(body: bytes, content_type: str | None, strict: bool) -> Any:
     if not body:
         return None
     if not strict or not _is_json(content_type):
@@ -72,97 +279,34 @@ def _decode_data(body: bytes, content_type: str | None, strict: bool = True) -> 
         raise BadInput("data", f"not valid JSON: {error}") from None
     except RecursionError:
         # Python's parser gives up around a thousand levels; no report nests that deep.
-        if not strict:
-            return body
         raise BadInput("data", TOO_DEEP) from None
 
 
-def _build(attrs: Mapping[str, Any], data: Any) -> Event:
-    if attrs.get("specversion") != "1.0":
-        raise BadInput("specversion", f"must be '1.0', got {attrs.get('specversion')!r}")
-    for name in ("id", "source", "type"):
-        value = attrs.get(name)
-        if not isinstance(value, str) or not value:
-            raise BadInput(name, "required CloudEvents attribute is missing or empty")
+def parse(headers: Mapping[str, str], body: bytes, strict_data: bool = True) -> Event:
+    """Read an HTTP request into an Event (binary or structured mode); BadInput on error.
+
+    With `strict_data` off, data is not interpreted: it stays the bytes that arrived (the
+    dead-letter sink keeps whatever it is given, byte for byte, for listing and replay).
+    """
+    envelope = decode(headers, body)
+    attrs = envelope.attributes
     for name, value in attrs.items():
         # PostgreSQL text and jsonb cannot hold NUL: refuse it here rather than fail on storing.
-        if isinstance(value, str) and "\x00" in value and name not in ("data", "data_base64"):
+        # (The broker passes such an event on; a function answers 400.)
+        if "\x00" in value:
             raise BadInput(name, "contains a NUL character")
-    extensions: dict[str, str] = {}
-    for name, value in attrs.items():
-        if name in _CORE or name in ("data", "data_base64"):
-            continue
-        if not _EXTENSION_NAME.match(name):
-            raise BadInput(name, "extension names are 1-20 lowercase letters or digits")
-        extensions[name] = value if isinstance(value, str) else json.dumps(value)
+    content_type = attrs.get("datacontenttype")
     time = attrs.get("time")
     return Event(
         id=attrs["id"],
         source=attrs["source"],
         type=attrs["type"],
         time=timestamps.parse(time, "time") if time is not None else None,
-        datacontenttype=attrs.get("datacontenttype"),
+        datacontenttype=content_type,
         subject=attrs.get("subject"),
         dataschema=attrs.get("dataschema"),
-        data=data,
-        extensions=extensions,
-    )
-
-
-def parse(
-    headers: Mapping[str, str],
-    body: bytes,
-    max_bytes: int | None = None,
-    strict_data: bool = True,
-) -> Event:
-    """Parse an HTTP request into an Event (binary or structured mode); BadInput on error.
-
-    With `strict_data` off, data is not interpreted: it stays the bytes that arrived (the
-    dead-letter sink keeps whatever it is given, byte for byte, for listing and replay).
-    """
-    if max_bytes is not None and len(body) > max_bytes:
-        raise PayloadTooLarge("body", f"larger than {max_bytes} bytes")
-    lowered = {key.lower(): value for key, value in headers.items()}
-    content_type = lowered.get("content-type")
-    media = (content_type or "").split(";", 1)[0].strip().lower()
-    if media == BATCH:
-        raise BadInput(
-            "content-type", "batched mode is not supported: send many reports in one event"
-        )
-    if "ce-specversion" in lowered:
-        attrs: dict[str, Any] = {
-            key[3:]: value for key, value in lowered.items() if key.startswith("ce-")
-        }
-        if content_type is not None:
-            attrs["datacontenttype"] = content_type
-        return _build(attrs, _decode_data(body, content_type, strict_data))
-    if media == STRUCTURED:
-        try:
-            envelope = json.loads(body)
-        except (ValueError, UnicodeDecodeError) as error:
-            raise BadInput("body", f"structured CloudEvent is not valid JSON: {error}") from None
-        except RecursionError:
-            # Attributes are flat: only `data` can nest.
-            raise BadInput("data", TOO_DEEP) from None
-        if not isinstance(envelope, dict):
-            raise BadInput("body", "structured CloudEvent must be a JSON object")
-        if "data" in envelope and "data_base64" in envelope:
-            raise BadInput("data_base64", "an event holds data or data_base64, not both")
-        data: Any = envelope.get("data")
-        if "data_base64" in envelope:
-            try:
-                raw = base64.b64decode(envelope["data_base64"], validate=True)
-            except (ValueError, TypeError):
-                raise BadInput("data_base64", "not valid base64") from None
-            data = _decode_data(raw, envelope.get("datacontenttype"), strict_data)
-        elif isinstance(data, str) and _is_json(envelope.get("datacontenttype")):
-            # A JSON string value is data as-is (not JSON text to decode again).
-            pass
-        return _build(envelope, data)
-    raise BadInput(
-        "content-type",
-        "not a CloudEvent: send ce-specversion/ce-id/ce-source/ce-type headers (binary mode)"
-        f" or content-type {STRUCTURED} (structured mode)",
+        data=_decode_data(envelope.data, content_type, strict_data),
+        extensions={name: value for name, value in attrs.items() if name not in CORE},
     )
 
 
@@ -190,6 +334,11 @@ def reply(
 
 
 def binary_response(event: CloudEvent) -> tuple[dict[str, str], bytes]:
-    """Headers and body of a binary-mode HTTP message for `event`."""
+    """Headers and body of a binary-mode HTTP message for `event` (values percent-encoded,
+    which the SDK's `to_binary` does not do)."""
     headers, body = to_binary(event)
-    return dict(headers), body if isinstance(body, bytes) else (body or b"")
+    encoded = {
+        name: quote_header(value) if name.startswith("ce-") else value
+        for name, value in headers.items()
+    }
+    return encoded, body if isinstance(body, bytes) else (body or b"")

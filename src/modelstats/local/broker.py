@@ -32,9 +32,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from modelstats.core.cloudevents import Envelope
 from modelstats.core.errors import BadInput
 from modelstats.local import delivery, pings, spool
-from modelstats.local.envelopes import Envelope
 from modelstats.local.manifests import Manifests
 from modelstats.local.routing import (
     BrokerRoute,

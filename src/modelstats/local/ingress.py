@@ -18,8 +18,8 @@ from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from modelstats.core import cloudevents
 from modelstats.core.errors import BadInput
-from modelstats.local import envelopes
 from modelstats.local.broker import LocalBroker
 
 log = logging.getLogger("modelstats.broker")
@@ -128,7 +128,7 @@ def create_app(broker: LocalBroker, max_body_bytes: int, read_timeout: float = 3
         except ConnectionError:
             return
         try:
-            accepted = await broker.accept(route, envelopes.decode(headers, body))
+            accepted = await broker.accept(route, cloudevents.decode(headers, body))
         except BadInput as error:
             broker.tally.refused(name, "invalid")
             await _respond(send, 400, f"{error}\n".encode())

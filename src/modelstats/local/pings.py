@@ -12,8 +12,8 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from modelstats.core.cloudevents import Envelope
 from modelstats.local import delivery
-from modelstats.local.envelopes import Envelope
 from modelstats.local.manifests import PingSource
 from modelstats.local.routing import Pinger
 

@@ -31,8 +31,9 @@ from typing import Any
 
 import httpx
 
-from modelstats.local import delivery, envelopes, spool
-from modelstats.local.envelopes import Envelope
+from modelstats.core import cloudevents
+from modelstats.core.cloudevents import Envelope
+from modelstats.local import delivery, spool
 
 log = logging.getLogger("modelstats.replay")
 
@@ -109,7 +110,7 @@ class Replay:
 
     def post(self, envelope: Envelope) -> str | None:
         """POST one event; None on acceptance, else a description of the failure."""
-        headers, body = envelopes.encode_binary(envelope)
+        headers, body = cloudevents.encode_binary(envelope)
         try:
             response = self.client.post(self.broker_url, headers=headers, content=body)
         except httpx.HTTPError as error:
@@ -129,7 +130,7 @@ def letter_envelope(attributes: dict[str, Any], data: bytes | None) -> Envelope:
     document: dict[str, Any] = {k: v for k, v in attributes.items() if v is not None}
     if data is not None:
         document["data_base64"] = base64.b64encode(data).decode()
-    return original(envelopes.from_json(document))
+    return original(cloudevents.from_json(document))
 
 
 def replay_dead_letters(run: Replay, limit: int = DEFAULT_LIMIT) -> Result:

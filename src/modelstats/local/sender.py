@@ -11,9 +11,10 @@ import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from modelstats.core import cloudevents
+from modelstats.core.cloudevents import Envelope
 from modelstats.core.errors import BadInput
-from modelstats.local import delivery, envelopes
-from modelstats.local.envelopes import Envelope
+from modelstats.local import delivery
 from modelstats.local.http_client import HttpClient, HttpError
 
 # Servers close idle keep-alive connections (gunicorn after 2 s, uvicorn 5 s): dropping ours
@@ -54,9 +55,9 @@ def judge(status: int, headers: Mapping[str, str], body: bytes) -> DeliveryResul
     """Classify a subscriber's answer; `headers` lowercase."""
     if not delivery.is_success(status):
         return DeliveryResult(status, body)
-    if envelopes.is_cloudevent(headers):
+    if cloudevents.is_cloudevent(headers):
         try:
-            return DeliveryResult(status, body, reply=envelopes.decode(headers, body), ok=True)
+            return DeliveryResult(status, body, reply=cloudevents.decode(headers, body), ok=True)
         except BadInput as error:
             return DeliveryResult(502, body, error=f"invalid CloudEvent reply: {error}")
     if body:
@@ -99,7 +100,7 @@ class Sender:
         on_failure: FailureHook,
     ) -> DeliveryResult:
         """POST with the attempts and waits of `policy`; the last result."""
-        headers, body = envelopes.encode_binary(envelope)
+        headers, body = cloudevents.encode_binary(envelope)
         headers.update(extra_headers)
         result = DeliveryResult(None, error="not attempted")
         for attempt in range(policy.attempts):

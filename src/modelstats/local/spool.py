@@ -14,9 +14,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from modelstats.core import cloudevents
+from modelstats.core.cloudevents import Envelope
 from modelstats.core.errors import BadInput
-from modelstats.local import envelopes
-from modelstats.local.envelopes import Envelope
 
 FILE_NAME = "spool.jsonl"
 
@@ -34,7 +34,7 @@ def append(path: Path, envelope: Envelope, reason: str) -> None:
         {
             "spooled_at": datetime.now(UTC).isoformat(),
             "reason": reason,
-            "event": envelopes.to_json(envelope),
+            "event": cloudevents.to_json(envelope),
         },
         separators=(",", ":"),
     )
@@ -49,7 +49,7 @@ def _parse(line: str) -> Entry:
     if not isinstance(document, dict) or not isinstance(document.get("event"), dict):
         raise BadInput("spool", "line is not a spooled event")
     return Entry(
-        envelope=envelopes.from_json(document["event"]),
+        envelope=cloudevents.from_json(document["event"]),
         reason=str(document.get("reason", "")),
         spooled_at=str(document.get("spooled_at", "")),
     )
