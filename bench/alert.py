@@ -19,6 +19,8 @@ from typing import Any
 
 import httpx
 
+from modelstats.core import contract
+
 from .common import ROOT, Context, Row, percentile
 
 
@@ -81,8 +83,8 @@ def _event(model: str, moment: datetime) -> tuple[dict[str, str], bytes]:
     headers = {
         "ce-specversion": "1.0",
         "ce-id": uuid.uuid4().hex,
-        "ce-source": "/modelstats/ingest",
-        "ce-type": "modelstats.metric.stored",
+        "ce-source": contract.INGEST_SOURCE,
+        "ce-type": contract.METRIC_STORED,
         "content-type": "application/json",
     }
     return headers, json.dumps({"reports": [report]}).encode()

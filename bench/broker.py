@@ -26,7 +26,8 @@ from typing import Any
 
 import psycopg
 
-from modelstats.local.stack import broker_command, free_port
+from modelstats.local.ports import free_port
+from modelstats.local.stack import broker_command
 
 from .common import (
     ROOT,

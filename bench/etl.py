@@ -24,7 +24,7 @@ from typing import Any
 
 import httpx
 
-from modelstats.core import settings, timestamps
+from modelstats.core import contract, settings, timestamps
 from modelstats.etl import jobs, runner, windows
 from modelstats.store import db
 
@@ -90,7 +90,7 @@ def _tick(client: httpx.Client, url: str, job: dict[str, Any]) -> tuple[float, i
         "ce-specversion": "1.0",
         "ce-id": str(uuid.uuid4()),
         "ce-source": PINGSOURCE,
-        "ce-type": jobs.PING,
+        "ce-type": contract.PING,
         "ce-time": timestamps.format(timestamps.now()),
         "content-type": "application/json",
     }

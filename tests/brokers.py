@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -23,6 +22,7 @@ from typing import Any
 
 import httpx
 
+from modelstats.local.ports import free_port
 from modelstats.local.stack import broker_command
 from tests.cloudevents_http import binary_headers, json_body
 
@@ -39,12 +39,6 @@ metadata:
 spec:
 {delivery}
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def broker_yaml(delivery: str = "  delivery:\n    retry: 0") -> str:

@@ -6,7 +6,9 @@ import json
 import uuid
 from typing import Any
 
-REPORTED = "modelstats.metric.reported"
+from modelstats.core import contract
+
+REPORTED = contract.METRIC_REPORTED
 
 
 def binary_headers(

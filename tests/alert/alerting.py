@@ -17,11 +17,11 @@ import pytest
 
 from modelstats.alert import evaluation, outbox, rules
 from modelstats.alert.evaluation import Verdict
-from modelstats.core import cloudevents, settings, timestamps
+from modelstats.core import cloudevents, contract, settings, timestamps
 from modelstats.store import db
 from tests.clients import function_client
 
-STORED = "modelstats.metric.stored"
+STORED = contract.METRIC_STORED
 ALERT_SOURCE = "functions/alert/main.py"
 INGEST_SOURCE = "functions/ingest/main.py"
 # Sample times: an hour ago, so that `for` and windows have room on both sides.

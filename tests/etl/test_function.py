@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from modelstats.core import cloudevents, settings, timestamps
+from modelstats.core import cloudevents, contract, settings, timestamps
 from modelstats.etl import windows
 from modelstats.ingest import ingestor
 from modelstats.local.functions import function_process
@@ -18,7 +18,7 @@ from tests.clients import function_client
 from tests.cloudevents_http import binary
 
 SOURCE = "functions/etl/main.py"
-PING = "dev.knative.sources.ping"
+PING = contract.PING
 PINGSOURCE = "/apis/v1/namespaces/modelstats/pingsources/etl-schedule"
 
 

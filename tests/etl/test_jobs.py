@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from modelstats.core import contract
 from modelstats.core.cloudevents import Event
 from modelstats.core.errors import BadInput
 from modelstats.etl import jobs, records, windows
@@ -128,7 +129,7 @@ def test_unknown_source_message_lists_the_known_ones():
     assert "synthetic" in caught.value.message and "jsonl" in caught.value.message
 
 
-def ping(type: str = jobs.PING, data: object = None) -> Event:
+def ping(type: str = contract.PING, data: object = None) -> Event:
     return Event(id="1", source="/ping", type=type, data=data)
 
 

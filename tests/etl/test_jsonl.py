@@ -15,7 +15,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from modelstats.core import reports, settings
+from modelstats.core import contract, reports, settings
 from modelstats.core.cloudevents import Event
 from modelstats.core.errors import BadInput
 from modelstats.etl import jobs, runner
@@ -401,7 +401,7 @@ def ping(id: str) -> Event:
     return Event(
         id=id,
         source="/apis/v1/namespaces/modelstats/pingsources/etl-schedule",
-        type=jobs.PING,
+        type=contract.PING,
         time=at(0),
     )
 

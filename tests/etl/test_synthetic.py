@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from modelstats.core import reports
+from modelstats.core import contract, reports
 from modelstats.core.cloudevents import Event
 from modelstats.etl import jobs, runner
 
@@ -15,7 +15,7 @@ def ping(data: object, id: str = "p-1", time: datetime | None = TICK) -> Event:
     return Event(
         id=id,
         source="/apis/v1/namespaces/modelstats/pingsources/etl-schedule",
-        type=jobs.PING,
+        type=contract.PING,
         time=time,
         datacontenttype="application/json",
         data=data,

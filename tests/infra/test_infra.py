@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
+from modelstats.core import contract
 from modelstats.devtools import checks
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,11 +36,11 @@ NAMESPACE = "modelstats"
 
 # Event types and who produces them (DESIGN.md, "Event contract"). Replies are keyed by the
 # Knative Service that sends them.
-EXTERNAL_TYPES = {"modelstats.metric.reported", "dev.knative.sources.ping"}
+EXTERNAL_TYPES = {contract.METRIC_REPORTED, contract.PING}
 REPLIES = {
-    "ingest": {"modelstats.metric.stored"},
-    "alert": {"modelstats.alert.fired", "modelstats.alert.resolved"},
-    "etl": {"modelstats.metric.reported"},
+    "ingest": {contract.METRIC_STORED},
+    "alert": {contract.ALERT_FIRED, contract.ALERT_RESOLVED},
+    "etl": {contract.METRIC_REPORTED},
     "stats": set(),
     "deadletters": set(),
 }

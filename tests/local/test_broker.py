@@ -13,11 +13,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from modelstats.local.ports import free_port
 from tests.brokers import (
     BrokerProcess,
     binary_event,
     broker_yaml,
-    free_port,
     run_broker,
     start_broker_process,
     trigger_yaml,

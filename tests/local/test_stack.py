@@ -32,7 +32,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from modelstats.local.embedded import EmbeddedPostgres
-from tests.brokers import free_port
+from modelstats.local.ports import free_port
 from tests.receivers import Receiver
 
 ROOT = Path(__file__).resolve().parents[2]

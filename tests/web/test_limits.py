@@ -17,16 +17,16 @@ import pytest
 from starlette.testclient import TestClient
 
 from modelstats.alert import outbox
-from modelstats.core import settings
+from modelstats.core import contract, settings
 from modelstats.local.functions import function_process
 from tests.clients import function_client
 from tests.cloudevents_http import binary_headers
 
 DEEP = b"[" * 10_000 + b"]" * 10_000
 EVENT_TYPES = {
-    "ingest": "modelstats.metric.reported",
-    "alert": "modelstats.metric.stored",
-    "etl": "dev.knative.sources.ping",
+    "ingest": contract.METRIC_REPORTED,
+    "alert": contract.METRIC_STORED,
+    "etl": contract.PING,
 }
 
 
@@ -58,7 +58,7 @@ def test_json_nested_10000_deep_is_400_naming_data(clean_db, target):
 def test_the_dead_letter_sink_keeps_deep_json_as_it_came(clean_db):
     from modelstats.store import deadletters
 
-    headers = {**binary_headers("modelstats.metric.reported", id="deep")}
+    headers = {**binary_headers(contract.METRIC_REPORTED, id="deep")}
     headers["content-type"] = "application/json"
     with function_client("dead_letters", "functions/ingest/main.py") as client:
         response = client.post("/", headers=headers, content=DEEP)
@@ -70,7 +70,7 @@ def test_the_dead_letter_sink_keeps_deep_json_as_it_came(clean_db):
 def test_a_chunked_body_over_the_limit_is_413(clean_db, monkeypatch):
     monkeypatch.setenv("MAX_BODY_BYTES", "1000")
     settings.reset_settings()
-    headers = {**binary_headers("modelstats.metric.reported"), "content-type": "application/json"}
+    headers = {**binary_headers(contract.METRIC_REPORTED), "content-type": "application/json"}
 
     def chunks() -> Iterator[bytes]:  # no content-length: the limit is found while reading
         yield b'{"model": "m", "version": "v", "metrics": {"x": 1}, "pad": "'

@@ -21,7 +21,6 @@ otherwise no reply (204).
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -38,19 +37,19 @@ from modelstats.alert.observations import Observation, plan
 from modelstats.alert.rules import Rule
 from modelstats.alert.state import AlertState, step
 from modelstats.alert.transitions import Context, record
-from modelstats.core import cloudevents, timestamps
+from modelstats.core import cloudevents, contract, timestamps
 from modelstats.core.cloudevents import Event
 from modelstats.core.errors import BadInput, DatabaseUnavailable
-from modelstats.core.reports import Report, parse_reports
+from modelstats.core.reports import Report, labels_json, parse_reports
 from modelstats.store import db, queries
 from modelstats.store.batching import GroupCommit, Pending, PerLoop
 
 log = logging.getLogger("modelstats.alerts")
 
-STORED = "modelstats.metric.stored"
-FIRED = "modelstats.alert.fired"
-RESOLVED = "modelstats.alert.resolved"
-REPLY_SOURCE = "/modelstats/alert"
+STORED = contract.METRIC_STORED
+FIRED = contract.ALERT_FIRED
+RESOLVED = contract.ALERT_RESOLVED
+REPLY_SOURCE = contract.ALERT_SOURCE
 # A lost race on a lock ordering we did not foresee is retried, not answered with a 500.
 _RETRIED_STATES = ("40001", "40P01")
 _ATTEMPTS = 3
@@ -58,10 +57,6 @@ _ATTEMPTS = 3
 
 def _q(name: str) -> str:
     return queries.get("alerts", name)
-
-
-def labels_json(labels: dict[str, str]) -> str:
-    return json.dumps(labels, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 @dataclass

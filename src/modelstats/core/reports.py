@@ -8,10 +8,12 @@ Every error names the offending field, e.g. `reports[3].metrics.drift`.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from modelstats.core import timestamps
@@ -47,6 +49,17 @@ class Report:
 # Names repeat across reports (models, versions, metrics, label keys): remember valid ones.
 _VALID_NAMES: dict[tuple[str, int], None] = {}
 _VALID_NAMES_MAX = 50_000
+
+
+@lru_cache(maxsize=10_000)
+def _canonical(items: tuple[tuple[str, Any], ...]) -> str:
+    return json.dumps(dict(items), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def labels_json(labels: dict[str, Any]) -> str:
+    """A series' labels as canonical JSON: the same labels always give the same text, so it
+    can key a series (ingest's cache, alert's window query)."""
+    return _canonical(tuple(sorted(labels.items()))) if labels else "{}"
 
 
 def _name(value: object, field: str, limit: int) -> str:

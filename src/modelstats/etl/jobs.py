@@ -16,13 +16,12 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, TypeAdapter, Valid
 from pydantic import field_validator as validates
 from pydantic_core import ErrorDetails
 
-from modelstats.core import durations
+from modelstats.core import contract, durations
 from modelstats.core.cloudevents import Event
 from modelstats.core.errors import BadInput
 from modelstats.core.settings import get_settings
 from modelstats.etl import confined
 
-PING = "dev.knative.sources.ping"
 DEFAULT_MODELS = ("GPT", "Llama", "Mistral")
 
 Name = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")]
@@ -161,8 +160,8 @@ def parse(data: Any) -> Job:
 
 def from_ping(event: Event) -> Job:
     """The job a PingSource tick carries in its data."""
-    if event.type != PING:
-        raise BadInput("type", f"expected {PING!r}, got {event.type!r}")
+    if event.type != contract.PING:
+        raise BadInput("type", f"expected {contract.PING!r}, got {event.type!r}")
     if event.data is None:
         raise BadInput("data", "the ping carries no job")
     return parse(event.data)

@@ -19,23 +19,21 @@ from urllib.parse import quote
 
 from cloudevents.http import CloudEvent
 
-from modelstats.core import cloudevents, timestamps
+from modelstats.core import cloudevents, contract, timestamps
 from modelstats.core.cloudevents import Event
 from modelstats.etl import jobs, jsonl, synthetic
 from modelstats.etl.jobs import Job, JsonlJob, SyntheticJob
 from modelstats.etl.watermark import Reply
 
-REPORTED = "modelstats.metric.reported"
-SOURCE_PREFIX = "/modelstats/etl/"
 LABEL_LIMIT = 200
 
 
 def event_source(job: Job) -> str:
     if job.name is not None:
-        return SOURCE_PREFIX + job.name
+        return contract.ETL_SOURCE_PREFIX + job.name
     if isinstance(job, JsonlJob):
-        return SOURCE_PREFIX + "jsonl" + quote(job.path)
-    return SOURCE_PREFIX + job.source
+        return contract.ETL_SOURCE_PREFIX + "jsonl" + quote(job.path)
+    return contract.ETL_SOURCE_PREFIX + job.source
 
 
 def source_label(job: Job) -> str:
@@ -59,7 +57,7 @@ class Outcome:
             return None
         data = {"reports": self.reply.reports}
         return cloudevents.reply(
-            REPORTED, self.source, self.reply.event_id, data, time=self.reply.time
+            contract.METRIC_REPORTED, self.source, self.reply.event_id, data, time=self.reply.time
         )
 
 

@@ -7,41 +7,25 @@ the commit that holds it. A redelivered event conflicts on its dedup record and 
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from functools import lru_cache
 from typing import Any
 
 import psycopg
 from cloudevents.http import CloudEvent
 
-from modelstats.core import cloudevents, timestamps
+from modelstats.core import cloudevents, contract, timestamps
 from modelstats.core.cloudevents import Event
 from modelstats.core.errors import BadInput, DatabaseUnavailable
-from modelstats.core.reports import Report, parse_reports
+from modelstats.core.reports import Report, labels_json, parse_reports
 from modelstats.store import db, queries
 from modelstats.store.batching import GroupCommit, Pending, PerLoop
 
 log = logging.getLogger("modelstats.ingest")
 
-REPORTED = "modelstats.metric.reported"
-STORED = "modelstats.metric.stored"
-REPLY_SOURCE = "/modelstats/ingest"
-
 SeriesKey = tuple[str, str, str, str]  # model, version, metric, canonical labels JSON
-
-
-@lru_cache(maxsize=10_000)
-def _canonical(items: tuple[tuple[str, Any], ...]) -> str:
-    return json.dumps(dict(items), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
-def labels_json(labels: dict[str, Any]) -> str:
-    """The series key's labels: canonical JSON (the same labels always give the same text)."""
-    return _canonical(tuple(sorted(labels.items()))) if labels else "{}"
 
 
 @dataclass
@@ -80,8 +64,8 @@ Batch = list[Pending[Delivery, "Stored"]]
 
 def validate(event: Event, now: datetime) -> list[Report]:
     """Check the event's type and data; default sample time: the event's, else `now`."""
-    if event.type != REPORTED:
-        raise BadInput("type", f"expected {REPORTED!r}, got {event.type!r}")
+    if event.type != contract.METRIC_REPORTED:
+        raise BadInput("type", f"expected {contract.METRIC_REPORTED!r}, got {event.type!r}")
     return parse_reports(event.data, default_time=event.time or now, now=now)
 
 
@@ -215,8 +199,8 @@ async def handle(event: Event) -> CloudEvent:
     """Store one event and build its reply; a redelivery gets the first delivery's reply."""
     stored = await ingest(event)
     return cloudevents.reply(
-        STORED,
-        REPLY_SOURCE,
+        contract.METRIC_STORED,
+        contract.INGEST_SOURCE,
         cloudevents.derived_id(event.source, event.id),
         stored_reply_data(stored),
         time=stored.received_at,

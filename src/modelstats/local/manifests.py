@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from modelstats.core import contract
 from modelstats.core.errors import BadInput, ConfigError
 from modelstats.local import cron, delivery, filters
 
@@ -107,7 +108,7 @@ class PingSource:
 
     @property
     def event_source(self) -> str:
-        return f"/apis/v1/namespaces/{self.namespace}/pingsources/{self.name}"
+        return contract.ping_source(self.namespace, self.name)
 
 
 @dataclass(frozen=True)

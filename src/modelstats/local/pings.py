@@ -12,12 +12,13 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from modelstats.core import contract
 from modelstats.core.cloudevents import Envelope
 from modelstats.local import delivery
 from modelstats.local.manifests import PingSource
 from modelstats.local.routing import Pinger
 
-PING_TYPE = "dev.knative.sources.ping"
+PING_TYPE = contract.PING
 # mtping retries a tick up to 5 times.
 RETRY_POLICY = delivery.RetryPolicy(5, delivery.EXPONENTIAL, 0.2)
 

@@ -33,6 +33,7 @@ import httpx
 from modelstats.core.errors import ConfigError, ModelstatsError
 from modelstats.local import manifests as manifests_module
 from modelstats.local.manifests import Manifests, Service
+from modelstats.local.ports import free_port
 
 STATE_FILE = "stack.json"
 HEALTH_TIMEOUT_SECONDS = 60.0
@@ -53,12 +54,6 @@ class Options:
     host: str = "127.0.0.1"
     # What the etl function may read (its ETL_ROOT); None: <data_dir>/etl.
     etl_root: Path | None = None
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
 
 
 def broker_command(

@@ -1,0 +1,29 @@
+"""The event contract: every CloudEvent type and source that the functions produce or consume.
+
+| type | produced by | consumed by |
+|---|---|---|
+| `modelstats.metric.reported` | model servers, etl | ingest |
+| `modelstats.metric.stored` | ingest (its reply) | alert |
+| `modelstats.alert.fired`, `.resolved` | alert (its reply) | anyone who subscribes |
+| `dev.knative.sources.ping` | a PingSource | etl |
+
+The Triggers in `infra/knative/triggers.yaml` filter on these same strings (a test checks it).
+"""
+
+from __future__ import annotations
+
+METRIC_REPORTED = "modelstats.metric.reported"
+METRIC_STORED = "modelstats.metric.stored"
+ALERT_FIRED = "modelstats.alert.fired"
+ALERT_RESOLVED = "modelstats.alert.resolved"
+PING = "dev.knative.sources.ping"
+
+# Sources of the replies: ingest's and alert's are fixed; etl's name the job (see etl.runner).
+INGEST_SOURCE = "/modelstats/ingest"
+ALERT_SOURCE = "/modelstats/alert"
+ETL_SOURCE_PREFIX = "/modelstats/etl/"
+
+
+def ping_source(namespace: str, name: str) -> str:
+    """The `source` of a PingSource's events, as Knative's mtping adapter sets it."""
+    return f"/apis/v1/namespaces/{namespace}/pingsources/{name}"
