@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from modelstats.core.errors import BadInput, ConfigError
+from modelstats.core.errors import ConfigError
 from modelstats.local import filters, manifests
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -168,28 +168,6 @@ def test_service_view(tmp_path: Path) -> None:
     assert service.container.env == {"THREADS": "8"}
     assert service.container.env_from_refs == ("DATABASE_URL",)
     assert service.container.port == 8080
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("PT0.2S", 0.2),
-        ("PT1S", 1),
-        ("PT1M", 60),
-        ("PT1H30M", 5400),
-        ("P1D", 86400),
-        ("P1W", 604800),
-        ("P1DT1S", 86401),
-    ],
-)
-def test_iso8601_durations(text: str, expected: float) -> None:
-    assert manifests.iso8601_seconds(text) == pytest.approx(expected)
-
-
-@pytest.mark.parametrize("text", ["0.2s", "PT", "P", "P1DT", "PT-1S", "P1Y", "200ms", "PT1.S"])
-def test_bad_iso8601_durations(text: str) -> None:
-    with pytest.raises(BadInput):
-        manifests.iso8601_seconds(text)
 
 
 TRIGGER = """\

@@ -22,7 +22,6 @@ import binascii
 import copy
 import json
 import re
-import zoneinfo
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -32,6 +31,10 @@ from typing import Any
 import jsonschema
 import kubernetes_validate
 import yaml
+
+from modelstats.core import durations
+from modelstats.core.errors import BadInput
+from modelstats.local import cron
 
 # Core kinds are checked against this Kubernetes minor version. kubernetes-validate 1.37 ships
 # schemas for 1.25 to 1.37, offline; infra/minikube.sh starts minikube with 1.34, and the core
@@ -69,11 +72,6 @@ _ATTRIBUTE_NAME = re.compile(r"^[a-z][a-z0-9]*$")
 # Names of Knative objects are DNS-1035 labels (they become host names).
 _DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-_NUMBER = r"\d+(?:\.\d+)?"
-_ISO_DURATION = re.compile(
-    rf"^P(?=\d|T\d)(?:{_NUMBER}Y)?(?:{_NUMBER}M)?(?:{_NUMBER}W)?(?:{_NUMBER}D)?"
-    rf"(?:T(?=\d)(?:{_NUMBER}H)?(?:{_NUMBER}M)?(?:{_NUMBER}S)?)?$"
-)
 
 
 @dataclass(frozen=True)
@@ -245,83 +243,24 @@ def _schema_problems(
 # --- layer 2: the admission webhooks' rules --------------------------------------------------
 
 
-def iso8601_duration_ok(text: Any) -> bool:
-    """`PT0.2S`, `PT1M30S`, `P1D`... as Knative's delivery fields accept them."""
-    return isinstance(text, str) and bool(_ISO_DURATION.match(text))
-
-
-_MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
-_WEEKDAYS = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")
-# (name, low, high, names), seconds first: a 5-field schedule uses the last five.
-_CRON_FIELDS: tuple[tuple[str, int, int, Mapping[str, int]], ...] = (
-    ("second", 0, 59, {}),
-    ("minute", 0, 59, {}),
-    ("hour", 0, 23, {}),
-    ("day of month", 1, 31, {}),
-    ("month", 1, 12, {name: number for number, name in enumerate(_MONTHS, 1)}),
-    ("day of week", 0, 6, {name: number for number, name in enumerate(_WEEKDAYS)}),
-)
-_CRON_DESCRIPTORS = frozenset(
-    {"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"}
-)
-
-
-def _cron_value(text: str, low: int, high: int, names: Mapping[str, int]) -> int:
-    value = names.get(text.upper()) if names else None
-    if value is None:
-        if not text.isdigit():
-            raise ValueError(f"{text!r} is not a number")
-        value = int(text)
-    if not low <= value <= high:
-        raise ValueError(f"{value} is outside {low}-{high}")
-    return value
-
-
-def _cron_field(text: str, low: int, high: int, names: Mapping[str, int]) -> None:
-    for item in text.split(","):
-        span, slash, step = item.partition("/")
-        if slash and (not step.isdigit() or int(step) == 0):
-            raise ValueError(f"bad step in {item!r}")
-        if span in ("*", "?"):
-            continue
-        first, dash, last = span.partition("-")
-        start = _cron_value(first, low, high, names)
-        if dash and _cron_value(last, low, high, names) < start:
-            raise ValueError(f"range {span!r} ends before it starts")
-
-
-def cron_problem(schedule: Any) -> str | None:
-    """What the PingSource webhook would say about `schedule` (robfig/cron: 5 fields, or 6 with
-    seconds first; descriptors such as `@hourly`, but not `@every`), or None when it is valid."""
-    if not isinstance(schedule, str) or not schedule.strip():
-        return "expected a cron expression such as '* * * * *'"
-    text = schedule.strip()
-    if text.split()[0].startswith(("CRON_TZ=", "TZ=")):
-        zone = text.split()[0].partition("=")[2]
-        if not _timezone_ok(zone):
-            return f"unknown time zone {zone!r}"
-        text = text.partition(" ")[2].strip()
-    if text.startswith("@every"):
-        return "@every is rejected by the PingSource webhook; write a cron expression"
-    if text.startswith("@"):
-        return None if text in _CRON_DESCRIPTORS else f"unknown descriptor {text!r}"
-    fields = text.split()
-    if len(fields) not in (5, 6):
-        return f"expected 5 fields (or 6, seconds first), got {len(fields)}"
-    for field_text, (name, low, high, names) in zip(
-        fields, _CRON_FIELDS[-len(fields) :], strict=True
-    ):
-        try:
-            _cron_field(field_text, low, high, names)
-        except ValueError as error:
-            return f"{name}: {error}"
+def cron_problem(schedule: Any, timezone: Any = None) -> str | None:
+    """What the PingSource webhook would say about `schedule`, or None when it is valid: the
+    local broker's own grammar (`local/cron.py`), so what passes here is what it runs."""
+    try:
+        cron.parse(schedule, timezone)
+    except BadInput as error:
+        return error.message
     return None
 
 
-def _timezone_ok(name: str) -> bool:
-    zones = zoneinfo.available_timezones()
-    # Without a tz database on this machine nothing can be said either way.
-    return not zones or name in zones
+def duration_problem(text: Any) -> str | None:
+    """What the webhook would say about an ISO 8601 delivery duration, or None: the grammar
+    the local broker reads these fields with (`core/durations.py`)."""
+    try:
+        durations.parse_iso8601(text)
+    except BadInput as error:
+        return error.message
+    return None
 
 
 class _Rules:
@@ -379,11 +318,9 @@ class _Rules:
         if policy is not None and policy not in ("linear", "exponential"):
             self.fail(f"{path}.backoffPolicy", "expected 'linear' or 'exponential'")
         for key in ("backoffDelay", "timeout", "retryAfterMax"):
-            if key in spec and not iso8601_duration_ok(spec[key]):
-                self.fail(
-                    f"{path}.{key}",
-                    f"expected an ISO 8601 duration such as PT0.5S, got {spec[key]!r}",
-                )
+            problem = duration_problem(spec[key]) if key in spec else None
+            if problem:
+                self.fail(f"{path}.{key}", problem)
         if "deadLetterSink" in spec:
             self.destination(spec["deadLetterSink"], f"{path}.deadLetterSink")
 
@@ -473,11 +410,10 @@ def _check_trigger(rules: _Rules, body: dict[str, Any]) -> None:
 
 def _check_ping_source(rules: _Rules, body: dict[str, Any]) -> None:
     spec = rules.mapping(body.get("spec"), "spec", required=True)
-    problem = cron_problem(spec.get("schedule", "* * * * *"))
-    if problem:
-        rules.fail("spec.schedule", problem)
-    if "timezone" in spec and not _timezone_ok(str(spec["timezone"])):
-        rules.fail("spec.timezone", f"unknown IANA time zone {spec['timezone']!r}")
+    try:
+        cron.parse(spec.get("schedule") or cron.DEFAULT_SCHEDULE, spec.get("timezone"))
+    except BadInput as error:
+        rules.fail(f"spec.{error.field}", error.message)
     if "data" in spec and "dataBase64" in spec:
         rules.fail("spec", "data and dataBase64 are mutually exclusive")
     elif "data" in spec and spec.get("contentType") == "application/json":

@@ -6,6 +6,9 @@ descriptors `@yearly` `@annually` `@monthly` `@weekly` `@daily` `@midnight` `@ho
 `@every`, which the PingSource webhook rejects); an optional `CRON_TZ=Zone` or `TZ=Zone` prefix.
 As in robfig/cron, when both day fields are restricted a day matches either of them; when one of
 them is `*` or `?`, both must match.
+
+The one cron grammar of the project: the local broker fires PingSources with it and the offline
+checker (`modelstats check-manifests`) validates them with it, so they cannot disagree.
 """
 
 from __future__ import annotations
@@ -47,6 +50,8 @@ _FIELDS = (
 )
 
 _SEARCH_YEARS = 5
+# A PingSource without a schedule (or with an empty one) fires every minute.
+DEFAULT_SCHEDULE = "* * * * *"
 
 
 @dataclass(frozen=True)
@@ -156,7 +161,7 @@ def _parse_field(text: str, field: str, low: int, high: int, names: dict[str, in
             start = _number(first, names, field, low, high)
             end = _number(last, names, field, low, high)
             if start > end:
-                raise BadInput("schedule", f"{field}: range {range_text!r} runs backwards")
+                raise BadInput("schedule", f"{field}: range {range_text!r} ends before it starts")
         else:
             start = _number(range_text, names, field, low, high)
             end = high if step_text else start
@@ -164,23 +169,34 @@ def _parse_field(text: str, field: str, low: int, high: int, names: dict[str, in
     return Field(frozenset(values), star)
 
 
-def parse(text: str, timezone: str | None = None) -> Schedule:
-    """Parse a PingSource schedule; `timezone` is the PingSource's `spec.timezone` (IANA)."""
+def _zone(name: object, field: str) -> tzinfo:
+    if not name:
+        return ZoneInfo("UTC")
+    try:
+        if not isinstance(name, str):
+            raise ValueError(name)
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        kind = "IANA time zone" if field == "timezone" else "time zone"
+        raise BadInput(field, f"unknown {kind} {name!r}") from None
+
+
+def parse(text: object, timezone: object = None) -> Schedule:
+    """Parse a PingSource schedule; `timezone` is the PingSource's `spec.timezone` (IANA).
+    BadInput names `schedule` or `timezone`."""
     if not isinstance(text, str) or not text.strip():
-        raise BadInput("schedule", "empty cron schedule")
+        raise BadInput("schedule", "expected a cron expression such as '* * * * *'")
     spec = text.strip()
-    zone_name = timezone
+    zone = _zone(timezone, "timezone")
     if spec.startswith(("CRON_TZ=", "TZ=")):
         prefix, _, spec = spec.partition(" ")
-        zone_name = prefix.split("=", 1)[1]
+        zone = _zone(prefix.split("=", 1)[1], "schedule")
         spec = spec.strip()
-    try:
-        zone: tzinfo = ZoneInfo(zone_name) if zone_name else ZoneInfo("UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        raise BadInput("timezone", f"unknown time zone {zone_name!r}") from None
     if spec.startswith("@"):
         if spec.startswith("@every"):
-            raise BadInput("schedule", "@every is not accepted by a PingSource")
+            raise BadInput(
+                "schedule", "@every is rejected by the PingSource webhook; write a cron expression"
+            )
         if spec not in _DESCRIPTORS:
             raise BadInput("schedule", f"unknown descriptor {spec!r}")
         spec = _DESCRIPTORS[spec]

@@ -19,27 +19,13 @@ from typing import Any
 
 import yaml
 
-from modelstats.core import contract
+from modelstats.core import contract, durations
 from modelstats.core.errors import BadInput, ConfigError
 from modelstats.local import cron, delivery, filters
 
 BROKER_CLASS_ANNOTATION = "eventing.knative.dev/broker.class"
 _ATTRIBUTE_NAME = re.compile(r"^[a-z][a-z0-9]*$")
 _DIALECTS = ("exact", "prefix", "suffix", "all", "any", "not", "cesql")
-_ISO_DURATION = re.compile(
-    r"^P(?:(?P<weeks>\d+(?:\.\d+)?)W)?(?:(?P<days>\d+(?:\.\d+)?)D)?"
-    r"(?:T(?:(?P<hours>\d+(?:\.\d+)?)H)?(?:(?P<minutes>\d+(?:\.\d+)?)M)?"
-    r"(?:(?P<seconds>\d+(?:\.\d+)?)S)?)?$"
-)
-_UNIT_SECONDS = {"weeks": 604800, "days": 86400, "hours": 3600, "minutes": 60, "seconds": 1}
-
-
-def iso8601_seconds(text: str) -> float:
-    """`PT0.2S` -> 0.2, `PT1M30S` -> 90, `P1D` -> 86400 (years and months are not accepted)."""
-    match = _ISO_DURATION.match(text) if isinstance(text, str) else None
-    if not match or text in ("P", "PT") or text.endswith("T"):
-        raise BadInput("duration", f"expected an ISO 8601 duration such as PT0.2S, got {text!r}")
-    return sum(float(v) * _UNIT_SECONDS[k] for k, v in match.groupdict().items() if v)
 
 
 @dataclass(frozen=True)
@@ -179,7 +165,7 @@ def _duration(value: Any, where: _Where, path: str) -> float | None:
     if value is None:
         return None
     try:
-        return iso8601_seconds(value)
+        return durations.parse_iso8601(value).total_seconds()
     except BadInput as error:
         raise where.error(path, error.message) from None
 
@@ -315,7 +301,7 @@ def _ping_source(
 ) -> PingSource:
     spec = _mapping(doc.get("spec"), where, "spec", required=True)
     try:
-        schedule = cron.parse(spec.get("schedule") or "* * * * *", spec.get("timezone"))
+        schedule = cron.parse(spec.get("schedule") or cron.DEFAULT_SCHEDULE, spec.get("timezone"))
     except BadInput as error:
         raise where.error(f"spec.{error.field}", error.message) from None
     content_type = spec.get("contentType")
