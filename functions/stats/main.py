@@ -52,9 +52,16 @@ async def dead_letters(request: Request, path: dict[str, str]) -> Response:
 
 
 async def alerts(request: Request, path: dict[str, str]) -> Response:
-    query = alert_history.parse_query(request.query_params.multi_items(), timestamps.now())
-    found = await run_in_threadpool(alert_history.list_alerts, query)
-    return json_response({"alerts": found})
+    query = params.parse_alerts(request.query_params.multi_items(), timestamps.now())
+    found = await run_in_threadpool(
+        alert_history.list_alerts,
+        query.states,
+        query.model,
+        query.version,
+        query.since,
+        query.limit,
+    )
+    return json_response({"alerts": [alert.to_json() for alert in found]})
 
 
 async def healthz(request: Request, path: dict[str, str]) -> Response:

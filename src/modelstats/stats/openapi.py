@@ -13,11 +13,11 @@ from modelstats.stats.dashboard import UPLOT_VERSION
 from modelstats.stats.params import (
     AUTO_POINTS,
     AUTO_WIDTHS,
+    MAX_ALERTS,
     MAX_DEAD_LETTERS,
     MAX_POINTS,
     MAX_RANGE,
 )
-from modelstats.store.alert_history import MAX_LIMIT as MAX_ALERTS
 from modelstats.store.alert_history import STATES as ALERT_STATES
 
 

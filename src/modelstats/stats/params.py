@@ -1,7 +1,9 @@
 """Query strings of the stats API, parsed and checked: every problem names its parameter.
 
-Times are RFC 3339 or a duration back from now (`15m`, `24h`, `7d`); the default window is the
-last 24 hours. Unknown parameters are rejected, so a typo never silently widens a query.
+One parser for every route (/stats, /models, /dead-letters, /alerts): times are RFC 3339,
+`now`, or a duration back from now (`15m`, `24h`, `7d`); the default window is the last 24
+hours; a `limit` is an integer from 1 to the route's maximum. Unknown parameters are rejected,
+so a typo never silently widens a query.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from datetime import datetime, timedelta
 from modelstats.core import durations, timestamps
 from modelstats.core.errors import BadInput
 from modelstats.core.settings import get_settings
+from modelstats.store.alert_history import STATES as ALERT_STATES
 
 DEFAULT_WINDOW = timedelta(hours=24)
 MAX_RANGE = timedelta(days=366)
@@ -27,9 +30,11 @@ AUTO_WIDTHS = tuple(
 )
 AUTO_POINTS = 300
 MAX_DEAD_LETTERS = 1000
+MAX_ALERTS = 1000
+DEFAULT_LIMIT = 100
 MODELS_AHEAD = timedelta(days=1)
 
-_DURATION = re.compile(r"^\s*\d+(\.\d+)?\s*(ms|s|m|h|d|w)\s*$")
+_LIMIT = re.compile(r"[0-9]{1,7}")
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
 _STATS_PARAMS = {"metric", "since", "until", "bucket", "format", "exact"}
@@ -49,9 +54,18 @@ class StatsQuery:
 
 @dataclass(frozen=True)
 class DeadLetterQuery:
-    limit: int = 100
+    limit: int = DEFAULT_LIMIT
     pending: bool = False
     since: datetime | None = None
+
+
+@dataclass(frozen=True)
+class AlertQuery:
+    states: tuple[str, ...] | None = None
+    model: str | None = None
+    version: str | None = None
+    since: datetime | None = None  # the alerts open at any time since then
+    limit: int = DEFAULT_LIMIT
 
 
 def _check_text(name: str, value: str) -> str:
@@ -82,15 +96,27 @@ def parse_time(text: str, name: str, now: datetime) -> datetime:
     try:
         if text.strip() == "now":
             return now
-        if _DURATION.match(text):
-            return now - durations.parse(text, name)
-        return timestamps.parse(text, name)
+        try:
+            back = durations.parse(text, name)
+        except BadInput:
+            return timestamps.parse(text, name)
+        return now - back
     except (BadInput, OverflowError, ValueError):
         raise BadInput(
             name,
             f"expected an RFC 3339 time (2026-01-31T12:00:00Z), now, or a duration back from"
             f" now (15m, 24h, 7d); got {text!r}",
         ) from None
+
+
+def parse_limit(pairs: list[tuple[str, str]], maximum: int) -> int:
+    """`limit`: an integer from 1 to `maximum`, DEFAULT_LIMIT when absent."""
+    text = _single(pairs, "limit")
+    if text is None:
+        return DEFAULT_LIMIT
+    if not _LIMIT.fullmatch(text.strip()) or not 1 <= int(text) <= maximum:
+        raise BadInput("limit", f"expected an integer from 1 to {maximum}")
+    return int(text)
 
 
 def parse_bool(text: str, name: str) -> bool:
@@ -226,20 +252,37 @@ def parse_models(
 def parse_dead_letters(items: Iterable[tuple[str, str]], now: datetime) -> DeadLetterQuery:
     pairs = list(items)
     _reject_unknown(pairs, {"limit", "pending", "since"}, labels=False)
-    limit_text = _single(pairs, "limit")
-    limit = 100
-    if limit_text is not None:
-        if not limit_text.strip().isdigit() or len(limit_text.strip()) > 6:
-            raise BadInput("limit", f"expected an integer from 1 to {MAX_DEAD_LETTERS}")
-        limit = int(limit_text)
-        if not 1 <= limit <= MAX_DEAD_LETTERS:
-            raise BadInput("limit", f"expected an integer from 1 to {MAX_DEAD_LETTERS}")
     pending = _single(pairs, "pending")
     since = _single(pairs, "since")
     return DeadLetterQuery(
-        limit=limit,
+        limit=parse_limit(pairs, MAX_DEAD_LETTERS),
         pending=parse_bool(pending, "pending") if pending is not None else False,
         since=parse_time(since, "since", now) if since is not None else None,
+    )
+
+
+def parse_alerts(items: Iterable[tuple[str, str]], now: datetime) -> AlertQuery:
+    """The query string of /alerts: `state` (comma-separated), `model`, `version`, `since`,
+    `limit`; each at most once and never empty."""
+    pairs = list(items)
+    _reject_unknown(pairs, {"state", "model", "version", "since", "limit"}, labels=False)
+    for key, value in pairs:
+        if not value.strip():
+            raise BadInput(key, "must not be empty")
+    given = {key: _single(pairs, key) for key in ("state", "model", "version", "since")}
+    states = None
+    if given["state"] is not None:
+        states = tuple(sorted({state.strip() for state in given["state"].split(",")}))
+        unknown = [state for state in states if state not in ALERT_STATES]
+        if unknown:
+            raise BadInput("state", f"unknown state {unknown[0]!r}; use {', '.join(ALERT_STATES)}")
+    since = given["since"]
+    return AlertQuery(
+        states=states,
+        model=given["model"],
+        version=given["version"],
+        since=parse_time(since, "since", now) if since is not None else None,
+        limit=parse_limit(pairs, MAX_ALERTS),
     )
 
 

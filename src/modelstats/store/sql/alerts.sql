@@ -157,5 +157,5 @@ LIMIT %(limit)s
 -- name: list_transitions
 SELECT alert_id, kind, from_state, to_state, at, value, recorded_at
 FROM alert_transitions
-WHERE alert_id = ANY(%s::bigint[])
+WHERE alert_id = ANY(%(alert_ids)s::bigint[])
 ORDER BY alert_id, id
