@@ -53,15 +53,15 @@ def job(path: Path, **fields: Any) -> jobs.Job:
     )
 
 
-def run(the_job: jobs.Job, now_seconds: float, **kwargs: Any) -> runner.Outcome:
+def run(the_job: jobs.Job, now_seconds: float, **kwargs: Any) -> runner.RunResult:
     return runner.run(the_job, now=at(now_seconds), **kwargs)
 
 
-def figures(outcome: runner.Outcome) -> dict[tuple[str, str, str], dict[str, float]]:
+def figures(outcome: runner.RunResult) -> dict[tuple[str, str, str], dict[str, float]]:
     return {(r["model"], r["version"], r["time"]): r["metrics"] for r in outcome.reports}
 
 
-def requests(outcomes: list[runner.Outcome]) -> dict[tuple[str, str, str], float]:
+def requests(outcomes: list[runner.RunResult]) -> dict[tuple[str, str, str], float]:
     """Requests reported per model, version and window over several runs (must not repeat)."""
     total: dict[tuple[str, str, str], float] = {}
     for outcome in outcomes:
@@ -73,7 +73,7 @@ def requests(outcomes: list[runner.Outcome]) -> dict[tuple[str, str, str], float
     return total
 
 
-def etl_report(outcome: runner.Outcome) -> dict[str, Any] | None:
+def etl_report(outcome: runner.RunResult) -> dict[str, Any] | None:
     found = [r for r in outcome.reports if r["model"] == "etl"]
     return found[0] if found else None
 
@@ -92,7 +92,7 @@ def offset(url: str) -> int:
     return int(row[0])
 
 
-def valid_event(outcome: runner.Outcome, now: datetime) -> None:
+def valid_event(outcome: runner.RunResult, now: datetime) -> None:
     """The reply must pass ingest's own validation."""
     event = outcome.event()
     assert event is not None
@@ -373,7 +373,7 @@ def test_two_runs_at_once_do_not_double_count(clean_db, tmp_path):
     assert run(the_job, 0).event() is None  # the source's row exists: only its lock serialises
     append(log, [record(i * 0.05) for i in range(2000)])  # 10:00:00 .. 10:01:40
     barrier = threading.Barrier(2)
-    outcomes: list[runner.Outcome] = []
+    outcomes: list[runner.RunResult] = []
     errors: list[BaseException] = []
 
     def worker() -> None:

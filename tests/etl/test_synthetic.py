@@ -22,7 +22,7 @@ def ping(data: object, id: str = "p-1", time: datetime | None = TICK) -> Event:
     )
 
 
-def run(data: dict, **kwargs) -> runner.Outcome:
+def run(data: dict, **kwargs) -> runner.RunResult:
     event = ping(data, **kwargs)
     return runner.run(jobs.from_ping(event), ping=event, now=TICK + timedelta(seconds=1))
 

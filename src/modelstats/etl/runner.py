@@ -43,7 +43,9 @@ def source_label(job: Job) -> str:
 
 
 @dataclass(frozen=True)
-class Outcome:
+class RunResult:
+    """What one run of a job produced: its event source and the reply it has to send."""
+
     source: str
     reply: Reply
 
@@ -63,7 +65,7 @@ class Outcome:
 
 def run(
     job: Job, ping: Event | None = None, now: datetime | None = None, commit: bool = True
-) -> Outcome:
+) -> RunResult:
     """Run `job` once (for the tick `ping`, if any). `commit=False`: a dry run, nothing saved."""
     now = now or timestamps.now()
     source = event_source(job)
@@ -74,8 +76,8 @@ def run(
             reports=synthetic.reports(job, tick),
             time=tick,
         )
-        return Outcome(source, reply)
-    return Outcome(source, jsonl.run(job, source, source_label(job), ping, now, commit))
+        return RunResult(source, reply)
+    return RunResult(source, jsonl.run(job, source, source_label(job), ping, now, commit))
 
 
 def handle(ping: Event) -> CloudEvent | None:
