@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test lint format bench image-test images deploy undeploy minikube clean
+.PHONY: install run test test-fast lint format bench image-test images deploy undeploy minikube clean
 
 install: $(STAMP)
 
@@ -19,7 +19,11 @@ run: install
 	$(BIN)/modelstats run $(ARGS)
 
 test: install
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+# The tests that start no process and no PostgreSQL (well under 30 s).
+test-fast: install
+	$(BIN)/pytest -m "not slow and not postgres" $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

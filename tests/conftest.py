@@ -1,13 +1,19 @@
-"""Shared fixtures: a real PostgreSQL for the whole session, emptied between tests.
+"""Shared fixtures: a real PostgreSQL for the whole session, emptied between tests; the tiers.
 
 TEST_DATABASE_URL points the suite at your own server (its tables are dropped and recreated);
 otherwise an embedded PostgreSQL starts in a temporary directory and is removed at the end.
+
+Tiers (`make test-fast` runs `-m "not slow and not postgres"`): a test that starts a process
+(a function, the broker, the stack, a CLI or script) carries the `slow` marker, and one that is
+not marked cannot start any: the attempt fails the test, so the markers stay true. A test that
+uses the database gets the `postgres` marker here, from its fixtures.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +26,33 @@ from modelstats.local.embedded import EmbeddedPostgres
 from modelstats.store import db, migrate
 
 ROOT = Path(__file__).resolve().parent.parent
+# The processes the tests start (functions, broker, stack, CLIs) import this checkout's code too,
+# whatever copy of modelstats the environment has installed.
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    [str(ROOT / "src"), *filter(None, [os.environ.get("PYTHONPATH")])]
+)
+DATABASE_FIXTURES = {"postgres", "database_url", "clean_db"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if DATABASE_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.postgres)
+
+
+@pytest.fixture(autouse=True)
+def _processes_only_in_slow_tests(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Fail a test that starts a process without the `slow` marker (session fixtures, such as
+    the embedded PostgreSQL, are set up before this one and are not concerned)."""
+    if request.node.get_closest_marker("slow") is not None:
+        return
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError(f"{request.node.nodeid} starts a process: mark it slow")
+
+    monkeypatch.setattr(subprocess.Popen, "_execute_child", refuse)
 
 
 def _reset_schema(url: str) -> None:

@@ -128,6 +128,7 @@ def test_database_down_is_503(clean_db, client, tmp_path, monkeypatch):
     assert response.json()["error"] == "database_unavailable"
 
 
+@pytest.mark.slow
 def test_runs_under_functions_framework_as_the_container_does(clean_db):
     with function_process("etl", SOURCE, clean_db) as url:
         headers, body = tick({"source": "synthetic", "seed": 7})

@@ -1019,6 +1019,7 @@ def test_deploy_order_database_then_functions_then_routing(fresh_deploy: Run) ->
     )
 
 
+@pytest.mark.slow
 def test_image_tag_reaches_every_image(tmp_path: Path) -> None:
     result = run_script(tmp_path, "deploy.sh", env={"FAKE_PRESENT": "0", "IMAGE_TAG": "v2"})
     assert result.returncode == 0, result.stderr
@@ -1035,6 +1036,7 @@ def test_image_tag_reaches_every_image(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.slow
 def test_optional_secrets(tmp_path: Path) -> None:
     # Absent and nothing given: created empty, so the Services' references resolve.
     absent = run_script(tmp_path, "deploy.sh", env={"FAKE_PRESENT": "0"})
@@ -1061,6 +1063,7 @@ def test_optional_secrets(tmp_path: Path) -> None:
     ]
 
 
+@pytest.mark.slow
 def test_deploy_stops_without_knative(tmp_path: Path) -> None:
     result = run_script(tmp_path, "deploy.sh", env={"FAKE_NO_KNATIVE": "1"})
     assert result.returncode != 0
@@ -1068,6 +1071,7 @@ def test_deploy_stops_without_knative(tmp_path: Path) -> None:
     assert result.of("kn", "service") == [] and result.of("kubectl", "apply") == []
 
 
+@pytest.mark.slow
 def test_undeploy_removes_every_object_deploy_creates(
     tmp_path: Path, docs: list[dict[str, Any]]
 ) -> None:
@@ -1106,6 +1110,7 @@ def test_undeploy_removes_every_object_deploy_creates(
     assert run_script(tmp_path, "undeploy.sh", "--everything").returncode == 2
 
 
+@pytest.mark.slow
 def test_minikube_script_uses_quickstart_with_the_validated_kubernetes(tmp_path: Path) -> None:
     result = run_script(tmp_path, "minikube.sh")
     assert result.returncode == 0, result.stderr
@@ -1129,6 +1134,7 @@ def make_dry_run(*targets: str) -> str:
     return done.stdout
 
 
+@pytest.mark.slow
 def test_make_images_builds_the_images_the_manifests_run(
     services: dict[str, dict[str, Any]],
 ) -> None:
@@ -1142,6 +1148,7 @@ def test_make_images_builds_the_images_the_manifests_run(
     assert built == {container_of(s)["image"] for s in services.values()}
 
 
+@pytest.mark.slow
 def test_make_deploy_targets_run_the_scripts() -> None:
     assert make_dry_run("deploy").strip() == "IMAGE_TAG=latest infra/deploy.sh"
     assert make_dry_run("undeploy").strip() == "infra/undeploy.sh"

@@ -171,6 +171,7 @@ def test_events_spanning_days_create_partitions(client, clean_db):
     ]
 
 
+@pytest.mark.slow
 def test_concurrent_deliveries_of_one_event_store_it_once(clean_db):
     """Eight deliveries at once to a real functions-framework process, then eight distinct."""
     headers, body = binary({"reports": [REPORT] * 50}, id="burst", source="/retrying-broker")
@@ -197,6 +198,7 @@ def test_concurrent_deliveries_of_one_event_store_it_once(clean_db):
     assert len(samples(clean_db)) == 9 * 50 * 2 + 2
 
 
+@pytest.mark.slow
 def test_database_down_answers_503_then_recovers(clean_db, postgres):
     if postgres is None:
         pytest.skip("needs the embedded server to stop it (TEST_DATABASE_URL is set)")

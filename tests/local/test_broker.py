@@ -24,7 +24,7 @@ from tests.brokers import (
 )
 from tests.receivers import Receiver, Reply, Request
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
 NO_RETRY = "  delivery:\n    retry: 0\n"
 

@@ -25,7 +25,7 @@ from tests.cloudevents_http import REPORTED
 from tests.receivers import Receiver, Reply
 
 ROOT = Path(__file__).resolve().parents[2]
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
 ERROR_EXTENSIONS = ("knativeerrordest", "knativeerrorcode", "knativeerrordata")
 INGEST = "functions/ingest/main.py"

@@ -14,7 +14,6 @@ from typing import Any
 import psycopg
 from starlette.testclient import TestClient
 
-from modelstats.store import db
 from tests.clients import function_client
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -59,19 +58,7 @@ def add_samples(url: str, samples: Iterable[Sample]) -> None:
 @contextmanager
 def client() -> Iterator[TestClient]:
     with function_client("stats", SOURCE) as test_client:
-        try:
-            yield test_client
-        finally:
-            # The async pool lives in this client's event loop: close it there, or the loop's
-            # shutdown can hang on a connection attempt still in flight.
-            test_client.portal.call(_close_async_pool)
-
-
-async def _close_async_pool() -> None:
-    pool = db._holder._async_pool
-    db.close_pools()
-    if pool is not None:
-        await pool.close(timeout=5)
+        yield test_client
 
 
 def percentile_cont(values: list[float], fraction: float) -> float:

@@ -260,6 +260,7 @@ def test_only_get(data: datetime) -> None:
     assert response.headers["allow"] == "GET"
 
 
+@pytest.mark.slow
 def test_runs_as_the_container_does_and_answers_503_while_the_database_is_down(
     data: datetime, postgres: EmbeddedPostgres | None
 ) -> None:

@@ -49,6 +49,7 @@ def test_concurrent_runs_apply_each_migration_once(empty_database: str):
     assert view == (0,)
 
 
+@pytest.mark.slow
 def test_cli_migrate_is_idempotent(empty_database: str):
     command = [str(BIN / "modelstats"), "migrate"]
     env = {"DATABASE_URL": empty_database, "PATH": "/usr/bin:/bin"}
@@ -58,6 +59,7 @@ def test_cli_migrate_is_idempotent(empty_database: str):
     assert second.stdout.strip() == "schema is up to date"
 
 
+@pytest.mark.slow
 def test_cli_migrate_without_database_url_fails_clearly():
     result = subprocess.run(
         [str(BIN / "modelstats"), "migrate"],
@@ -69,6 +71,7 @@ def test_cli_migrate_without_database_url_fails_clearly():
     assert "DATABASE_URL" in result.stderr
 
 
+@pytest.mark.slow
 def test_cli_migrate_reports_unreachable_database():
     result = subprocess.run(
         [

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import psycopg
+import pytest
 
 from modelstats.store import retention
 from tests.clients import function_client
@@ -83,6 +84,7 @@ def test_forgets_bookkeeping_but_keeps_pending_work(clean_db: str):
         assert conn.execute("SELECT event_id FROM dead_letters").fetchall() == [("pending",)]
 
 
+@pytest.mark.slow
 def test_cli_prints_what_it_dropped(clean_db: str):
     import subprocess
     import sys
