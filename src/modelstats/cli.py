@@ -267,10 +267,10 @@ def check_manifests(directory: str, crds: str, kubernetes_version: str | None) -
     """
     from pathlib import Path
 
-    from modelstats.devtools import checks
+    from modelstats.devtools import checks, schemas
 
     count, problems = checks.check_directory(
-        Path(directory), Path(crds), kubernetes_version or checks.KUBERNETES_VERSION
+        Path(directory), Path(crds), kubernetes_version or schemas.KUBERNETES_VERSION
     )
     for problem in sorted(problems):
         click.echo(str(problem))

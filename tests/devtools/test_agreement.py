@@ -124,3 +124,37 @@ def test_the_checker_reports_every_duration_and_schedule_the_broker_refuses(
     _set(ping["spec"], "timezone", timezone)
     for document in (broker, ping):
         assert _loads([document]) == _accepted([document]), document["spec"]
+
+
+_FILTER_LEAVES = st.sampled_from(
+    [
+        {"exact": {"type": "t"}},
+        {"exact": {"type": ""}},
+        {"prefix": {"source": "/a"}},
+        {"suffix": {"Bad": "x"}},
+        {"exact": {"type": 3}},
+        {"cesql": "type = 'x'"},
+        {"cesql": " "},
+        {},
+        {"exact": {"type": "a"}, "prefix": {"source": "b"}},
+        {"regex": {"type": "b"}},
+    ]
+)
+FILTERS = st.recursive(
+    _FILTER_LEAVES,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=2).map(lambda items: {"all": items}),
+        st.lists(inner, max_size=2).map(lambda items: {"any": items}),
+        inner.map(lambda item: {"not": item}),
+    ),
+    max_leaves=4,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(items=st.lists(FILTERS, max_size=3))
+def test_checker_and_broker_read_trigger_filters_alike(items: list[Any]) -> None:
+    trigger = shipped("Trigger")
+    trigger["spec"].pop("filter", None)
+    trigger["spec"]["filters"] = items
+    assert _loads([trigger]) == _accepted([trigger]), items

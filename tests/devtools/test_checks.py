@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from modelstats.cli import main
-from modelstats.devtools import checks
+from modelstats.devtools import checks, schemas, webhooks
 
 ROOT = Path(__file__).resolve().parents[2]
 MANIFESTS = ROOT / "infra" / "knative"
@@ -70,21 +70,21 @@ def test_shipped_manifests_also_pass_for_the_newest_bundled_kubernetes() -> None
 def test_every_shipped_object_is_really_validated_by_a_schema() -> None:
     # Guards against a check that silently skips: each shipped Knative object has a CRD
     # validator, each core object a kubernetes-validate schema.
-    validators = checks.crd_validators(CRDS)
+    validators = schemas.crd_validators(CRDS)
     for document in checks.load_documents(checks.manifest_files(MANIFESTS)):
         if document.api_version.startswith("kustomize.config.k8s.io/"):
             continue
         if document.group.endswith("knative.dev"):
             assert (document.api_version, document.kind) in validators, document.label
         else:
-            kubernetes_validate.validate(document.body, checks.KUBERNETES_VERSION, strict=True)
+            kubernetes_validate.validate(document.body, schemas.KUBERNETES_VERSION, strict=True)
 
 
 # --- layer 1: schemas ---------------------------------------------------------------------
 
 
 def test_crd_schema_is_closed_where_the_crd_is_closed() -> None:
-    schema = checks.crd_to_json_schema(
+    schema = schemas.crd_to_json_schema(
         {
             "type": "object",
             "properties": {
@@ -197,7 +197,7 @@ def test_broker_class_annotation_is_required() -> None:
 
 def test_kafka_broker_needs_its_config() -> None:
     def kafka(b: dict[str, Any]) -> None:
-        b["metadata"]["annotations"][checks.BROKER_CLASS_ANNOTATION] = "Kafka"
+        b["metadata"]["annotations"][webhooks.BROKER_CLASS_ANNOTATION] = "Kafka"
         b["spec"].pop("config")
 
     assert_fails(edited("Broker", "default", kafka), "a Kafka broker needs its config")
@@ -255,7 +255,7 @@ def test_filters_with_one_dialect_per_item_pass() -> None:
     [
         ({"exact": {"type": "a"}, "prefix": {"source": "b"}}, "exactly one dialect"),
         ({}, "exactly one dialect, found none"),
-        ({"regex": {"type": ".*"}}, "unknown dialect(s) ['regex']"),
+        ({"regex": {"type": ".*"}}, "unknown filter dialect(s) ['regex']"),
         ({"exact": {"Type": "a"}}, "attribute name 'Type' must match"),
         ({"exact": {"ce-type": "a"}}, "attribute name 'ce-type' must match"),
         ({"exact": {"type": 3}}, "expected a string value"),
@@ -302,7 +302,7 @@ def test_filter_next_to_filters_is_reported() -> None:
     ],
 )
 def test_cron_schedules_accepted(schedule: str) -> None:
-    assert checks.cron_problem(schedule) is None
+    assert webhooks.cron_problem(schedule) is None
 
 
 @pytest.mark.parametrize(
@@ -325,7 +325,7 @@ def test_cron_schedules_accepted(schedule: str) -> None:
     ],
 )
 def test_cron_schedules_rejected(schedule: str, fragment: str) -> None:
-    problem = checks.cron_problem(schedule)
+    problem = webhooks.cron_problem(schedule)
     assert problem is not None and fragment in problem
 
 
@@ -395,7 +395,7 @@ def test_autoscaling_annotation_values(annotations: dict[str, str], fragment: st
     def edit(b: dict[str, Any]) -> None:
         template = b["spec"]["template"]["metadata"]["annotations"]
         for key, value in annotations.items():
-            template[checks.AUTOSCALING_PREFIX + key] = value
+            template[webhooks.AUTOSCALING_PREFIX + key] = value
 
     assert_fails(edited("Service", "ingest", edit), fragment)
 
@@ -428,7 +428,7 @@ def test_other_service_rules() -> None:
     public = edited(
         "Service",
         "ingest",
-        lambda b: b["metadata"]["labels"].update({checks.VISIBILITY_LABEL: "public"}),
+        lambda b: b["metadata"]["labels"].update({webhooks.VISIBILITY_LABEL: "public"}),
     )
     assert_fails(public, "the only value is 'cluster-local'")
     two_ports = edited(

@@ -25,7 +25,7 @@ import pytest
 import yaml
 
 from modelstats.core import contract
-from modelstats.devtools import checks
+from modelstats.devtools import checks, schemas, webhooks
 
 ROOT = Path(__file__).resolve().parents[2]
 INFRA = ROOT / "infra"
@@ -218,7 +218,8 @@ def test_dead_letters_go_to_a_cluster_local_service_no_trigger_feeds(
     assert sink["name"] in services
     assert all(r.subscriber != "deadletters" for r in routes(docs))
     assert (
-        broker["metadata"]["annotations"][checks.BROKER_CLASS_ANNOTATION] == "MTChannelBasedBroker"
+        broker["metadata"]["annotations"][webhooks.BROKER_CLASS_ANNOTATION]
+        == "MTChannelBasedBroker"
     )
     assert broker["spec"]["config"] == {
         "apiVersion": "v1",
@@ -296,7 +297,7 @@ def test_only_stats_is_public(services: dict[str, dict[str, Any]]) -> None:
     public = {
         name
         for name, s in services.items()
-        if s["metadata"].get("labels", {}).get(checks.VISIBILITY_LABEL) != "cluster-local"
+        if s["metadata"].get("labels", {}).get(webhooks.VISIBILITY_LABEL) != "cluster-local"
     }
     assert public == {"stats"}
 
@@ -769,7 +770,7 @@ def service_from_yaml(service: dict[str, Any]) -> dict[str, Any]:
         "security": "strict"
         if container["securityContext"] == KN_STRICT
         else container["securityContext"],
-        "cluster_local": service["metadata"].get("labels", {}).get(checks.VISIBILITY_LABEL)
+        "cluster_local": service["metadata"].get("labels", {}).get(webhooks.VISIBILITY_LABEL)
         == "cluster-local",
         "mounts": mounts,
     }
@@ -832,7 +833,7 @@ def test_the_service_comparison_notices_a_difference(
     container_of(changed)["env"][2]["value"] = "5"  # THREADS
     assert from_kn["alert"] != service_from_yaml(changed)
     changed = copy.deepcopy(services["stats"])
-    changed["metadata"]["labels"] = {checks.VISIBILITY_LABEL: "cluster-local"}
+    changed["metadata"]["labels"] = {webhooks.VISIBILITY_LABEL: "cluster-local"}
     assert from_kn["stats"] != service_from_yaml(changed)
 
 
@@ -860,7 +861,7 @@ def broker_from_yaml(broker: dict[str, Any]) -> dict[str, Any]:
         "backoffPolicy": delivery["backoffPolicy"],
         "backoffDelay": delivery["backoffDelay"],
         "deadLetterSink": ref_of(delivery["deadLetterSink"]),
-        "class": broker["metadata"]["annotations"][checks.BROKER_CLASS_ANNOTATION],
+        "class": broker["metadata"]["annotations"][webhooks.BROKER_CLASS_ANNOTATION],
         "config": (config["kind"], config["name"], config["namespace"]),
     }
 
@@ -1116,7 +1117,7 @@ def test_minikube_script_uses_quickstart_with_the_validated_kubernetes(tmp_path:
     assert result.returncode == 0, result.stderr
     (quickstart,) = result.of("kn", "quickstart", "minikube")
     version = quickstart[quickstart.index("--kubernetes-version") + 1]
-    assert version.lstrip("v").rsplit(".", 1)[0] == checks.KUBERNETES_VERSION
+    assert version.lstrip("v").rsplit(".", 1)[0] == schemas.KUBERNETES_VERSION
     assert quickstart[quickstart.index("--name") + 1] == "knative"
     running = run_script(tmp_path, "minikube.sh", env={"FAKE_MINIKUBE_RUNNING": "1"})
     assert running.returncode == 0 and running.of("kn", "quickstart", "minikube") == []
@@ -1320,7 +1321,7 @@ def production() -> list[dict[str, Any]]:
 
 def test_production_uses_the_kafka_broker(production: list[dict[str, Any]]) -> None:
     (broker,) = of_kind(production, "Broker").values()
-    assert broker["metadata"]["annotations"][checks.BROKER_CLASS_ANNOTATION] == "Kafka"
+    assert broker["metadata"]["annotations"][webhooks.BROKER_CLASS_ANNOTATION] == "Kafka"
     config = broker["spec"]["config"]
     config_maps = {
         (d["metadata"]["namespace"], d["metadata"]["name"]): d

@@ -8,15 +8,23 @@ Two dialects live side by side in a Trigger:
   `suffix` (maps: every key must hold), `all`, `any` (lists), `not` (one expression) or `cesql`.
 
 Events are matched on their attributes as strings (context attributes and extensions in one
-map); a missing attribute never matches.
+map); a missing attribute never matches. `from_trigger_spec` reads both dialects from a Trigger's
+spec (the one grammar; errors are BadInput naming the path, e.g. `spec.filters[0].exact`).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any as AnyValue
+
+from modelstats.core.errors import BadInput
 
 Attributes = Mapping[str, str]
+# Knative's rule for the attribute names a filter (or a ceOverrides extension) may use.
+ATTRIBUTE_NAME = re.compile(r"^[a-z][a-z0-9]*$")
+DIALECTS = ("exact", "prefix", "suffix", "all", "any", "not", "cesql")
 
 
 class Filter:
@@ -122,3 +130,69 @@ def uses_cesql(expression: Filter) -> bool:
     if isinstance(expression, Not):
         return uses_cesql(expression.filter)
     return False
+
+
+def _mapping(value: AnyValue, path: str) -> dict[str, AnyValue]:
+    if not isinstance(value, dict):
+        raise BadInput(path, f"expected a mapping, got {type(value).__name__}")
+    return value
+
+
+def attribute_map(value: AnyValue, path: str, allow_empty_value: bool) -> dict[str, str]:
+    result: dict[str, str] = {}
+    for key, item in _mapping(value, path).items():
+        if not isinstance(key, str) or not ATTRIBUTE_NAME.match(key):
+            raise BadInput(path, f"attribute name {key!r} must match ^[a-z][a-z0-9]*$")
+        if not isinstance(item, str):
+            raise BadInput(f"{path}.{key}", "expected a string value")
+        if not allow_empty_value and item == "":
+            raise BadInput(f"{path}.{key}", "expected a non-empty string value")
+        result[key] = item
+    if not result:
+        raise BadInput(path, "must name at least one attribute")
+    return result
+
+
+def expression(value: AnyValue, path: str) -> Filter:
+    """One item of `spec.filters`: exactly one dialect."""
+    spec = _mapping(value, path)
+    dialects = [key for key in spec if key in DIALECTS]
+    unknown = [key for key in spec if key not in DIALECTS]
+    if unknown:
+        raise BadInput(
+            path, f"unknown filter dialect(s) {unknown}; expected one of {list(DIALECTS)}"
+        )
+    if len(dialects) != 1:
+        raise BadInput(path, f"each filter holds exactly one dialect, found {dialects or 'none'}")
+    dialect = dialects[0]
+    body, sub = spec[dialect], f"{path}.{dialect}"
+    if dialect in ("exact", "prefix", "suffix"):
+        attributes = attribute_map(body, sub, allow_empty_value=False)
+        return {"exact": Exact, "prefix": Prefix, "suffix": Suffix}[dialect](attributes)
+    if dialect in ("all", "any"):
+        if not isinstance(body, list) or not body:
+            raise BadInput(sub, "expected a non-empty list of filters")
+        items = tuple(expression(item, f"{sub}[{i}]") for i, item in enumerate(body))
+        return All(items) if dialect == "all" else Any(items)
+    if dialect == "not":
+        return Not(expression(body, sub))
+    if not isinstance(body, str) or not body.strip():
+        raise BadInput(sub, "expected a CloudEvents SQL expression")
+    return CeSql(body)
+
+
+def from_trigger_spec(spec: Mapping[str, AnyValue]) -> Filter:
+    """A Trigger's filter: `spec.filters` when non-empty (it replaces `filter`), else the legacy
+    `spec.filter.attributes`, else everything passes."""
+    listed = spec.get("filters")
+    if listed is not None and not isinstance(listed, list):
+        raise BadInput("spec.filters", "expected a list of filters (not a mapping)")
+    if listed:
+        return All(tuple(expression(item, f"spec.filters[{i}]") for i, item in enumerate(listed)))
+    legacy = spec.get("filter")
+    attributes = _mapping(legacy, "spec.filter").get("attributes") if legacy is not None else None
+    if attributes:
+        return LegacyAttributes(
+            attribute_map(attributes, "spec.filter.attributes", allow_empty_value=True)
+        )
+    return MATCH_ALL

@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,8 +23,6 @@ from modelstats.core.errors import BadInput, ConfigError
 from modelstats.local import cron, delivery, filters
 
 BROKER_CLASS_ANNOTATION = "eventing.knative.dev/broker.class"
-_ATTRIBUTE_NAME = re.compile(r"^[a-z][a-z0-9]*$")
-_DIALECTS = ("exact", "prefix", "suffix", "all", "any", "not", "cesql")
 
 
 @dataclass(frozen=True)
@@ -211,63 +208,11 @@ def _delivery(value: Any, where: _Where, path: str) -> DeliverySpec | None:
     )
 
 
-def _attribute_map(value: Any, where: _Where, path: str, allow_empty_value: bool) -> dict[str, str]:
-    spec = _mapping(value, where, path, required=True)
-    result: dict[str, str] = {}
-    for key, item in spec.items():
-        if not isinstance(key, str) or not _ATTRIBUTE_NAME.match(key):
-            raise where.error(path, f"attribute name {key!r} must match ^[a-z][a-z0-9]*$")
-        if not isinstance(item, str) or (not allow_empty_value and item == ""):
-            raise where.error(f"{path}.{key}", "expected a non-empty string value")
-        result[key] = item
-    if not result:
-        raise where.error(path, "must name at least one attribute")
-    return result
-
-
-def _filter_expression(value: Any, where: _Where, path: str) -> filters.Filter:
-    spec = _mapping(value, where, path, required=True)
-    dialects = [key for key in spec if key in _DIALECTS]
-    unknown = [key for key in spec if key not in _DIALECTS]
-    if unknown:
-        raise where.error(path, f"unknown filter dialect(s) {unknown}; expected one of {_DIALECTS}")
-    if len(dialects) != 1:
-        raise where.error(
-            path, f"each filter holds exactly one dialect, found {dialects or 'none'}"
-        )
-    dialect = dialects[0]
-    body = spec[dialect]
-    sub = f"{path}.{dialect}"
-    if dialect in ("exact", "prefix", "suffix"):
-        attributes = _attribute_map(body, where, sub, allow_empty_value=False)
-        cls = {"exact": filters.Exact, "prefix": filters.Prefix, "suffix": filters.Suffix}[dialect]
-        return cls(attributes)
-    if dialect in ("all", "any"):
-        if not isinstance(body, list) or not body:
-            raise where.error(sub, "expected a non-empty list of filters")
-        items = tuple(_filter_expression(item, where, f"{sub}[{i}]") for i, item in enumerate(body))
-        return filters.All(items) if dialect == "all" else filters.Any(items)
-    if dialect == "not":
-        return filters.Not(_filter_expression(body, where, sub))
-    return filters.CeSql(_string(body, where, sub))
-
-
-def _trigger_filter(spec: dict[str, Any], where: _Where) -> filters.Filter:
-    listed = spec.get("filters")
-    if listed is not None and not isinstance(listed, list):
-        raise where.error("spec.filters", "expected a list of filters (not a mapping)")
-    if listed:
-        items = tuple(
-            _filter_expression(item, where, f"spec.filters[{i}]") for i, item in enumerate(listed)
-        )
-        return filters.All(items)
-    legacy = _mapping(spec.get("filter"), where, "spec.filter")
-    attributes = legacy.get("attributes")
-    if attributes:
-        return filters.LegacyAttributes(
-            _attribute_map(attributes, where, "spec.filter.attributes", allow_empty_value=True)
-        )
-    return filters.MATCH_ALL
+def _filter(spec: dict[str, Any], where: _Where) -> filters.Filter:
+    try:
+        return filters.from_trigger_spec(spec)
+    except BadInput as error:
+        raise where.error(error.field, error.message) from None
 
 
 def _broker(doc: dict[str, Any], where: _Where, name: str, namespace: str, source: str) -> Broker:
@@ -290,7 +235,7 @@ def _trigger(doc: dict[str, Any], where: _Where, name: str, namespace: str, sour
         namespace=namespace,
         broker=_string(spec.get("broker"), where, "spec.broker"),
         subscriber=_destination(spec.get("subscriber"), where, "spec.subscriber"),
-        filter=_trigger_filter(spec, where),
+        filter=_filter(spec, where),
         delivery=_delivery(spec.get("delivery"), where, "spec.delivery"),
         source=source,
     )
@@ -324,12 +269,14 @@ def _ping_source(
         except binascii.Error:
             raise where.error("spec.dataBase64", "is not valid base64") from None
     overrides = _mapping(spec.get("ceOverrides"), where, "spec.ceOverrides")
-    extensions = _mapping(overrides.get("extensions"), where, "spec.ceOverrides.extensions")
-    for key, value in extensions.items():
-        if not isinstance(key, str) or not _ATTRIBUTE_NAME.match(key):
-            raise where.error("spec.ceOverrides.extensions", f"bad extension name {key!r}")
-        if not isinstance(value, str):
-            raise where.error(f"spec.ceOverrides.extensions.{key}", "expected a string")
+    extensions: dict[str, str] = {}
+    if overrides.get("extensions"):
+        try:
+            extensions = filters.attribute_map(
+                overrides["extensions"], "spec.ceOverrides.extensions", allow_empty_value=True
+            )
+        except BadInput as error:
+            raise where.error(error.field, error.message) from None
     return PingSource(
         name=name,
         namespace=namespace,
