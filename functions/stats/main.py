@@ -13,8 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from modelstats.core import timestamps
-from modelstats.stats import dashboard, listing, openapi, params
-from modelstats.stats import summaries as core
+from modelstats.stats import csv, dashboard, listing, openapi, params, summaries
 from modelstats.stats.routes import Route, dispatch
 from modelstats.store import alert_history, deadletters
 from modelstats.web.responses import json_response
@@ -23,7 +22,7 @@ from modelstats.web.wrapper import database_ready, health
 
 def _respond(result: dict[str, object], query: params.StatsQuery) -> Response:
     if query.csv:
-        return Response(core.series_csv(result), media_type="text/csv; charset=utf-8")
+        return Response(csv.series_csv(result), media_type="text/csv; charset=utf-8")
     return json_response(result)
 
 
@@ -31,13 +30,13 @@ async def version_stats(request: Request, path: dict[str, str]) -> Response:
     query = params.parse_stats(request.query_params.multi_items(), timestamps.now())
     model = params.check_name(path["model"], "model")
     version = params.check_name(path["version"], "version")
-    return _respond(await core.version_stats(model, version, query), query)
+    return _respond(await summaries.version_stats(model, version, query), query)
 
 
 async def model_stats(request: Request, path: dict[str, str]) -> Response:
     query = params.parse_stats(request.query_params.multi_items(), timestamps.now(), baseline=True)
     model = params.check_name(path["model"], "model")
-    return _respond(await core.model_stats(model, query), query)
+    return _respond(await summaries.model_stats(model, query), query)
 
 
 async def models(request: Request, path: dict[str, str]) -> Response:

@@ -1,7 +1,8 @@
 """The OpenAPI 3.1 document of the stats API, served at GET /openapi.json.
 
-To document a new route, add one entry to PATHS (and its schemas to SCHEMAS); the routing table
-is in functions/stats/main.py. tests/stats/test_openapi.py checks real answers against it.
+To document a new route, add one entry to PATHS (and its answers' schemas to answers.SCHEMAS);
+the routing table is in functions/stats/main.py. tests/stats/test_openapi.py checks real
+answers against it.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from modelstats.stats.answers import SCHEMAS, ref
 from modelstats.stats.dashboard import UPLOT_VERSION
 from modelstats.stats.params import (
     AUTO_POINTS,
@@ -28,10 +30,6 @@ def _width(width: timedelta) -> str:
     return f"{minutes // 60}h" if minutes % 60 == 0 else f"{minutes}m"
 
 
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
 def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
@@ -46,14 +44,12 @@ def _param(name: str, description: str, schema: dict[str, Any], where: str = "qu
     }
 
 
-_NUMBER_OR_NULL = {"type": ["number", "null"]}
-_TIME = {"type": "string", "format": "date-time"}
 _ERRORS = {
-    "400": _json(_ref("Error"), "A malformed parameter; `field` names it."),
-    "401": _json(_ref("Error"), "STATS_API_TOKEN is set and the bearer token is missing or wrong."),
-    "503": _json(_ref("Error"), "The database is down or unreachable."),
+    "400": _json(ref("Error"), "A malformed parameter; `field` names it."),
+    "401": _json(ref("Error"), "STATS_API_TOKEN is set and the bearer token is missing or wrong."),
+    "503": _json(ref("Error"), "The database is down or unreachable."),
 }
-_NOT_FOUND = {"404": _json(_ref("Error"), "The model (or version) has no samples.")}
+_NOT_FOUND = {"404": _json(ref("Error"), "The model (or version) has no samples.")}
 
 _WINDOW_PARAMS = [
     _param(
@@ -95,325 +91,11 @@ _STATS_PARAMS = [
         {"type": "boolean"},
     ),
 ]
-_BUCKET_SECONDS = {
-    "type": "integer",
-    "minimum": 60,
-    "description": "The width of the buckets of `series` (present with `bucket`).",
-}
-_LAST_SAMPLE = {
-    "type": ["string", "null"],
-    "format": "date-time",
-    "description": "Present only when the window holds no samples: the time of the newest"
-    " sample (of the metrics and labels asked for) at any time, null when there is none.",
-}
 _LABELS_NOTE = (
     " Label filters: `label.<key>=<value>` (repeatable; every one must hold) keep only series"
     " whose labels include them."
 )
 
-SCHEMAS: dict[str, Any] = {
-    "Error": {
-        "type": "object",
-        "required": ["error", "message"],
-        "properties": {
-            "error": {"type": "string"},
-            "field": {"type": "string"},
-            "message": {"type": "string"},
-        },
-    },
-    "Change": {
-        "type": "object",
-        "required": ["difference", "relative_change"],
-        "properties": {"difference": _NUMBER_OR_NULL, "relative_change": _NUMBER_OR_NULL},
-    },
-    "MetricStats": {
-        "type": "object",
-        "description": "Aggregates of one metric in the window. stddev is the sample standard"
-        " deviation (null for one sample); p50...p99 are continuous percentiles (as"
-        " percentile_cont); first/last are the times of the first and last sample, last_value"
-        " the value of the last one.",
-        "required": [
-            "count",
-            "mean",
-            "min",
-            "max",
-            "stddev",
-            "p50",
-            "p90",
-            "p95",
-            "p99",
-            "first",
-            "last",
-            "last_value",
-        ],
-        "properties": {
-            "count": {"type": "integer", "minimum": 1},
-            "mean": {"type": "number"},
-            "min": {"type": "number"},
-            "max": {"type": "number"},
-            "stddev": _NUMBER_OR_NULL,
-            "p50": {"type": "number"},
-            "p90": {"type": "number"},
-            "p95": {"type": "number"},
-            "p99": {"type": "number"},
-            "first": _TIME,
-            "last": _TIME,
-            "last_value": {"type": "number"},
-            "vs_baseline": {
-                "type": "object",
-                "description": "Difference (this - baseline) and relative change"
-                " (difference / |baseline|, null when the baseline is 0), per number.",
-                "additionalProperties": _ref("Change"),
-            },
-        },
-        "additionalProperties": False,
-    },
-    "Point": {
-        "type": "object",
-        "required": ["time", "count", "mean", "min", "max", "p95"],
-        "properties": {
-            "time": _TIME,
-            "count": {"type": "integer", "minimum": 1},
-            "mean": {"type": "number"},
-            "min": {"type": "number"},
-            "max": {"type": "number"},
-            "p95": {"type": "number"},
-        },
-        "additionalProperties": False,
-    },
-    "Metrics": {"type": "object", "additionalProperties": _ref("MetricStats")},
-    "Series": {
-        "type": "object",
-        "description": "Per metric, the buckets that hold samples, in time order.",
-        "additionalProperties": {"type": "array", "items": _ref("Point")},
-    },
-    "Percentiles": {
-        "type": "string",
-        "enum": ["exact", "sketch"],
-        "description": "exact: over raw samples. sketch: the window covers 3 or more whole UTC"
-        " days that ended over an hour ago; those days come from daily rollups, whose"
-        " percentiles are within 0.5% of the exact value (count, mean, min, max, stddev, first,"
-        " last and last_value stay exact). Add exact=true for raw samples.",
-    },
-    "VersionStats": {
-        "type": "object",
-        "required": ["model", "version", "since", "until", "percentiles", "metrics"],
-        "properties": {
-            "model": {"type": "string"},
-            "version": {"type": "string"},
-            "since": _TIME,
-            "until": _TIME,
-            "percentiles": _ref("Percentiles"),
-            "bucket_seconds": _BUCKET_SECONDS,
-            "metrics": _ref("Metrics"),
-            "series": _ref("Series"),
-            "last_sample": _LAST_SAMPLE,
-        },
-        "additionalProperties": False,
-    },
-    "ModelStats": {
-        "type": "object",
-        "required": ["model", "since", "until", "percentiles", "versions"],
-        "properties": {
-            "model": {"type": "string"},
-            "since": _TIME,
-            "until": _TIME,
-            "percentiles": _ref("Percentiles"),
-            "bucket_seconds": _BUCKET_SECONDS,
-            "baseline": {"type": "string"},
-            "versions": {
-                "type": "object",
-                "additionalProperties": {
-                    "type": "object",
-                    "required": ["metrics"],
-                    "properties": {
-                        "metrics": _ref("Metrics"),
-                        "series": _ref("Series"),
-                        "last_sample": _LAST_SAMPLE,
-                    },
-                    "additionalProperties": False,
-                },
-            },
-        },
-        "additionalProperties": False,
-    },
-    "Models": {
-        "type": "object",
-        "required": ["since", "until", "models"],
-        "properties": {
-            "since": {"type": ["string", "null"], "format": "date-time"},
-            "until": _TIME,
-            "models": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "required": ["model", "versions"],
-                    "properties": {
-                        "model": {"type": "string"},
-                        "versions": {
-                            "type": "array",
-                            "items": {
-                                "type": "object",
-                                "required": [
-                                    "version",
-                                    "metrics",
-                                    "labels",
-                                    "samples",
-                                    "first_seen",
-                                    "last_seen",
-                                ],
-                                "properties": {
-                                    "version": {"type": "string"},
-                                    "metrics": {"type": "array", "items": {"type": "string"}},
-                                    "labels": {
-                                        "type": "object",
-                                        "description": "Each label key of the version's series"
-                                        " and its values (for label.<key>=<value> filters).",
-                                        "additionalProperties": {
-                                            "type": "array",
-                                            "items": {"type": "string"},
-                                        },
-                                    },
-                                    "samples": {"type": "integer", "minimum": 1},
-                                    "first_seen": _TIME,
-                                    "last_seen": _TIME,
-                                },
-                                "additionalProperties": False,
-                            },
-                        },
-                    },
-                    "additionalProperties": False,
-                },
-            },
-        },
-        "additionalProperties": False,
-    },
-    "DeadLetter": {
-        "type": "object",
-        "required": [
-            "id",
-            "received_at",
-            "failed_at",
-            "failures",
-            "event",
-            "error",
-            "attributes",
-            "data",
-            "data_base64",
-            "replayed_at",
-        ],
-        "properties": {
-            "id": {"type": "integer"},
-            "received_at": {**_TIME, "description": "The first failure."},
-            "failed_at": {**_TIME, "description": "The latest failure."},
-            "failures": {
-                "type": "integer",
-                "minimum": 1,
-                "description": "How often the event reached the sink for this destination"
-                " (one letter per event and destination: a replay that fails again reopens it).",
-            },
-            "event": {
-                "type": "object",
-                "required": ["source", "id", "type"],
-                "properties": {
-                    "source": {"type": "string"},
-                    "id": {"type": "string"},
-                    "type": {"type": "string"},
-                },
-            },
-            "error": {
-                "type": "object",
-                "description": "Knative's knativeerrordest, knativeerrorcode, knativeerrordata.",
-                "required": ["dest", "code", "data"],
-                "properties": {
-                    "dest": {"type": ["string", "null"]},
-                    "code": {"type": ["integer", "null"]},
-                    "data": {"type": ["string", "null"]},
-                },
-            },
-            "attributes": {"type": "object"},
-            "data": {
-                "type": ["string", "null"],
-                "description": "The event's data exactly as kept, as text (null when it is not"
-                " UTF-8, or when the event had no data). Not parsed: it may be invalid JSON.",
-            },
-            "data_base64": {
-                "type": ["string", "null"],
-                "description": "The event's data in base64 when it is not UTF-8, else null.",
-            },
-            "replayed_at": {"type": ["string", "null"], "format": "date-time"},
-        },
-    },
-    "DeadLetters": {
-        "type": "object",
-        "required": ["dead_letters"],
-        "properties": {"dead_letters": {"type": "array", "items": _ref("DeadLetter")}},
-        "additionalProperties": False,
-    },
-    "Alert": {
-        "type": "object",
-        "description": "One alert: a rule on one series, from pending or firing until it ends.",
-        "required": [
-            "id",
-            "rule",
-            "fingerprint",
-            "state",
-            "model",
-            "version",
-            "metric",
-            "labels",
-            "annotations",
-            "value",
-            "active_at",
-            "fired_at",
-            "ended_at",
-            "updated_at",
-            "transitions",
-        ],
-        "properties": {
-            "id": {"type": "integer"},
-            "rule": {"type": "string"},
-            "fingerprint": {"type": "string", "description": "Rule and series, 16 hex digits."},
-            "state": {"enum": list(ALERT_STATES)},
-            "model": {"type": "string"},
-            "version": {"type": "string"},
-            "metric": {"type": "string"},
-            "labels": {"type": "object", "additionalProperties": {"type": "string"}},
-            "annotations": {"type": "object", "additionalProperties": {"type": "string"}},
-            "value": _NUMBER_OR_NULL,
-            "active_at": _TIME,
-            "fired_at": {"type": ["string", "null"], "format": "date-time"},
-            "ended_at": {"type": ["string", "null"], "format": "date-time"},
-            "updated_at": _TIME,
-            "transitions": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "required": ["kind", "from", "to", "at", "value", "recorded_at"],
-                    "properties": {
-                        "kind": {"enum": ["pending", "firing", "repeat", "resolved", "inactive"]},
-                        "from": {"type": "string"},
-                        "to": {"type": "string"},
-                        "at": _TIME,
-                        "value": _NUMBER_OR_NULL,
-                        "recorded_at": _TIME,
-                    },
-                },
-            },
-        },
-    },
-    "Alerts": {
-        "type": "object",
-        "required": ["alerts"],
-        "properties": {"alerts": {"type": "array", "items": _ref("Alert")}},
-        "additionalProperties": False,
-    },
-    "Health": {
-        "type": "object",
-        "required": ["status"],
-        "properties": {"status": {"const": "ok"}},
-    },
-}
 
 _CSV = {
     "text/csv": {
@@ -464,7 +146,7 @@ PATHS: dict[str, Any] = {
                     },
                 },
                 "304": {"description": "The browser's copy (If-None-Match) is current."},
-                "404": _json(_ref("Error"), "No such file."),
+                "404": _json(ref("Error"), "No such file."),
             },
         }
     },
@@ -481,7 +163,7 @@ PATHS: dict[str, Any] = {
             "responses": {
                 "200": {
                     "description": "The stats (CSV with format=csv).",
-                    "content": {"application/json": {"schema": _ref("VersionStats")}, **_CSV},
+                    "content": {"application/json": {"schema": ref("VersionStats")}, **_CSV},
                 },
                 **_NOT_FOUND,
                 **_ERRORS,
@@ -501,7 +183,7 @@ PATHS: dict[str, Any] = {
             "responses": {
                 "200": {
                     "description": "The stats per version (CSV with format=csv).",
-                    "content": {"application/json": {"schema": _ref("ModelStats")}, **_CSV},
+                    "content": {"application/json": {"schema": ref("ModelStats")}, **_CSV},
                 },
                 **_NOT_FOUND,
                 **_ERRORS,
@@ -514,7 +196,7 @@ PATHS: dict[str, Any] = {
             "description": "Over all time unless since/until narrow the window (default"
             " until: now plus one day, as ingest accepts times up to a day ahead).",
             "parameters": _WINDOW_PARAMS,
-            "responses": {"200": _json(_ref("Models"), "The models."), **_ERRORS},
+            "responses": {"200": _json(ref("Models"), "The models."), **_ERRORS},
         }
     },
     "/dead-letters": {
@@ -533,7 +215,7 @@ PATHS: dict[str, Any] = {
                     {"type": "string"},
                 ),
             ],
-            "responses": {"200": _json(_ref("DeadLetters"), "The dead letters."), **_ERRORS},
+            "responses": {"200": _json(ref("DeadLetters"), "The dead letters."), **_ERRORS},
         }
     },
     "/alerts": {
@@ -559,7 +241,7 @@ PATHS: dict[str, Any] = {
                     {"type": "integer", "minimum": 1, "maximum": MAX_ALERTS},
                 ),
             ],
-            "responses": {"200": _json(_ref("Alerts"), "The alerts."), **_ERRORS},
+            "responses": {"200": _json(ref("Alerts"), "The alerts."), **_ERRORS},
         }
     },
     "/healthz": {
@@ -567,7 +249,7 @@ PATHS: dict[str, Any] = {
             "summary": "The database is reachable",
             "security": [],
             "responses": {
-                "200": _json(_ref("Health"), "Healthy."),
+                "200": _json(ref("Health"), "Healthy."),
                 "503": _ERRORS["503"],
             },
         }

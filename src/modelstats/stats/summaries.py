@@ -10,10 +10,8 @@ within 0.5% of the exact value); `"percentiles": "sketch"` in the answer says so
 
 from __future__ import annotations
 
-import csv
-import io
 import math
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -371,25 +369,3 @@ async def model_stats(model: str, query: StatsQuery) -> dict[str, Any]:
         result["baseline"] = query.baseline
     result["versions"] = versions
     return result
-
-
-CSV_COLUMNS = ("model", "version", "metric", "time", "count", "mean", "min", "max", "p95")
-
-
-def series_csv(result: dict[str, Any]) -> str:
-    """The `series` of a stats answer (one version, or every version) as CSV."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
-    if "versions" in result:
-        versions: Iterable[tuple[str, dict[str, Any]]] = result["versions"].items()
-    else:
-        versions = [(result["version"], result)]
-    for version, entry in versions:
-        for metric, points in entry.get("series", {}).items():
-            for point in points:
-                writer.writerow(
-                    [result["model"], version, metric, point["time"], point["count"]]
-                    + [repr(point[name]) for name in ("mean", "min", "max", "p95")]
-                )
-    return out.getvalue()
