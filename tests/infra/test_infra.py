@@ -355,7 +355,7 @@ def test_the_functions_only_knative_calls_accept_only_its_data_plane(
     cluster_local = {
         name
         for name, s in services.items()
-        if s["metadata"].get("labels", {}).get(checks.VISIBILITY_LABEL) == "cluster-local"
+        if s["metadata"].get("labels", {}).get(webhooks.VISIBILITY_LABEL) == "cluster-local"
     }
     assert set(selector["values"]) == cluster_local == {"ingest", "alert", "etl", "deadletters"}
     # Ingress only (the functions still reach PostgreSQL and webhooks), from namespaces only,
@@ -1277,6 +1277,7 @@ def test_the_base_renders_to_the_manifest_files_and_the_rules(docs: list[dict[st
     assert sorted(render(MANIFESTS), key=object_key) == sorted([*objects, rules], key=object_key)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("kubectl") is None, reason="no kubectl: kustomize not compared")
 @pytest.mark.parametrize("directory", ["knative", "overlays/production"])
 def test_kubectl_kustomize_renders_what_these_tests_render(directory: str) -> None:
