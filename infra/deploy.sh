@@ -24,7 +24,7 @@ MANIFESTS="$ROOT/infra/knative"
 NAMESPACE=modelstats
 IMAGE_TAG="${IMAGE_TAG:-latest}"
 # The synthetic ETL job, as in infra/knative/pingsource.yaml.
-SYNTHETIC_JOB='{"source": "synthetic", "models": ["GPT", "Llama", "Mistral"], "versions": ["v1"]}'
+SYNTHETIC_JOB='{"source": "synthetic", "models": ["GPT", "Llama", "Mistral"], "versions": ["v1"], "labels": {"demo": "synthetic"}}'
 
 log() { printf '==> %s\n' "$*" >&2; }
 

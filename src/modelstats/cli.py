@@ -1,18 +1,30 @@
-"""The `modelstats` command line. Each command is a thin shell over a core module."""
+"""The `modelstats` command line. Each command is a thin shell over a core module.
+
+Paths that default to files of the project (manifests, CRDs, the data directory) are found
+from this package's location in the source checkout, never from the current directory, so
+every command works from anywhere. Commands that need the database take DATABASE_URL, else
+the database of the `modelstats run` whose `--data-dir` they are given (default: the
+checkout's `.modelstats`), as `replay` always did.
+"""
 
 from __future__ import annotations
 
+import os
 import sys
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from modelstats.core import durations
-from modelstats.core.errors import ModelstatsError
+from modelstats.core import durations, settings
+from modelstats.core.errors import ConfigError, ModelstatsError
 from modelstats.core.settings import get_settings
 
 if TYPE_CHECKING:
     from modelstats.local.replay import Result as ReplayResult
+
+Command = TypeVar("Command", bound=Callable[..., Any])
 
 
 @click.group()
@@ -26,17 +38,83 @@ def _fail(error: Exception) -> None:
     sys.exit(1)
 
 
+def checkout() -> Path | None:
+    """The source checkout this package runs from (`src/modelstats/` two levels down), or
+    None when it is installed elsewhere."""
+    root = Path(__file__).resolve().parents[2]
+    return root if (root / "infra" / "knative").is_dir() else None
+
+
+def in_checkout(relative: str, option: str) -> Path:
+    root = checkout()
+    if root is None:
+        raise ConfigError(
+            f"{relative} is part of the source checkout, and modelstats is not running from"
+            f" one: pass {option}"
+        )
+    return root / relative
+
+
+def default_data_dir() -> Path:
+    # Without a checkout there is nothing for `modelstats run` to run: any place will do.
+    return (checkout() or Path.cwd()) / ".modelstats"
+
+
+def _data_dir(given: str | None) -> Path:
+    return Path(given) if given else default_data_dir()
+
+
+DATA_DIR_VARIABLE = "MODELSTATS_DATA_DIR"
+
+
+def data_dir_option(command: Command) -> Command:
+    return click.option(
+        "--data-dir",
+        envvar=DATA_DIR_VARIABLE,
+        type=click.Path(file_okay=False),
+        help="The data directory of a running `modelstats run`, whose database (and broker) is"
+        f" used when DATABASE_URL is unset. Default: ${DATA_DIR_VARIABLE}, else .modelstats in"
+        " the checkout.",
+    )(command)
+
+
+def find_database(data_dir: str | None) -> str | None:
+    """The database a command works on: DATABASE_URL, else the running stack's in `data_dir`
+    (None when neither). Put into the environment, where the code under the commands reads it."""
+    url = os.environ.get("DATABASE_URL")
+    if not url:
+        from modelstats.local import stack
+
+        url = stack.running_state(_data_dir(data_dir)).get("database_url")
+    if url:
+        os.environ["DATABASE_URL"] = url
+        settings.reset_settings()
+    return url or None
+
+
+def use_database(data_dir: str | None) -> str:
+    """`find_database`, or an error that says what to set."""
+    url = find_database(data_dir)
+    if not url:
+        raise ConfigError(
+            f"no database: DATABASE_URL is not set and no `modelstats run` is running with"
+            f" --data-dir {_data_dir(data_dir)}. Start the stack (make run), pass the --data-dir"
+            " of the one that runs, or set DATABASE_URL=postgresql://user@host/db"
+        )
+    return url
+
+
 @main.command()
-@click.option("--database-url", envvar="DATABASE_URL", help="libpq URL (default: $DATABASE_URL).")
-def migrate(database_url: str | None) -> None:
+@click.option(
+    "--database-url", help="libpq URL (default: $DATABASE_URL, else the running stack's)."
+)
+@data_dir_option
+def migrate(database_url: str | None, data_dir: str | None) -> None:
     """Apply pending schema migrations (idempotent; safe to run from several pods at once)."""
     from modelstats.store import migrate as migrations
 
-    if not database_url:
-        _fail(ModelstatsError("DATABASE_URL is not set and --database-url not given"))
-        return
     try:
-        applied = migrations.migrate(database_url)
+        applied = migrations.migrate(database_url or use_database(data_dir))
     except ModelstatsError as error:
         _fail(error)
         return
@@ -53,13 +131,14 @@ def migrate(database_url: str | None) -> None:
     required=True,
     help="Drop whole days of samples older than this duration (e.g. 90d).",
 )
-def retention(older_than: str) -> None:
+@data_dir_option
+def retention(older_than: str, data_dir: str | None) -> None:
     """Drop sample partitions (whole days) older than a duration; never deletes row by row."""
     from modelstats.store import retention as retention_core
 
     try:
         age = durations.parse(older_than, field="--older-than")
-        get_settings().require_database_url()
+        use_database(data_dir)
         result = retention_core.apply(age)
     except ModelstatsError as error:
         _fail(error)
@@ -100,10 +179,9 @@ def _seconds(value: str | None, option: str) -> float | None:
 @click.option("--ping-every", help="Fire every PingSource at this interval (e.g. 10s).")
 @click.option(
     "--spool",
-    default=".modelstats/spool.jsonl",
-    show_default=True,
     type=click.Path(dir_okay=False),
-    help="Where events refused even by the dead-letter sink are appended.",
+    help="Where events refused even by the dead-letter sink are appended"
+    " (default: .modelstats/spool.jsonl in the checkout).",
 )
 @click.option("--max-in-flight", default=1000, show_default=True, help="Backpressure limit.")
 @click.option(
@@ -117,32 +195,33 @@ def _seconds(value: str | None, option: str) -> float | None:
     type=int,
     help="Larger events are refused with 413 (default: MAX_BODY_BYTES, ingest's limit, 8 MiB).",
 )
+@click.option("--no-demo", is_flag=True, help="Leave out the PingSources of the synthetic job.")
 def broker(
     manifests_dir: str,
     port: int,
     host: str,
     services: tuple[str, ...],
     ping_every: str | None,
-    spool: str,
+    spool: str | None,
     max_in_flight: int,
     admission_wait: float,
     max_body_bytes: int | None,
+    no_demo: bool,
 ) -> None:
     """Run the local Knative-style broker over a directory of manifests."""
-    from pathlib import Path
-
     from modelstats.core import logs
     from modelstats.local import broker as broker_core
-    from modelstats.local import ingress, manifests
+    from modelstats.local import ingress, manifests, stack
 
     logs.configure()
     try:
+        loaded = manifests.load(manifests_dir)
         local = broker_core.build(
-            manifests.load(manifests_dir),
+            stack.without_demo(loaded) if no_demo else loaded,
             port=port,
             host=host,
             services=_services(services),
-            spool_path=Path(spool),
+            spool_path=Path(spool) if spool else _data_dir(None) / "spool.jsonl",
             ping_every=_seconds(ping_every, "--ping-every"),
             max_in_flight=max_in_flight,
             admission_wait=admission_wait,
@@ -161,13 +240,18 @@ def broker(
 @click.option("--broker-port", default=8080, show_default=True)
 @click.option("--stats-port", default=8081, show_default=True)
 @click.option("--ping-every", help="Fire the PingSources at this interval instead of their cron.")
-@click.option("--data-dir", default=".modelstats", show_default=True, type=click.Path())
+@click.option(
+    "--data-dir",
+    envvar=DATA_DIR_VARIABLE,
+    type=click.Path(file_okay=False),
+    help=f"Database, spool, stack.json (default: ${DATA_DIR_VARIABLE}, else .modelstats in the"
+    " checkout).",
+)
 @click.option(
     "--manifests",
     "manifests_dir",
-    default="infra/knative",
-    show_default=True,
     type=click.Path(file_okay=False),
+    help="The Knative manifests to run (default: infra/knative in the checkout).",
 )
 @click.option(
     "--etl-root",
@@ -175,21 +259,29 @@ def broker(
     type=click.Path(file_okay=False),
     help="The only directory ETL jobs may read (created). Default: <data-dir>/etl.",
 )
+@click.option("--no-demo", is_flag=True, help="Run without the synthetic demo's PingSource.")
 def run(
     broker_port: int,
     stats_port: int,
     ping_every: str | None,
-    data_dir: str,
-    manifests_dir: str,
+    data_dir: str | None,
+    manifests_dir: str | None,
     etl_root: str | None,
+    no_demo: bool,
 ) -> None:
     """Run the whole pipeline locally: PostgreSQL, the functions and the broker."""
-    from pathlib import Path
-
     from modelstats.local import stack
 
     try:
         _seconds(ping_every, "--ping-every")
+        # The functions run from the checkout: their command names functions/<name>/main.py.
+        root = checkout()
+        if root is None:
+            raise ConfigError(
+                "modelstats run needs the source checkout (functions/, infra/knative):"
+                " run it from a clone, e.g. make run"
+            )
+        manifests = Path(manifests_dir).resolve() if manifests_dir else root / "infra/knative"
     except ModelstatsError as error:
         _fail(error)
         return
@@ -197,41 +289,38 @@ def run(
         broker_port=broker_port,
         stats_port=stats_port,
         ping_every=ping_every,
-        data_dir=Path(data_dir),
-        manifests_dir=Path(manifests_dir),
+        data_dir=_data_dir(data_dir),
+        manifests_dir=manifests,
         etl_root=Path(etl_root) if etl_root else None,
+        root=root,
+        demo=not no_demo,
     )
     sys.exit(stack.run(options))
 
 
 @main.command()
 @click.option("--broker", "broker_url", help="Broker ingress URL (default: the running stack's).")
-@click.option("--data-dir", default=".modelstats", show_default=True, type=click.Path())
+@data_dir_option
 @click.option(
     "--include-permanent",
     is_flag=True,
     help="Also send events that failed for good (a 4xx Knative does not retry).",
 )
-def replay(broker_url: str | None, data_dir: str, include_permanent: bool) -> None:
+def replay(broker_url: str | None, data_dir: str | None, include_permanent: bool) -> None:
     """Send stored dead letters and the local spool back to the broker ingress."""
-    import os
-    from pathlib import Path
-
     import httpx
 
-    from modelstats.core import settings
     from modelstats.local import replay as replay_core
     from modelstats.local import spool, stack
 
-    state = stack.read_state(Path(data_dir))
+    directory = _data_dir(data_dir)
+    state = stack.running_state(directory)
     url = broker_url or state.get("broker") or "http://127.0.0.1:8080/modelstats/default"
-    database_url = os.environ.get("DATABASE_URL") or state.get("database_url")
+    database_url = find_database(data_dir)
     failed = 0
     with httpx.Client(timeout=30, trust_env=False) as client:
         run = replay_core.Replay(client, url, include_permanent=include_permanent)
         if database_url:
-            os.environ["DATABASE_URL"] = database_url
-            settings.reset_settings()
             try:
                 result = replay_core.replay_dead_letters(run)
             except ModelstatsError as error:
@@ -241,7 +330,7 @@ def replay(broker_url: str | None, data_dir: str, include_permanent: bool) -> No
             failed += result.failed
         else:
             click.echo("dead letters: skipped (DATABASE_URL unset and no running stack)", err=True)
-        result = replay_core.replay_spool(run, Path(data_dir) / spool.FILE_NAME)
+        result = replay_core.replay_spool(run, directory / spool.FILE_NAME)
         _report_replay("spool", result, "kept")
         failed += result.failed
     sys.exit(1 if failed else 0)
@@ -257,20 +346,32 @@ def _report_replay(what: str, result: ReplayResult, kept_word: str) -> None:
 
 
 @main.command("check-manifests")
-@click.argument("directory", default="infra/knative", type=click.Path(exists=True))
-@click.option("--crds", default="infra/crds", show_default=True, type=click.Path(file_okay=False))
+@click.argument("directory", required=False, type=click.Path(exists=True))
+@click.option(
+    "--crds",
+    type=click.Path(file_okay=False, exists=True),
+    help="The vendored CRD schemas (default: infra/crds in the checkout).",
+)
 @click.option("--kubernetes-version", default=None, help="Core kinds' schema version (e.g. 1.34).")
-def check_manifests(directory: str, crds: str, kubernetes_version: str | None) -> None:
+def check_manifests(
+    directory: str | None, crds: str | None, kubernetes_version: str | None
+) -> None:
     """Validate Knative and Kubernetes manifests offline: CRD schemas, webhook rules, core kinds.
 
-    DIRECTORY holds the manifests (every *.yaml in it), or is one (multi-document) YAML file.
+    DIRECTORY holds the manifests (every *.yaml in it), or is one (multi-document) YAML file
+    (default: infra/knative in the checkout).
     """
-    from pathlib import Path
-
     from modelstats.devtools import checks, schemas
 
+    try:
+        manifests = Path(directory) if directory else in_checkout("infra/knative", "DIRECTORY")
+        crd_dir = Path(crds) if crds else in_checkout("infra/crds", "--crds")
+    except ModelstatsError as error:
+        _fail(error)
+        return
+    directory = str(directory or manifests)
     count, problems = checks.check_directory(
-        Path(directory), Path(crds), kubernetes_version or schemas.KUBERNETES_VERSION
+        manifests, crd_dir, kubernetes_version or schemas.KUBERNETES_VERSION
     )
     for problem in sorted(problems):
         click.echo(str(problem))
@@ -290,13 +391,14 @@ def etl() -> None:
     is_flag=True,
     help="Save a JSONL job's watermark (its records then count as reported). Default: dry run.",
 )
-def etl_run(job_text: str, commit: bool) -> None:
+@data_dir_option
+def etl_run(job_text: str, commit: bool, data_dir: str | None) -> None:
     """Run a job once and print its reports as JSON ({"reports": [...]}).
 
-    The event's source and id go to stderr. Nothing is sent to ingest.
+    The event's source and id go to stderr. Nothing is sent to ingest. A JSONL job needs the
+    database (its watermark); a synthetic one does not.
     """
     import json
-    from pathlib import Path
 
     from modelstats.etl import jobs
     from modelstats.etl import runner as etl_core
@@ -304,7 +406,12 @@ def etl_run(job_text: str, commit: bool) -> None:
 
     try:
         text = Path(job_text[1:]).read_text("utf-8") if job_text.startswith("@") else job_text
-        outcome = etl_core.run(jobs.parse(text), commit=commit)
+        job = jobs.parse(text)
+        if isinstance(job, jobs.SyntheticJob):
+            find_database(data_dir)  # not needed: random figures, no watermark
+        else:
+            use_database(data_dir)
+        outcome = etl_core.run(job, commit=commit)
     except (OSError, ModelstatsError) as error:
         _fail(error)
         return
@@ -331,11 +438,13 @@ def check_rules(path: str) -> None:
 
 @main.command()
 @click.option("--force", is_flag=True, help="Also try notifications still waiting to be retried.")
-def notify(force: bool) -> None:
+@data_dir_option
+def notify(force: bool, data_dir: str | None) -> None:
     """Send the alert notifications that are due (each tried once); report what is left."""
     from modelstats.alert import outbox
 
     try:
+        use_database(data_dir)
         result = outbox.flush(force=force)
     except ModelstatsError as error:
         _fail(error)

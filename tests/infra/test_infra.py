@@ -182,6 +182,7 @@ def test_the_ping_trigger_matches_the_ping_source_exactly(docs: list[dict[str, A
         "source": "synthetic",
         "models": ["GPT", "Llama", "Mistral"],
         "versions": ["v1"],
+        "labels": {"demo": "synthetic"},
     }
 
 

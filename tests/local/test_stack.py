@@ -120,7 +120,14 @@ def _kill_everything(stack: Stack) -> None:
     shutil.rmtree(stack.data_dir.parent, ignore_errors=True)
 
 
-def start_stack(tmp_path: Path, env: dict[str, str] | None = None, ping_every: str = "1s") -> Stack:
+def start_stack(
+    tmp_path: Path,
+    env: dict[str, str] | None = None,
+    ping_every: str = "1s",
+    args: tuple[str, ...] = (),
+    cwd: Path = ROOT,
+) -> Stack:
+    """`args`: more `modelstats run` options; `cwd`: where it starts (it finds the checkout)."""
     # Not under pytest's basetemp: a concurrent pytest session may prune that while the
     # embedded PostgreSQL still lives there.
     data_dir = Path(tempfile.mkdtemp(prefix="modelstats-e2e-")) / "data"
@@ -141,10 +148,11 @@ def start_stack(tmp_path: Path, env: dict[str, str] | None = None, ping_every: s
         str(data_dir),
         "--ping-every",
         ping_every,
+        *args,
     ]
     popen = subprocess.Popen(
         argv,
-        cwd=ROOT,
+        cwd=cwd,
         env=environment,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

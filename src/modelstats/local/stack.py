@@ -7,7 +7,11 @@ prefixed by its name; stopping (Ctrl-C, SIGTERM) stops the broker first (it drai
 what is still in flight), then the functions, then the database, killing any straggler.
 
 The state of a running stack (URLs, pids, database URL) is written to `<data-dir>/stack.json`
-for `modelstats replay` and the tests.
+for the commands that need its broker or database (`modelstats replay`, `migrate`, ...) and
+the tests.
+
+The demo: a PingSource whose job is the synthetic one writes random figures every tick. The
+banner says so; `--no-demo` runs the stack without it (the manifests stay as they are).
 """
 
 from __future__ import annotations
@@ -27,12 +31,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
 from modelstats.core.errors import ConfigError, ModelstatsError
 from modelstats.local import manifests as manifests_module
-from modelstats.local.manifests import Manifests, Service
+from modelstats.local.manifests import Manifests, PingSource, Service
 from modelstats.local.ports import free_port
 
 STATE_FILE = "stack.json"
@@ -40,6 +45,8 @@ HEALTH_TIMEOUT_SECONDS = 60.0
 STOP_GRACE_SECONDS = 5.0
 BROKER_STOP_GRACE_SECONDS = 10.0
 DEFAULT_THREADS = "4"
+# The banner's examples (and the README's) use a model the demo never writes.
+EXAMPLE_MODEL, EXAMPLE_VERSION = "fraud-detector", "v3"
 _PRINT_LOCK = threading.Lock()
 
 
@@ -54,6 +61,7 @@ class Options:
     host: str = "127.0.0.1"
     # What the etl function may read (its ETL_ROOT); None: <data_dir>/etl.
     etl_root: Path | None = None
+    demo: bool = True
 
 
 def broker_command(
@@ -63,6 +71,7 @@ def broker_command(
     host: str = "127.0.0.1",
     services: Mapping[str, str] | None = None,
     ping_every: str | None = None,
+    demo: bool = True,
 ) -> list[str]:
     """The `modelstats broker` command line, as the stack (and the tests) start it."""
     argv = [sys.executable, "-m", "modelstats.cli", "broker", "--manifests", str(manifests_dir)]
@@ -71,7 +80,37 @@ def broker_command(
         argv += ["--service", f"{name}={url}"]
     if ping_every:
         argv += ["--ping-every", ping_every]
+    if not demo:
+        argv.append("--no-demo")
     return argv
+
+
+def shown_url(url: str) -> str:
+    """A libpq URL with its password masked, for printing."""
+    parts = urlsplit(url)
+    if not parts.password:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def demo_ping_sources(manifests: Manifests) -> list[PingSource]:
+    """The PingSources whose job is the synthetic one: the demo, not anyone's real data."""
+    found = []
+    for ping in manifests.ping_sources:
+        try:
+            job = json.loads(ping.data or b"")
+        except ValueError:
+            continue
+        if isinstance(job, dict) and job.get("source") == "synthetic":
+            found.append(ping)
+    return found
+
+
+def without_demo(manifests: Manifests) -> Manifests:
+    demo = demo_ping_sources(manifests)
+    kept = [ping for ping in manifests.ping_sources if ping not in demo]
+    return Manifests(manifests.brokers, manifests.triggers, kept, manifests.services)
 
 
 def port_free(host: str, port: int) -> bool:
@@ -249,6 +288,22 @@ def read_state(data_dir: Path) -> dict[str, Any]:
     return state if isinstance(state, dict) else {}
 
 
+def running_state(data_dir: Path) -> dict[str, Any]:
+    """The state of the stack running in `data_dir`; empty when none is (a stack killed with
+    SIGKILL leaves its stack.json behind: its pid is gone)."""
+    state = read_state(data_dir)
+    pid = state.get("pid")
+    if not isinstance(pid, int):
+        return {}
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return {}
+    except PermissionError:
+        pass  # alive, another user's
+    return state
+
+
 class Stack:
     def __init__(self, options: Options, environ: Mapping[str, str] | None = None):
         self.options = options
@@ -262,6 +317,7 @@ class Stack:
         self.database_url = ""
         self.ingress = ""
         self.stats_url = ""
+        self.demo: list[PingSource] = []
         self._stopping = threading.Event()
 
     # -- start -----------------------------------------------------------------------------
@@ -278,6 +334,7 @@ class Stack:
         manifests = manifests_module.load(self.root / self.options.manifests_dir)
         if not manifests.brokers:
             raise ConfigError(f"{self.options.manifests_dir}: no Broker in the manifests")
+        self.demo = demo_ping_sources(manifests) if self.options.demo else []
         self.database_url = self._database()
         from modelstats.store import migrate
 
@@ -346,6 +403,7 @@ class Stack:
             host=host,
             services={process.name: process.url for process in self.processes},
             ping_every=self.options.ping_every,
+            demo=self.options.demo,
         )
         env = {**self.environ, "PYTHONUNBUFFERED": "1"}
         self.broker = Process("broker", argv, env, self.root, url=f"http://{host}:{port}")
@@ -383,23 +441,40 @@ class Stack:
         for process in self.processes:
             if process.name != "stats":
                 lines.append(f"  {process.name:<15} {process.url}  (pid {process.pid})")
-        where = "embedded, in " + str(self.data_dir / "pg") if self.postgres else "DATABASE_URL"
-        lines += [
-            f"  database        {where}",
-            f"  etl root        {self.etl_root}  (the only place jsonl jobs may read)",
-            "",
-            "Try:",
-        ]
+        if self.postgres:
+            where = f"{self.database_url}  (embedded, in {self.data_dir / 'pg'})"
+        else:
+            where = f"{shown_url(self.database_url)}  (DATABASE_URL)"
+        lines.append(f"  database        {where}")
+        lines.append(f"  etl root        {self.etl_root}  (the only place jsonl jobs may read)")
+        lines += self._demo_lines()
+        lines += ["", "Try:"]
         lines.append(
             f"  curl -i {self.ingress} -H 'ce-specversion: 1.0'"
             " -H 'ce-type: modelstats.metric.reported' -H 'ce-source: curl'"
             " -H \"ce-id: $(date +%s%N)\" -H 'content-type: application/json'"
-            ' -d \'{"model": "Mistral", "version": "v1",'
+            f' -d \'{{"model": "{EXAMPLE_MODEL}", "version": "{EXAMPLE_VERSION}",'
             ' "metrics": {"prediction_accuracy": 0.19}}\''
         )
         if self.stats_url:
-            lines.append(f"  curl {self.stats_url}/stats/Mistral/v1")
+            lines.append(f"  curl {self.stats_url}/stats/{EXAMPLE_MODEL}/{EXAMPLE_VERSION}")
         return "\n".join(lines) + "\n"
+
+    def _demo_lines(self) -> list[str]:
+        if not self.options.demo:
+            return ["  demo            off (--no-demo)"]
+        lines = []
+        for ping in self.demo:
+            job = json.loads(ping.data or b"{}")
+            every = f"every {self.options.ping_every}" if self.options.ping_every else None
+            lines.append(
+                f"  demo            PingSource {ping.name} writes random"
+                f" {', '.join(job.get('models') or ['GPT', 'Llama', 'Mistral'])}"
+                f" {', '.join(job.get('versions') or ['v1'])}"
+                f" ({every or 'cron ' + ping.schedule.text}), labelled demo=synthetic;"
+                " turn it off with: make run ARGS=--no-demo"
+            )
+        return lines
 
     # -- supervise and stop ----------------------------------------------------------------
 
