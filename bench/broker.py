@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -32,6 +31,7 @@ from modelstats.local.stack import broker_command
 from .common import (
     ROOT,
     Context,
+    LocalStack,
     Row,
     database_now,
     event_lua,
@@ -71,51 +71,7 @@ def _process_group_cpu_seconds(pgid: int) -> float:
     return total / ticks
 
 
-class _Stack:
-    def __init__(self, ctx: Context, home: Path):
-        self.broker_port, self.stats_port = free_port(), free_port()
-        self.data_dir = home / "stack"
-        self.lines: list[str] = []
-        env = {**os.environ, "DATABASE_URL": ctx.database_url, "PYTHONUNBUFFERED": "1"}
-        argv = [sys.executable, "-m", "modelstats.cli", "run", "--data-dir", str(self.data_dir)]
-        argv += ["--broker-port", str(self.broker_port), "--stats-port", str(self.stats_port)]
-        self.popen = subprocess.Popen(
-            argv,
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        threading.Thread(target=self._pump, daemon=True).start()
-        deadline = time.monotonic() + 120
-        while not any("modelstats is running" in line for line in self.lines):
-            if self.popen.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("modelstats run did not start:\n" + "\n".join(self.lines))
-            time.sleep(0.2)
-        state = json.loads((self.data_dir / "stack.json").read_text())
-        self.ingress = state["broker"]
-        self.broker_pid = int(state["processes"]["broker"]["pid"])
-
-    def _pump(self) -> None:
-        assert self.popen.stdout is not None
-        for raw in iter(self.popen.stdout.readline, b""):
-            self.lines.append(raw.decode(errors="replace").rstrip())
-
-    def stop(self) -> None:
-        self.popen.send_signal(2)
-        try:
-            self.popen.wait(60)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.popen.pid, 9)
-            self.popen.wait(10)
-
-    def spooled(self) -> int:
-        spool = self.data_dir / "spool.jsonl"
-        return len(spool.read_text().splitlines()) if spool.exists() else 0
-
-
-def _throughput(ctx: Context, stack: _Stack, connections: int, seconds: int) -> list[Row]:
+def _throughput(ctx: Context, stack: LocalStack, connections: int, seconds: int) -> list[Row]:
     prefix = f"b{connections}"
     body = json.dumps(_reports(1)[0])
     started = database_now(ctx.database_url)
@@ -291,7 +247,7 @@ def _ttl_loop(home: Path) -> list[Row]:
 def run(ctx: Context) -> list[Row]:
     seconds = 5 if ctx.quick else 15
     home = Path(tempfile.mkdtemp(prefix="modelstats-bench-broker-"))
-    stack = _Stack(ctx, home)
+    stack = LocalStack(ctx, home)
     rows: list[Row] = []
     try:
         run_wrk(stack.ingress, event_lua(json.dumps(_reports(1)[0]), "warm", SOURCE), 2, 4)

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -16,6 +19,7 @@ import psycopg
 
 from modelstats.local.embedded import EmbeddedPostgres
 from modelstats.local.functions import function_process
+from modelstats.local.stack import free_port
 from modelstats.store import migrate
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -70,6 +74,53 @@ class Context:
         if self._postgres is not None:
             self._postgres.remove()
             shutil.rmtree(self._home, ignore_errors=True)
+
+
+class LocalStack:
+    """`modelstats run` on the bench's PostgreSQL, on free ports, its output kept."""
+
+    def __init__(self, ctx: Context, home: Path, demo: bool = True):
+        self.broker_port, self.stats_port = free_port(), free_port()
+        self.data_dir = home / "stack"
+        self.lines: list[str] = []
+        env = {**os.environ, "DATABASE_URL": ctx.database_url, "PYTHONUNBUFFERED": "1"}
+        argv = [sys.executable, "-m", "modelstats.cli", "run", "--data-dir", str(self.data_dir)]
+        argv += ["--broker-port", str(self.broker_port), "--stats-port", str(self.stats_port)]
+        argv += [] if demo else ["--no-demo"]
+        self.popen = subprocess.Popen(
+            argv,
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        threading.Thread(target=self._pump, daemon=True).start()
+        deadline = time.monotonic() + 120
+        while not any("modelstats is running" in line for line in self.lines):
+            if self.popen.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("modelstats run did not start:\n" + "\n".join(self.lines))
+            time.sleep(0.2)
+        state = json.loads((self.data_dir / "stack.json").read_text())
+        self.ingress = state["broker"]
+        self.broker_pid = int(state["processes"]["broker"]["pid"])
+
+    def _pump(self) -> None:
+        assert self.popen.stdout is not None
+        for raw in iter(self.popen.stdout.readline, b""):
+            self.lines.append(raw.decode(errors="replace").rstrip())
+
+    def stop(self) -> None:
+        self.popen.send_signal(2)
+        try:
+            self.popen.wait(60)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.popen.pid, 9)
+            self.popen.wait(10)
+
+    def spooled(self) -> int:
+        spool = self.data_dir / "spool.jsonl"
+        return len(spool.read_text().splitlines()) if spool.exists() else 0
 
 
 def ensure_wrk() -> str:

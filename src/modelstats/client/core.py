@@ -88,6 +88,16 @@ class Counters:
     last_error: str | None = None
 
 
+_PLAIN = (float, int)
+
+
+def _plain_number(value: Any) -> Any:
+    """numpy's scalars and the like as floats; anything else as is, for the parser to name."""
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        return float(value)
+    return value
+
+
 def encode_report(
     model: str,
     version: str,
@@ -110,9 +120,7 @@ def encode_report(
         "version": version,
         "time": timestamps.format(now) if time is None else time,
         "metrics": {
-            name: float(value)
-            if isinstance(value, numbers.Real) and not isinstance(value, bool | int | float)
-            else value
+            name: value if type(value) in _PLAIN else _plain_number(value)
             for name, value in metrics.items()
         },
     }
