@@ -1,0 +1,246 @@
+"""The README, run as written: its marked shell and Python blocks against a started stack.
+
+The convention (README, "Development"): every `sh` or `python` block is preceded by
+`<!-- readme-test: run -->` or `<!-- readme-test: skip <why> -->`. Run blocks execute in
+order in bash (or Python), from a directory outside the checkout, with the stack's ports in
+place of 8080 and 8081 and `MODELSTATS_DATA_DIR` pointing at it; `curl` fails on HTTP errors.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.brokers import free_port
+from tests.local.test_stack import Stack, _kill_everything, poll, start_stack, stop_stack
+
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
+CHECKED_LANGUAGES = {"sh", "bash", "shell", "console", "python"}
+MARKER = re.compile(r"^<!--\s*readme-test:\s*(run|skip)\b(.*?)-->$")
+FENCE = re.compile(r"^```(\w*)\s*$")
+# Every curl fails on an HTTP status >= 400 (and says which), so a block checks its answers.
+PRELUDE = """set -e -o pipefail
+curl() { command curl --silent --show-error --fail-with-body "$@"; }
+"""
+BLOCK_TIMEOUT = 60
+# A block that reads what an earlier one sent may run before the broker delivered it.
+SETTLE_SECONDS = 30
+
+
+@dataclass(frozen=True)
+class Block:
+    line: int
+    language: str
+    text: str
+    action: str  # "run", "skip", or "" (unmarked)
+    reason: str
+
+
+def readme_blocks(text: str) -> list[Block]:
+    lines = text.splitlines()
+    found: list[Block] = []
+    index = 0
+    while index < len(lines):
+        opening = FENCE.match(lines[index])
+        if not opening:
+            index += 1
+            continue
+        start = index
+        index += 1
+        while index < len(lines) and lines[index].strip() != "```":
+            index += 1
+        before = start - 1
+        while before >= 0 and not lines[before].strip():
+            before -= 1
+        marker = MARKER.match(lines[before].strip()) if before >= 0 else None
+        found.append(
+            Block(
+                line=start + 1,
+                language=opening[1],
+                text="\n".join(lines[start + 1 : index]),
+                action=marker[1] if marker else "",
+                reason=marker[2].strip() if marker else "",
+            )
+        )
+        index += 1
+    return found
+
+
+def checked_blocks() -> list[Block]:
+    return [b for b in readme_blocks(README.read_text("utf-8")) if b.language in CHECKED_LANGUAGES]
+
+
+def test_every_shell_and_python_block_is_marked_run_or_skip_with_a_reason() -> None:
+    blocks = checked_blocks()
+    unmarked = [b.line for b in blocks if not b.action]
+    assert unmarked == [], f"README blocks without a readme-test marker at lines {unmarked}"
+    no_reason = [b.line for b in blocks if b.action == "skip" and not b.reason]
+    assert no_reason == [], f"skipped README blocks without a reason at lines {no_reason}"
+    assert len([b for b in blocks if b.action == "run"]) >= 6
+
+
+def test_the_parser_finds_markers_and_unmarked_blocks() -> None:
+    text = (
+        "<!-- readme-test: run -->\n```sh\necho 1\n```\n\n"
+        "<!-- readme-test: skip a cluster -->\n\n```python\nprint(2)\n```\n"
+        "text\n```sh\necho 3\n```\n```json\n{}\n```\n"
+    )
+    blocks = readme_blocks(text)
+    assert [(b.language, b.action, b.reason, b.text) for b in blocks] == [
+        ("sh", "run", "", "echo 1"),
+        ("python", "skip", "a cluster", "print(2)"),
+        ("sh", "", "", "echo 3"),
+        ("json", "", "", "{}"),
+    ]
+
+
+# -- against a stack ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    running = start_stack(tmp_path_factory.mktemp("readme"), ping_every="1s")
+    yield running
+    try:
+        stop_stack(running)
+    finally:
+        _kill_everything(running)
+
+
+def environment(stack: Stack) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "STATS_API_TOKEN")}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env["MODELSTATS_DATA_DIR"] = str(stack.data_dir)
+    return env
+
+
+def as_written_here(text: str, stack: Stack) -> str:
+    return text.replace("127.0.0.1:8080", f"127.0.0.1:{stack.broker_port}").replace(
+        "127.0.0.1:8081", f"127.0.0.1:{stack.stats_port}"
+    )
+
+
+def run_block(block: Block, stack: Stack, cwd: Path) -> subprocess.CompletedProcess[str]:
+    text = as_written_here(block.text, stack)
+    argv = [sys.executable, "-c", text] if block.language == "python" else ["bash", "-c"]
+    if block.language != "python":
+        argv.append(PRELUDE + text)
+    return subprocess.run(
+        argv,
+        cwd=cwd,
+        env=environment(stack),
+        capture_output=True,
+        text=True,
+        timeout=BLOCK_TIMEOUT,
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_the_readme_runs_as_written(stack: Stack, tmp_path: Path) -> None:
+    ran = 0
+    for block in checked_blocks():
+        if block.action != "run":
+            continue
+        deadline = time.monotonic() + SETTLE_SECONDS
+        while True:
+            done = run_block(block, stack, tmp_path)
+            if done.returncode == 0 or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        assert done.returncode == 0, (
+            f"README block at line {block.line} exited {done.returncode}:\n{block.text}\n"
+            f"--- stdout\n{done.stdout[-2000:]}\n--- stderr\n{done.stderr[-2000:]}"
+        )
+        ran += 1
+    assert ran >= 6
+
+
+def stats(stack: Stack, path: str) -> dict[str, Any] | None:
+    response = httpx.get(f"{stack.stats}{path}", timeout=5)
+    return response.json() if response.status_code == 200 else None
+
+
+@pytest.mark.slow
+def test_the_banner_shows_the_database_and_the_demo_labelled_apart(stack: Stack) -> None:
+    output = stack.output()
+    assert f"database        {stack.state['database_url']}  (embedded" in output
+    assert "demo            PingSource etl-schedule writes random GPT, Llama, Mistral v1" in output
+    assert "make run ARGS=--no-demo" in output
+    assert "/stats/fraud-detector/v3" in output
+    demo = poll(
+        lambda: stats(stack, "/stats/Llama/v1?label.demo=synthetic"),
+        timeout=30,
+        what="demo samples of Llama v1 labelled demo=synthetic",
+    )
+    assert demo["metrics"]["prediction_accuracy"]["count"] >= 1
+    stack.post({"model": "fraud-detector", "version": "v3", "metrics": {"drift": 0.1}})
+    ours = poll(
+        lambda: stats(stack, "/stats/fraud-detector/v3"), timeout=30, what="fraud-detector v3"
+    )
+    assert ours["metrics"]["drift"]["count"] >= 1
+    # The demo never writes the README's model.
+    labelled = stats(stack, "/stats/fraud-detector/v3?label.demo=synthetic")
+    assert labelled is not None and labelled["metrics"] == {}
+
+
+@pytest.mark.slow
+def test_the_example_model_server_reports_through_the_stack(stack: Stack) -> None:
+    port = free_port()
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            str(ROOT / "examples" / "model_server.py"),
+            "--broker",
+            stack.ingress,
+            "--port",
+            str(port),
+            "--env",
+            "readme-example",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        poll(
+            lambda: httpx.get(f"http://127.0.0.1:{port}/reporter", timeout=1).status_code == 200,
+            timeout=30,
+            what="the example model server",
+        )
+        bodies = [{"amount": 100.0, "fraud": False}, {"amount": 5000.0, "fraud": True}]
+        bodies += [{"amount": 700.0}, {"amount": 1500.0, "fraud": False}]
+        answers = [
+            httpx.post(f"http://127.0.0.1:{port}/predict", json=body, timeout=5).json()
+            for body in bodies
+        ]
+        assert [answer["fraud"] for answer in answers] == [False, True, False, True]
+        server.send_signal(signal.SIGINT)  # Ctrl-C: the lifespan closes the reporter
+        assert server.wait(30) == 0
+    finally:
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait(10)
+    result = poll(
+        lambda: stats(stack, "/stats/fraud-detector/v3?label.env=readme-example"),
+        timeout=30,
+        what="the example's reports",
+    )
+    metrics = result["metrics"]
+    assert metrics["inference_time"]["count"] == 4
+    # Three predictions knew the truth; the last of them was wrong.
+    assert metrics["prediction_accuracy"]["count"] == 3
+    assert metrics["prediction_accuracy"]["mean"] == pytest.approx(2 / 3)
+    assert metrics["score"]["count"] == 4
