@@ -23,7 +23,7 @@ DATABASE_COMMANDS = [
     ["migrate"],
     ["retention", "--older-than", "400d"],
     ["notify"],
-    ["etl", "run", "--job", '{"source": "jsonl", "path": "/nonexistent/logs"}'],
+    ["etl", "run", "--job", '{"source": "jsonl", "path": "inference.jsonl"}'],
 ]
 
 
@@ -33,7 +33,7 @@ def modelstats(
     environment = {
         k: v
         for k, v in os.environ.items()
-        if k not in ("DATABASE_URL", "MODELSTATS_DATA_DIR", "ALERT_RULES_FILE")
+        if k not in ("DATABASE_URL", "MODELSTATS_DATA_DIR", "ALERT_RULES_FILE", "ETL_ROOT")
     }
     environment.update(env or {})
     return subprocess.run(
@@ -60,8 +60,11 @@ def test_check_manifests_and_rules_find_their_files_from_anywhere(elsewhere: Pat
     given = modelstats("check-manifests", str(ROOT / "infra" / "knative"), cwd=elsewhere)
     assert given.returncode == 0, given.stderr
     assert "Traceback" not in given.stderr
-    rules = modelstats("check-rules", str(ROOT / "infra" / "alert-rules.yaml"), cwd=elsewhere)
-    assert rules.returncode == 0, rules.stderr
+    rules_file = ROOT / "infra" / "knative" / "rules" / "alert-rules.yaml"
+    for args in [(), (str(rules_file),)]:
+        rules = modelstats("check-rules", *args, cwd=elsewhere)
+        assert rules.returncode == 0, rules.stderr
+        assert rules.stdout.startswith(f"{rules_file}: ") and "rule(s) OK" in rules.stdout
 
 
 @pytest.mark.parametrize("command", DATABASE_COMMANDS, ids=lambda c: " ".join(c[:2]))
@@ -79,7 +82,9 @@ def test_without_a_stack_a_database_command_says_what_to_set(
     )
     state = {"pid": int(dead.stdout), "database_url": "postgresql://nobody@/nothing"}
     (data_dir / "stack.json").write_text(json.dumps(state))
-    done = modelstats(*command, "--data-dir", str(data_dir), cwd=elsewhere)
+    # ETL_ROOT set: the jsonl job gets as far as needing the database.
+    env = {"ETL_ROOT": str(elsewhere)}
+    done = modelstats(*command, "--data-dir", str(data_dir), cwd=elsewhere, env=env)
     assert done.returncode == 1
     assert "Traceback" not in done.stderr
     assert "error: no database: DATABASE_URL is not set" in done.stderr
@@ -119,7 +124,8 @@ def test_each_database_command_finds_the_running_stack(
     stack: Stack, elsewhere: Path, through: str
 ) -> None:
     window = timestamps.now().replace(second=0, microsecond=0)
-    logs = elsewhere / "inference.jsonl"
+    # Under the stack's ETL_ROOT, which etl run takes from the stack like its database.
+    logs = Path(stack.state["etl_root"]) / f"inference-{through.strip('-').lower()}.jsonl"
     line = {"model": "m", "version": "v1", "time": timestamps.format(window), "prediction": 1}
     logs.write_text(json.dumps(line) + "\n")
     commands = [
@@ -128,7 +134,7 @@ def test_each_database_command_finds_the_running_stack(
         (["notify"], "delivered 0, failed 0"),
         # Without the stack's database it would say "dead letters: skipped".
         (["replay"], "dead letters: 0 replayed, 0 failed"),
-        (["etl", "run", "--job", json.dumps({"source": "jsonl", "path": str(logs)})], "reports"),
+        (["etl", "run", "--job", json.dumps({"source": "jsonl", "path": logs.name})], "reports"),
     ]
     for command, expected in commands:
         if through == "--data-dir":

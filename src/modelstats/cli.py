@@ -396,15 +396,21 @@ def etl_run(job_text: str, commit: bool, data_dir: str | None) -> None:
     """Run a job once and print its reports as JSON ({"reports": [...]}).
 
     The event's source and id go to stderr. Nothing is sent to ingest. A JSONL job needs the
-    database (its watermark); a synthetic one does not.
+    database (its watermark) and reads under ETL_ROOT: both default to the running stack's.
     """
     import json
 
     from modelstats.etl import jobs
     from modelstats.etl import runner as etl_core
+    from modelstats.local import stack
     from modelstats.store import db
 
     try:
+        if not os.environ.get("ETL_ROOT"):
+            etl_root = stack.running_state(_data_dir(data_dir)).get("etl_root")
+            if etl_root:
+                os.environ["ETL_ROOT"] = etl_root
+                settings.reset_settings()
         text = Path(job_text[1:]).read_text("utf-8") if job_text.startswith("@") else job_text
         job = jobs.parse(text)
         if isinstance(job, jobs.SyntheticJob):
@@ -423,12 +429,16 @@ def etl_run(job_text: str, commit: bool, data_dir: str | None) -> None:
 
 
 @main.command("check-rules")
-@click.argument("path", type=click.Path(dir_okay=False))
-def check_rules(path: str) -> None:
-    """Validate an alert rules file (as the alert function does when it starts)."""
+@click.argument("path", required=False, envvar="ALERT_RULES_FILE", type=click.Path(dir_okay=False))
+def check_rules(path: str | None) -> None:
+    """Validate an alert rules file (as the alert function does when it starts).
+
+    PATH defaults to ALERT_RULES_FILE, else the checkout's infra/knative/rules/alert-rules.yaml.
+    """
     from modelstats.alert import rules
 
     try:
+        path = path or str(in_checkout("infra/knative/rules/alert-rules.yaml", "PATH"))
         loaded = rules.load(path)
     except ModelstatsError as error:
         _fail(error)
