@@ -123,7 +123,9 @@ def test_replay_uses_the_running_stack_state(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     spool.append(data_dir / spool.FILE_NAME, letter("st-1", b"{}"), "x")
     with Receiver() as sink, run_broker(tmp_path, broker_yaml() + trigger_yaml("t", sink.url)) as b:
-        (data_dir / "stack.json").write_text(json.dumps({"broker": b.ingress}))
+        # A running stack's state names its live pid (here: this test's own process).
+        state = {"broker": b.ingress, "pid": os.getpid()}
+        (data_dir / "stack.json").write_text(json.dumps(state))
         result = replay(["--data-dir", str(data_dir)], {"DATABASE_URL": ""})
         assert result.returncode == 0, result.stdout + result.stderr
         (request,) = sink.wait_for(1)
