@@ -19,6 +19,7 @@ from modelstats.core import timestamps
 from tests.local.test_stack import Stack, _kill_everything, start_stack, stop_stack
 
 ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.slow  # every test here runs the command as a process
 DATABASE_COMMANDS = [
     ["migrate"],
     ["retention", "--older-than", "400d"],
@@ -107,7 +108,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         _kill_everything(running)
 
 
-@pytest.mark.slow
 def test_run_from_elsewhere_shows_its_database_and_runs_no_demo(stack: Stack) -> None:
     output = stack.output()
     assert f"database        {stack.state['database_url']}  (embedded" in output
@@ -118,7 +118,6 @@ def test_run_from_elsewhere_shows_its_database_and_runs_no_demo(stack: Stack) ->
     assert "etl-schedule" not in output
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("through", ["--data-dir", "MODELSTATS_DATA_DIR"])
 def test_each_database_command_finds_the_running_stack(
     stack: Stack, elsewhere: Path, through: str

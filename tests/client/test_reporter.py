@@ -280,6 +280,7 @@ asyncio.run(main())
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("script", [SCRIPT_SYNC, SCRIPT_ASYNC], ids=["sync", "async"])
 def test_what_is_buffered_is_sent_at_interpreter_exit(receiver: Receiver, script: str) -> None:
     code = textwrap.dedent(script.format(url=receiver.url))

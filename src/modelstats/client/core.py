@@ -29,12 +29,12 @@ from typing import Any
 from cloudevents.http import CloudEvent
 
 from modelstats.core import cloudevents, reports, timestamps
+from modelstats.core.contract import METRIC_REPORTED
 from modelstats.core.errors import BadInput, ConfigError, ModelstatsError
 from modelstats.core.settings import get_settings
 
 log = logging.getLogger("modelstats.client")
 
-METRIC_REPORTED = "modelstats.metric.reported"
 # What Knative's own senders retry (knative/SEMANTICS.md), besides network errors: every
 # other status is the event's fault and sending it again would get the same answer.
 RETRIED_STATUSES = frozenset({404, 408, 409, 429})
