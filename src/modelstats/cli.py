@@ -195,6 +195,12 @@ def _seconds(value: str | None, option: str) -> float | None:
     type=int,
     help="Larger events are refused with 413 (default: MAX_BODY_BYTES, ingest's limit, 8 MiB).",
 )
+@click.option(
+    "--read-timeout",
+    default=30.0,
+    show_default=True,
+    help="Seconds a sender has to deliver an event's body before the ingress answers 408.",
+)
 @click.option("--no-demo", is_flag=True, help="Leave out the PingSources of the synthetic job.")
 def broker(
     manifests_dir: str,
@@ -206,6 +212,7 @@ def broker(
     max_in_flight: int,
     admission_wait: float,
     max_body_bytes: int | None,
+    read_timeout: float,
     no_demo: bool,
 ) -> None:
     """Run the local Knative-style broker over a directory of manifests."""
@@ -233,7 +240,8 @@ def broker(
         click.echo(f"broker {namespace}/{name}: http://{host}:{port}/{namespace}/{name}", err=True)
         for sub in route.subscriptions:
             click.echo(f"  trigger {sub.name} -> {sub.url}", err=True)
-    ingress.serve(local, host, port, max_body_bytes or get_settings().max_body_bytes)
+    limit = max_body_bytes or get_settings().max_body_bytes
+    ingress.serve(local, host, port, limit, read_timeout)
 
 
 @main.command()

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import itertools
 import json
 import signal
+import socket
 import time
 import uuid
 from pathlib import Path
@@ -156,6 +158,55 @@ def test_backpressure_answers_503_when_full(tmp_path: Path) -> None:
         while b.post(*binary_event()).status_code != 202:
             assert time.monotonic() < deadline
             time.sleep(0.2)
+
+
+def _raw_exchange(url: str, request: bytes, pause: float = 0.0, tail: bytes = b"") -> bytes:
+    """Send raw HTTP on one socket (optionally pausing, then sending `tail`); the answer."""
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(request)
+        if pause:
+            time.sleep(pause)
+        if tail:
+            with contextlib.suppress(OSError):  # the broker may have answered and closed
+                sock.sendall(tail)
+        return sock.recv(65536)
+
+
+def test_a_body_over_the_limit_is_refused_without_being_read(tmp_path: Path) -> None:
+    with (
+        Receiver() as sink,
+        run_broker(
+            tmp_path,
+            broker_yaml() + trigger_yaml("all", sink.url),
+            extra_args=["--max-body-bytes", "1000", "--read-timeout", "1"],
+        ) as b,
+    ):
+        headers, _ = binary_event()
+        head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+        # Declared too large: answered from the headers alone (the body never comes).
+        declared = f"POST /modelstats/default HTTP/1.1\r\nhost: x\r\n{head}"
+        answer = _raw_exchange(b.url, (declared + "content-length: 50000000\r\n\r\n").encode())
+        assert answer.startswith(b"HTTP/1.1 413"), answer
+        # Chunked: refused as soon as the chunks pass the limit, the rest never read.
+        chunked = f"{declared}transfer-encoding: chunked\r\n\r\n".encode()
+        chunk = b"%x\r\n%s\r\n" % (600, b"x" * 600)
+        answer = _raw_exchange(b.url, chunked + chunk + chunk, tail=chunk * 100)
+        assert answer.startswith(b"HTTP/1.1 413"), answer
+        # A body that stops arriving: 408 once the read timeout passes.
+        slow = f"{declared}content-length: 100\r\n\r\n".encode() + b"{"
+        answer = _raw_exchange(b.url, slow)
+        assert answer.startswith(b"HTTP/1.1 408"), answer
+        # Within the limit, all is as usual; nothing refused reached the subscriber.
+        assert b.post(*binary_event(id="fits", data={"x": 1})).status_code == 202
+        (request,) = sink.wait_for(1)
+        assert request.ce("id") == "fits"
+        metrics = httpx.get(f"{b.url}/metrics", timeout=5).text
+        assert (
+            'modelstats_broker_events_refused_total{broker="default",reason="too_large"} 2.0'
+            in (metrics)
+        )
+        assert 'reason="timeout"} 1.0' in metrics
 
 
 def test_a_full_broker_holds_the_sender_until_a_slot_frees(tmp_path: Path) -> None:

@@ -21,6 +21,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from modelstats.core import cloudevents
 from modelstats.core.errors import BadInput
 from modelstats.local.broker import LocalBroker
+from modelstats.local.routing import BrokerRoute
 
 log = logging.getLogger("modelstats.broker")
 
@@ -77,10 +78,26 @@ async def _lifespan(broker: LocalBroker, receive: Receive, send: Send) -> None:
             return
 
 
-def create_app(broker: LocalBroker, max_body_bytes: int, read_timeout: float = 30.0) -> ASGIApp:
-    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+class Refusal(Exception):
+    """An event the ingress will not take: its status and the reason given to the sender."""
+
+    def __init__(self, status: int, reason: str, counted_as: str):
+        super().__init__(reason)
+        self.status = status
+        self.counted_as = counted_as
+
+
+class Ingress:
+    """The ASGI application: routes a request, and takes an event into its broker."""
+
+    def __init__(self, broker: LocalBroker, max_body_bytes: int, read_timeout: float = 30.0):
+        self.broker = broker
+        self.max_body_bytes = max_body_bytes
+        self.read_timeout = read_timeout
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            await _lifespan(broker, receive, send)
+            await _lifespan(self.broker, receive, send)
             return
         if scope["type"] != "http":
             return
@@ -91,56 +108,55 @@ def create_app(broker: LocalBroker, max_body_bytes: int, read_timeout: float = 3
         elif method == "GET" and parts == ["healthz"]:
             await _respond(send, 200, b"ok")
         elif method == "GET" and parts == ["metrics"]:
-            body = generate_latest(broker.tally.registry)
+            body = generate_latest(self.broker.tally.registry)
             ctype = (b"content-type", CONTENT_TYPE_LATEST.encode())
             await send({"type": "http.response.start", "status": 200, "headers": [ctype]})
             await send({"type": "http.response.body", "body": body})
         elif method != "POST":
             await _respond(send, 405, b"only POST is accepted\n", [ALLOW])
-        elif len(parts) != 2 or broker.route(parts[0], parts[1]) is None:
+        elif len(parts) != 2 or (route := self.broker.route(parts[0], parts[1])) is None:
             what = "/".join(parts) or "/"
             await _respond(send, 404, f"no broker {what}: POST /<namespace>/<broker>\n".encode())
         else:
-            await _ingest(scope, receive, send, parts[0], parts[1])
+            try:
+                await self._take(route, scope, receive)
+            except Refusal as refusal:
+                self.broker.tally.refused(route.name, refusal.counted_as)
+                retry = [(b"retry-after", b"1")] if refusal.status == 503 else []
+                await _respond(send, refusal.status, f"{refusal}\n".encode(), retry)
+            except ConnectionError:
+                return  # the sender went away: nobody to answer
+            else:
+                await _respond(send, 202)
 
-    async def _ingest(
-        scope: Scope, receive: Receive, send: Send, namespace: str, name: str
-    ) -> None:
-        route = broker.route(namespace, name)
-        assert route is not None
+    async def _take(self, route: BrokerRoute, scope: Scope, receive: Receive) -> None:
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-        declared = headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > max_body_bytes:
-            broker.tally.refused(name, "too_large")
-            await _respond(send, 413, f"body larger than {max_body_bytes} bytes\n".encode())
-            return
+        body = await self._body(headers, receive)
         try:
-            async with asyncio.timeout(read_timeout):
-                body = await _read_body(receive, max_body_bytes)
-        except BodyTooLarge:
-            broker.tally.refused(name, "too_large")
-            await _respond(send, 413, f"body larger than {max_body_bytes} bytes\n".encode())
-            return
-        except TimeoutError:
-            broker.tally.refused(name, "timeout")
-            await _respond(send, 408, f"body not received within {read_timeout:g}s\n".encode())
-            return
-        except ConnectionError:
-            return
-        try:
-            accepted = await broker.accept(route, cloudevents.decode(headers, body))
+            accepted = await self.broker.accept(route, cloudevents.decode(headers, body))
         except BadInput as error:
-            broker.tally.refused(name, "invalid")
-            await _respond(send, 400, f"{error}\n".encode())
-            return
+            raise Refusal(400, str(error), "invalid") from None
         if not accepted:
-            broker.tally.refused(name, "full")
-            retry = [(b"retry-after", b"1")]
-            await _respond(send, 503, b"the broker is at its in-flight limit, retry later\n", retry)
-            return
-        await _respond(send, 202)
+            raise Refusal(503, "the broker is at its in-flight limit, retry later", "full")
 
-    return app
+    async def _body(self, headers: dict[str, str], receive: Receive) -> bytes:
+        limit = self.max_body_bytes
+        too_large = Refusal(413, f"body larger than {limit} bytes", "too_large")
+        declared = headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            raise too_large
+        try:
+            async with asyncio.timeout(self.read_timeout):
+                return await _read_body(receive, limit)
+        except BodyTooLarge:
+            raise too_large from None
+        except TimeoutError:
+            reason = f"body not received within {self.read_timeout:g}s"
+            raise Refusal(408, reason, "timeout") from None
+
+
+def create_app(broker: LocalBroker, max_body_bytes: int, read_timeout: float = 30.0) -> ASGIApp:
+    return Ingress(broker, max_body_bytes, read_timeout)
 
 
 def serve(

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from modelstats.core.errors import ConfigError
 from modelstats.local import delivery
 from modelstats.local.filters import Filter, uses_cesql
-from modelstats.local.manifests import Destination, Manifests, PingSource
+from modelstats.local.manifests import Broker, Destination, Manifests, PingSource, Trigger
 
 log = logging.getLogger("modelstats.broker")
 
@@ -97,34 +97,13 @@ def compile_routing(manifests: Manifests, resolver: Resolver) -> Routing:
                 broker.broker_class,
                 MT_BROKER_CLASS,
             )
-        subscriptions = []
-        for trigger in manifests.triggers:
-            if trigger.namespace != broker.namespace or trigger.broker != broker.name:
-                continue
-            what = f"{trigger.source}: Trigger/{trigger.name}"
-            if uses_cesql(trigger.filter):
-                raise ConfigError(
-                    f"{what}: uses a cesql filter, which the local broker does not evaluate;"
-                    " use the exact, prefix, suffix, all, any or not dialects"
-                )
-            spec = trigger.delivery or broker.delivery
-            policy = spec.retry_policy() if spec else delivery.CLUSTER_DEFAULT
-            dls = spec.dead_letter_sink if spec else None
-            subscriptions.append(
-                Subscription(
-                    name=trigger.name,
-                    filter=trigger.filter,
-                    url=resolver.url(trigger.subscriber, trigger.namespace, f"{what} subscriber"),
-                    policy=policy,
-                    dead_letter_url=(
-                        resolver.url(dls, trigger.namespace, f"{what} deadLetterSink")
-                        if dls
-                        else None
-                    ),
-                )
-            )
+        subscriptions = tuple(
+            _subscription(trigger, broker, resolver)
+            for trigger in manifests.triggers
+            if trigger.namespace == broker.namespace and trigger.broker == broker.name
+        )
         brokers[(broker.namespace, broker.name)] = BrokerRoute(
-            broker.namespace, broker.name, tuple(subscriptions)
+            broker.namespace, broker.name, subscriptions
         )
     for trigger in manifests.triggers:
         if (trigger.namespace, trigger.broker) not in brokers:
@@ -141,3 +120,26 @@ def compile_routing(manifests: Manifests, resolver: Resolver) -> Routing:
         for ping in manifests.ping_sources
     )
     return Routing(brokers, pingers)
+
+
+def _subscription(trigger: Trigger, broker: Broker, resolver: Resolver) -> Subscription:
+    """One Trigger of `broker`: its filter, URL and the DeliverySpec in force (the Trigger's
+    as a whole, else the Broker's, else the cluster default)."""
+    what = f"{trigger.source}: Trigger/{trigger.name}"
+    if uses_cesql(trigger.filter):
+        raise ConfigError(
+            f"{what}: uses a cesql filter, which the local broker does not evaluate;"
+            " use the exact, prefix, suffix, all, any or not dialects"
+        )
+    spec = trigger.delivery or broker.delivery
+    policy = spec.retry_policy() if spec else delivery.CLUSTER_DEFAULT
+    sink = spec.dead_letter_sink if spec else None
+    return Subscription(
+        name=trigger.name,
+        filter=trigger.filter,
+        url=resolver.url(trigger.subscriber, trigger.namespace, f"{what} subscriber"),
+        policy=policy,
+        dead_letter_url=(
+            resolver.url(sink, trigger.namespace, f"{what} deadLetterSink") if sink else None
+        ),
+    )
