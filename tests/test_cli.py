@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from modelstats.core import timestamps
-from tests.local.test_stack import Stack, _kill_everything, start_stack, stop_stack
+from tests.stacks import Stack, kill_everything, start_stack, stop_stack
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow  # every test here runs the command as a process
@@ -105,7 +105,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     try:
         stop_stack(running)
     finally:
-        _kill_everything(running)
+        kill_everything(running)
 
 
 def test_run_from_elsewhere_shows_its_database_and_runs_no_demo(stack: Stack) -> None:

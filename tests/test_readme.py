@@ -23,7 +23,7 @@ import httpx
 import pytest
 
 from tests.brokers import free_port
-from tests.local.test_stack import Stack, _kill_everything, poll, start_stack, stop_stack
+from tests.stacks import Stack, kill_everything, poll, start_stack, stop_stack
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
@@ -116,7 +116,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     try:
         stop_stack(running)
     finally:
-        _kill_everything(running)
+        kill_everything(running)
 
 
 def environment(stack: Stack) -> dict[str, str]:

@@ -268,6 +268,13 @@ def broker(
     help="The only directory ETL jobs may read (created). Default: <data-dir>/etl.",
 )
 @click.option("--no-demo", is_flag=True, help="Run without the synthetic demo's PingSource.")
+@click.option(
+    "--restart",
+    type=click.Choice(["always", "never"]),
+    default="always",
+    show_default=True,
+    help="Restart a process that exits, with backoff (never: leave it down, for failure drills).",
+)
 def run(
     broker_port: int,
     stats_port: int,
@@ -276,9 +283,11 @@ def run(
     manifests_dir: str | None,
     etl_root: str | None,
     no_demo: bool,
+    restart: str,
 ) -> None:
     """Run the whole pipeline locally: PostgreSQL, the functions and the broker."""
     from modelstats.local import stack
+    from modelstats.local.supervisor import RestartPolicy
 
     try:
         _seconds(ping_every, "--ping-every")
@@ -302,6 +311,7 @@ def run(
         etl_root=Path(etl_root) if etl_root else None,
         root=root,
         demo=not no_demo,
+        restart=RestartPolicy(enabled=restart == "always"),
     )
     sys.exit(stack.run(options))
 

@@ -20,7 +20,7 @@ import pytest
 from modelstats.client import Reporter
 from modelstats.local.stack import broker_command
 from tests.brokers import free_port
-from tests.local.test_stack import Stack, _kill_everything, poll, start_stack, stop_stack
+from tests.stacks import Stack, kill_everything, poll, start_stack, stop_stack
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
@@ -38,7 +38,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     try:
         stop_stack(running)
     finally:
-        _kill_everything(running)
+        kill_everything(running)
 
 
 def stored(stack: Stack, model: str) -> tuple[int, int]:

@@ -7,21 +7,15 @@ fails its test with a message naming it: they are not skipped.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
-import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -29,179 +23,15 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
-from modelstats.local.embedded import EmbeddedPostgres
 from modelstats.local.ports import free_port
 from tests.receivers import Receiver
+from tests.stacks import Stack, group_alive, kill_everything, poll, start_stack, stop_stack
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
-START_TIMEOUT = 120
 PINGSOURCE = "/apis/v1/namespaces/modelstats/pingsources/etl-schedule"
-RUNNING = "modelstats is running"
-
-
-@dataclass
-class Stack:
-    popen: subprocess.Popen[bytes]
-    data_dir: Path
-    broker_port: int
-    stats_port: int
-    lines: list[tuple[float, str]] = field(default_factory=list)
-    state: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def ingress(self) -> str:
-        return f"http://127.0.0.1:{self.broker_port}/modelstats/default"
-
-    @property
-    def stats(self) -> str:
-        return f"http://127.0.0.1:{self.stats_port}"
-
-    def output(self) -> str:
-        return "\n".join(line for _, line in self.lines)
-
-    def pids(self) -> dict[str, int]:
-        return {name: p["pid"] for name, p in self.state.get("processes", {}).items()}
-
-    def post(self, data: Any, type: str = "modelstats.metric.reported", **ce: str) -> str:
-        event_id = ce.pop("id", None) or str(uuid.uuid4())
-        headers = {
-            "ce-specversion": "1.0",
-            "ce-type": type,
-            "ce-source": "/tests/e2e",
-            "ce-id": event_id,
-            "content-type": "application/json",
-            **{f"ce-{k}": v for k, v in ce.items()},
-        }
-        response = httpx.post(self.ingress, headers=headers, content=json.dumps(data), timeout=10)
-        assert response.status_code == 202, response.text
-        return event_id
-
-    def broker_counter(self, name: str, **labels: str) -> float:
-        """A sample of the broker's /metrics (0 when the series does not exist yet)."""
-        text = httpx.get(f"http://127.0.0.1:{self.broker_port}/metrics", timeout=5).text
-        for family in text_string_to_metric_families(text):
-            for sample in family.samples:
-                if sample.name == name and all(
-                    sample.labels.get(k) == v for k, v in labels.items()
-                ):
-                    return float(sample.value)
-        return 0.0
-
-    def wait_line(self, pattern: str, timeout: float, after: int = 0) -> str:
-        regex = re.compile(pattern)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for _, line in self.lines[after:]:
-                if regex.search(line):
-                    return line
-            time.sleep(0.1)
-        raise AssertionError(f"no output line matching {pattern!r} in {timeout}s")
-
-
-def _pump(stack: Stack) -> None:
-    assert stack.popen.stdout is not None
-    for raw in iter(stack.popen.stdout.readline, b""):
-        stack.lines.append((time.monotonic(), raw.decode(errors="replace").rstrip()))
-
-
-def _kill_everything(stack: Stack) -> None:
-    for pid in [stack.popen.pid, *stack.pids().values()]:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pid, signal.SIGKILL)
-    postgres = EmbeddedPostgres(stack.data_dir / "pg")
-    if (stack.data_dir / "pg" / "postmaster.pid").exists():
-        with contextlib.suppress(Exception):
-            postgres.start()  # attach to the running server to stop it
-            postgres.stop()
-    shutil.rmtree(stack.data_dir.parent, ignore_errors=True)
-
-
-def start_stack(
-    tmp_path: Path,
-    env: dict[str, str] | None = None,
-    ping_every: str = "1s",
-    args: tuple[str, ...] = (),
-    cwd: Path = ROOT,
-) -> Stack:
-    """`args`: more `modelstats run` options; `cwd`: where it starts (it finds the checkout)."""
-    # Not under pytest's basetemp: a concurrent pytest session may prune that while the
-    # embedded PostgreSQL still lives there.
-    data_dir = Path(tempfile.mkdtemp(prefix="modelstats-e2e-")) / "data"
-    broker_port, stats_port = free_port(), free_port()
-    environment = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "ETL_ROOT")}
-    environment.update(env or {})
-    environment["PYTHONUNBUFFERED"] = "1"
-    argv = [
-        sys.executable,
-        "-m",
-        "modelstats.cli",
-        "run",
-        "--broker-port",
-        str(broker_port),
-        "--stats-port",
-        str(stats_port),
-        "--data-dir",
-        str(data_dir),
-        "--ping-every",
-        ping_every,
-        *args,
-    ]
-    popen = subprocess.Popen(
-        argv,
-        cwd=cwd,
-        env=environment,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    stack = Stack(popen, data_dir, broker_port, stats_port)
-    threading.Thread(target=_pump, args=(stack,), daemon=True).start()
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if any(RUNNING in line for _, line in stack.lines):
-            stack.state = json.loads((data_dir / "stack.json").read_text())
-            return stack
-        if popen.poll() is not None:
-            time.sleep(0.3)
-            raise AssertionError(
-                f"modelstats run exited with {popen.returncode}:\n{stack.output()}"
-            )
-        time.sleep(0.2)
-    _kill_everything(stack)
-    raise AssertionError(f"modelstats run did not start in {START_TIMEOUT}s:\n{stack.output()}")
-
-
-def stop_stack(stack: Stack, timeout: float = 40) -> float:
-    """SIGINT (Ctrl-C) to `modelstats run`; returns how long it took to exit."""
-    started = time.monotonic()
-    with contextlib.suppress(ProcessLookupError):
-        stack.popen.send_signal(signal.SIGINT)
-    try:
-        stack.popen.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        _kill_everything(stack)
-        raise AssertionError(f"modelstats run did not stop in {timeout}s") from None
-    return time.monotonic() - started
-
-
-@pytest.fixture
-def stack_factory(tmp_path: Path) -> Iterator[Callable[..., Stack]]:
-    started: list[Stack] = []
-
-    def factory(**kwargs: Any) -> Stack:
-        stack = start_stack(tmp_path / f"s{len(started)}", **kwargs)
-        started.append(stack)
-        return stack
-
-    yield factory
-    for stack in started:
-        if stack.popen.poll() is None:
-            stop_stack(stack)
-        _kill_everything(stack)
 
 
 @pytest.fixture(scope="module")
@@ -220,20 +50,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, webhook: Receiver) -> Iterat
     try:
         stop_stack(running)
     finally:
-        _kill_everything(running)
-
-
-def poll(fetch: Callable[[], Any], timeout: float, what: str) -> Any:
-    """Call `fetch` until it returns something truthy; AssertionError after `timeout`."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        with contextlib.suppress(httpx.HTTPError):
-            last = fetch()
-            if last:
-                return last
-        time.sleep(0.3)
-    raise AssertionError(f"{what} not seen within {timeout}s (last: {last!r})")
+        kill_everything(running)
 
 
 def stats_of(stack: Stack, model: str, version: str) -> dict[str, Any] | None:
@@ -406,14 +223,6 @@ def test_etl_reads_logs_only_under_the_etl_root_it_prints(stack: Stack) -> None:
     assert letters[0]["code"] == 400
 
 
-def group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
 def _log_time(line: str) -> float:
     match = re.search(r"(\d\d:\d\d:\d\d\.\d{3})", line)
     assert match, line
@@ -425,14 +234,15 @@ def test_a_function_that_is_down_gets_retries_with_backoff_then_dead_letters(
     stack_factory: Callable[..., Stack],
 ) -> None:
     """ingest is killed; the broker retries with the Broker's delivery (infra/knative/broker.yaml)
-    and then the separate deadletters service keeps the event."""
+    and then the separate deadletters service keeps the event. `--restart never` keeps ingest
+    down for the whole schedule (the stack would otherwise bring it back within seconds)."""
     from modelstats.local import manifests
 
     spec = manifests.load(ROOT / "infra" / "knative").broker("modelstats", "default")
     assert spec is not None and spec.delivery is not None
     schedule = spec.delivery.retry_policy().schedule()
 
-    running = stack_factory(ping_every="1h")
+    running = stack_factory(ping_every="1h", args=["--restart", "never"])
     os.killpg(running.pids()["ingest"], signal.SIGKILL)
     time.sleep(0.5)
     event_id = running.post({"model": "e2e-down", "version": "v1", "metrics": {"drift": 0.5}})

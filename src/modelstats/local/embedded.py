@@ -3,12 +3,17 @@
 pgserver ships the server binaries and, when run as root (PostgreSQL refuses root), initialises
 and runs the cluster as an unprivileged system user. It listens on a Unix socket only, so
 nothing collides with another server on the machine.
+
+Under `modelstats run` it is one of the supervised children (supervisor.py): it is restarted in
+place, with the same data directory and socket, when its postmaster goes away.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
+import threading
 import warnings
 from pathlib import Path
 from typing import Any
@@ -32,10 +37,15 @@ def _pgserver() -> Any:
 class EmbeddedPostgres:
     """One PostgreSQL cluster in `data_dir`: start, stop (for failure tests) and remove."""
 
+    name = "postgres"
+
     def __init__(self, data_dir: Path | str):
         self.data_dir = Path(data_dir).resolve()
         self._server: Any = None
         self._socket_dir = ""
+        self._postmaster: int | None = None
+        self._restarting: threading.Thread | None = None
+        self._restart_error: Exception | None = None
 
     def start(self) -> str:
         """Start (initialising on first use) and return a libpq URL over the Unix socket."""
@@ -50,6 +60,7 @@ class EmbeddedPostgres:
         else:
             log = str(self.data_dir / "log")
             self._pg_ctl(["-w", "-o", '-h ""', "-o", f"-k {self._socket_dir}", "-l", log, "start"])
+        self._postmaster = self._read_postmaster_pid()
         return self.url
 
     @property
@@ -69,6 +80,73 @@ class EmbeddedPostgres:
         """Stop the server (fast shutdown: open sessions are disconnected)."""
         if self._server is not None:
             self._pg_ctl(["-w", "-m", "fast", "stop"])
+
+    # -- as a supervised child (supervisor.Child) -------------------------------------------
+
+    @property
+    def pid(self) -> int | None:
+        return self._postmaster
+
+    def _read_postmaster_pid(self) -> int | None:
+        try:
+            first = (self.data_dir / "postmaster.pid").read_text().split("\n", 1)[0]
+            return int(first)
+        except (OSError, ValueError):
+            return None
+
+    def ended(self) -> str | None:
+        """pg_ctl detaches the postmaster, so it is no child of ours to wait for: its pid (from
+        postmaster.pid, read at each start) is checked with signal 0 instead of a connection
+        probe. That is free every few hundred milliseconds, opens no session and writes no
+        server log, and it sees exactly what a kubelet restarts on, the process ending (kill -9,
+        a crash, `pg_ctl stop`). A server that runs but hangs is a liveness probe's business,
+        which the local stack does not emulate: the functions answer 503 and the broker
+        retries."""
+        if self._restarting is not None:
+            if self._restarting.is_alive():
+                return None
+            self._restarting = None
+            if self._restart_error is not None:
+                return f"could not be started: {self._restart_error}"
+        pid = self._postmaster
+        if pid is None:
+            return "is not running (no postmaster.pid)"
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return f"exited (postmaster pid {pid} is gone)"
+        except PermissionError:
+            pass  # alive, under pgserver's own user
+        return None
+
+    def can_restart(self) -> bool:
+        return True
+
+    def clear(self) -> None:
+        """Nothing to do: the postmaster's backends exit when it dies, and the server refuses
+        to start (a failed restart, retried with backoff) while one still holds its memory."""
+
+    def restart(self) -> None:
+        """`pg_ctl start -w` (crash recovery included) in a thread, so the supervisor goes on
+        watching the other children meanwhile."""
+        self._restart_error = None
+
+        def start() -> None:
+            try:
+                self.start()
+            except Exception as error:  # pg_ctl's own failure, reported by ended()
+                self._restart_error = error
+
+        self._restarting = threading.Thread(target=start, name="postgres-restart", daemon=True)
+        self._restarting.start()
+
+    def ready(self) -> bool:
+        return self._restarting is None or not self._restarting.is_alive()
+
+    def wait_restarted(self, timeout: float) -> None:
+        """Let a restart in progress finish (before stopping the server)."""
+        if self._restarting is not None:
+            self._restarting.join(timeout)
 
     def remove(self) -> None:
         """Stop if running and delete the data directory."""

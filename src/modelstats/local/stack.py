@@ -3,12 +3,15 @@
 An embedded PostgreSQL (unless DATABASE_URL is set), the schema migrated, every Knative Service
 of the manifests started as a functions-framework process with its container's command, then
 the local broker in front of them. Each process runs in its own process group with its output
-prefixed by its name; stopping (Ctrl-C, SIGTERM) stops the broker first (it drains and spools
-what is still in flight), then the functions, then the database, killing any straggler.
+prefixed by its name. While it runs, a process (or the embedded database) that exits is
+restarted in place with backoff, and one that keeps failing stops the stack (supervisor.py).
+Stopping (Ctrl-C, SIGTERM) stops the broker first (it drains and spools what is still in
+flight), then the functions, then the database, killing any straggler; a second Ctrl-C makes
+the broker spool at once and waits for nothing else; a third kills everything.
 
 The state of a running stack (URLs, pids, database URL) is written to `<data-dir>/stack.json`
 for the commands that need its broker or database (`modelstats replay`, `migrate`, ...) and
-the tests.
+the tests, again after every restart.
 
 The demo: a PingSource whose job is the synthetic one writes random figures every tick. The
 banner says so; `--no-demo` runs the stack without it (the manifests stay as they are).
@@ -17,37 +20,33 @@ banner says so; `--no-demo` runs the stack without it (the manifests stay as the
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import json
 import os
 import shutil
 import signal
-import socket
-import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
-
-import httpx
 
 from modelstats.core.errors import ConfigError, ModelstatsError
 from modelstats.local import manifests as manifests_module
 from modelstats.local.manifests import Manifests, PingSource, Service
 from modelstats.local.ports import free_port
+from modelstats.local.processes import Process, port_free, say, wait_healthy
+from modelstats.local.supervisor import CrashLoop, RestartPolicy, Supervisor
 
 STATE_FILE = "stack.json"
-HEALTH_TIMEOUT_SECONDS = 60.0
 STOP_GRACE_SECONDS = 5.0
 BROKER_STOP_GRACE_SECONDS = 10.0
 DEFAULT_THREADS = "4"
 # The banner's examples (and the README's) use a model the demo never writes.
 EXAMPLE_MODEL, EXAMPLE_VERSION = "fraud-detector", "v3"
-_PRINT_LOCK = threading.Lock()
+SUPERVISE_EVERY_SECONDS = 0.2
 
 
 @dataclass(frozen=True)
@@ -62,6 +61,7 @@ class Options:
     # What the etl function may read (its ETL_ROOT); None: <data_dir>/etl.
     etl_root: Path | None = None
     demo: bool = True
+    restart: RestartPolicy = field(default_factory=RestartPolicy)
 
 
 def broker_command(
@@ -111,103 +111,6 @@ def without_demo(manifests: Manifests) -> Manifests:
     demo = demo_ping_sources(manifests)
     kept = [ping for ping in manifests.ping_sources if ping not in demo]
     return Manifests(manifests.brokers, manifests.triggers, kept, manifests.services)
-
-
-def port_free(host: str, port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        # As the servers bind: connections of a stack just stopped (TIME_WAIT) do not count.
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return False
-    return True
-
-
-def say(name: str, line: str, stream: IO[str] | None = None) -> None:
-    """One line of output, prefixed with the name of the process it comes from."""
-    out = stream or sys.stdout
-    with _PRINT_LOCK:
-        out.write(f"{name:<12}| {line}\n")
-        out.flush()
-
-
-def _load_prctl() -> Callable[..., int] | None:
-    try:
-        prctl: Callable[..., int] = ctypes.CDLL("libc.so.6", use_errno=True).prctl
-        return prctl
-    except (OSError, AttributeError):
-        return None
-
-
-_PRCTL = _load_prctl()
-_PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:
-    """In the child, before exec: get SIGTERM if `modelstats run` itself dies (Linux only).
-    The library is loaded in the parent: the forked child only makes the system call."""
-    if _PRCTL is not None:
-        _PRCTL(_PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
-@dataclass
-class Process:
-    """A child process in its own process group, its output pumped with a name prefix."""
-
-    name: str
-    argv: list[str]
-    env: Mapping[str, str]
-    cwd: Path
-    url: str = ""
-    popen: subprocess.Popen[bytes] | None = None
-    exit_reported: bool = False
-    _pump: threading.Thread | None = field(default=None, repr=False)
-
-    def start(self) -> None:
-        self.popen = subprocess.Popen(
-            self.argv,
-            cwd=self.cwd,
-            env=dict(self.env),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group, stopped as a whole
-            preexec_fn=_die_with_parent,
-        )
-        self._pump = threading.Thread(target=self._pump_output, daemon=True)
-        self._pump.start()
-
-    def _pump_output(self) -> None:
-        assert self.popen is not None and self.popen.stdout is not None
-        for raw in iter(self.popen.stdout.readline, b""):
-            say(self.name, raw.decode("utf-8", errors="replace").rstrip("\n"))
-
-    @property
-    def pid(self) -> int | None:
-        return self.popen.pid if self.popen else None
-
-    def exit_code(self) -> int | None:
-        return self.popen.poll() if self.popen else None
-
-    def signal_group(self, signum: int) -> None:
-        if self.popen is None:
-            return
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.popen.pid, signum)
-
-    def wait(self, timeout: float) -> bool:
-        if self.popen is None:
-            return True
-        try:
-            self.popen.wait(timeout=max(timeout, 0))
-        except subprocess.TimeoutExpired:
-            return False
-        return True
-
-    def join_output(self) -> None:
-        if self._pump is not None:
-            self._pump.join(timeout=2)
 
 
 def image_function(image: str) -> str:
@@ -263,22 +166,6 @@ def service_env(
     return env, skipped
 
 
-def wait_healthy(process: Process, timeout: float = HEALTH_TIMEOUT_SECONDS) -> bool:
-    """Poll GET /healthz until 200; False if the process exits or the time runs out."""
-    deadline = time.monotonic() + timeout
-    with httpx.Client(timeout=2, trust_env=False) as client:
-        while time.monotonic() < deadline:
-            if process.exit_code() is not None:
-                return False
-            try:
-                if client.get(f"{process.url}/healthz").status_code == 200:
-                    return True
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-    return False
-
-
 def read_state(data_dir: Path) -> dict[str, Any]:
     path = data_dir / STATE_FILE
     try:
@@ -318,7 +205,10 @@ class Stack:
         self.ingress = ""
         self.stats_url = ""
         self.demo: list[PingSource] = []
+        self.supervisor: Supervisor | None = None
         self._stopping = threading.Event()
+        self._stop_requested = threading.Event()
+        self._hurry = threading.Event()
 
     # -- start -----------------------------------------------------------------------------
 
@@ -384,15 +274,13 @@ class Stack:
             process.start()
             self.processes.append(process)
         for process in self.processes:
-            if not wait_healthy(process):
-                code = process.exit_code()
-                state = f"exited with code {code}" if code is not None else "not healthy"
+            # One that exited is the supervisor's to report and restart.
+            if not wait_healthy(process) and process.exit_code() is None:
                 say(
                     "run",
-                    f"WARNING {process.name} {state}: the broker will retry and dead-letter"
-                    " the events for it",
+                    f"WARNING {process.name} is not healthy: the broker will retry and"
+                    " dead-letter the events for it",
                 )
-                process.exit_reported = code is not None
 
     def _start_broker(self, manifests: Manifests) -> None:
         host, port = self.options.host, self.options.broker_port
@@ -416,7 +304,7 @@ class Stack:
         self.stats_url = stats.url if stats else ""
 
     def _write_state(self) -> None:
-        state = {
+        state: dict[str, Any] = {
             "pid": os.getpid(),
             "broker": self.ingress,
             "stats": self.stats_url,
@@ -428,7 +316,12 @@ class Stack:
                 for p in [*self.processes, *([self.broker] if self.broker else [])]
             },
         }
-        (self.data_dir / STATE_FILE).write_text(json.dumps(state, indent=2) + "\n", "utf-8")
+        if self.postgres is not None:
+            state["postgres"] = {"pid": self.postgres.pid, "data_dir": str(self.postgres.data_dir)}
+        # Rewritten on every restart: a reader sees the old file or the new one, never half.
+        partial = self.data_dir / (STATE_FILE + ".new")
+        partial.write_text(json.dumps(state, indent=2) + "\n", "utf-8")
+        os.replace(partial, self.data_dir / STATE_FILE)
 
     def banner(self) -> str:
         lines = [
@@ -478,25 +371,49 @@ class Stack:
 
     # -- supervise and stop ----------------------------------------------------------------
 
-    def supervise(self, should_stop: Callable[[], bool]) -> None:
-        """Report children that exit on their own, until asked to stop."""
-        while not should_stop():
-            for process in [*self.processes, *([self.broker] if self.broker else [])]:
-                code = process.exit_code()
-                if code is not None and not process.exit_reported:
-                    process.exit_reported = True
-                    say("run", f"WARNING {process.name} exited with code {code}")
-            time.sleep(0.2)
+    def supervise(self) -> None:
+        """Restart children that exit, until asked to stop; CrashLoop when one keeps failing."""
+        children: list[Any] = [*self.processes, *([self.broker] if self.broker else [])]
+        if self.postgres is not None:
+            children.append(self.postgres)
+        self.supervisor = Supervisor(
+            children,
+            self.options.restart,
+            say=lambda line: say("run", line),
+            on_restart=lambda child: self._write_state(),
+            stopping=self._stop_requested.is_set,
+        )
+        while not self._stop_requested.wait(SUPERVISE_EVERY_SECONDS):
+            self.supervisor.check()
+
+    def request_stop(self) -> None:
+        """First Ctrl-C (or SIGTERM): stop restarting, then stop everything gracefully."""
+        self._stop_requested.set()
+
+    def hurry(self) -> None:
+        """Second Ctrl-C: the broker spools what is in flight at once and exits (SIGQUIT), and
+        nothing else is waited for. Called from a signal handler: no output, no locks."""
+        self._stop_requested.set()
+        self._hurry.set()
+        if self.broker is not None:
+            self.broker.signal_group(signal.SIGQUIT)
 
     def stop(self) -> None:
-        """Broker first (it drains), then the functions, then the database."""
+        """Broker first (it drains, or spools at once when hurried), then the functions, then
+        the database."""
         if self._stopping.is_set():
             return
         self._stopping.set()
+        self._stop_requested.set()
         if self.broker is not None:
-            self._stop_group([self.broker], BROKER_STOP_GRACE_SECONDS)
+            quick = self._hurry.is_set()
+            self.broker.signal_group(signal.SIGQUIT if quick else signal.SIGTERM)
+            self._stop_group([self.broker], BROKER_STOP_GRACE_SECONDS, signalled=True)
+        if self._hurry.is_set():
+            say("run", "not waiting for the functions (second Ctrl-C): killing them")
         self._stop_group(self.processes, STOP_GRACE_SECONDS)
         if self.postgres is not None:
+            self.postgres.wait_restarted(timeout=35)
             try:
                 self.postgres.stop()
                 say("run", "embedded PostgreSQL stopped")
@@ -511,13 +428,20 @@ class Stack:
         for process in [*self.processes, *([self.broker] if self.broker else [])]:
             process.signal_group(signal.SIGKILL)
 
-    @staticmethod
-    def _stop_group(processes: list[Process], grace: float) -> None:
-        for process in processes:
-            process.signal_group(signal.SIGTERM)
+    def _stop_group(self, processes: list[Process], grace: float, signalled: bool = False) -> None:
+        """SIGTERM, then SIGKILL to what is still there after `grace` seconds. A second Ctrl-C
+        ends the wait at once, except for the broker: it is writing its spool."""
+        if not signalled:
+            for process in processes:
+                process.signal_group(signal.SIGTERM)
         deadline = time.monotonic() + grace
         for process in processes:
-            if not process.wait(deadline - time.monotonic()):
+            keeps_grace = process is self.broker
+            while process.exit_code() is None and time.monotonic() < deadline:
+                if self._hurry.is_set() and not keeps_grace:
+                    break
+                process.wait(0.1)
+            if process.exit_code() is None and (keeps_grace or not self._hurry.is_set()):
                 say("run", f"{process.name} did not stop in {grace:g}s: killed")
         for process in processes:
             # Whatever is left of the group (workers of a killed master) goes too.
@@ -527,30 +451,42 @@ class Stack:
 
 
 def run(options: Options) -> int:
-    """Start the stack, print the banner, supervise until SIGINT/SIGTERM, stop everything."""
-    stop_requested = threading.Event()
+    """Start the stack, print the banner, supervise until SIGINT/SIGTERM, stop everything.
+
+    A first Ctrl-C stops gracefully; a second makes the broker spool what is in flight at once
+    and stops the rest without waiting; a third kills every process."""
     stack = Stack(options)
+    interrupts = 0
 
     def on_signal(signum: int, frame: object) -> None:
-        if stop_requested.is_set():
-            stack.kill_now()  # a second Ctrl-C: no more waiting
-        stop_requested.set()
+        nonlocal interrupts
+        interrupts += 1
+        if interrupts == 1:
+            stack.request_stop()
+        elif interrupts == 2:
+            stack.hurry()
+        else:
+            stack.kill_now()
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    code = 0
     try:
         try:
             stack.start()
         except ModelstatsError as error:
             say("run", f"error: {error}", sys.stderr)
             return 1
-        if not stop_requested.is_set():
+        if not interrupts:
             sys.stdout.write(stack.banner())
             sys.stdout.flush()
-            stack.supervise(stop_requested.is_set)
+            try:
+                stack.supervise()
+            except CrashLoop:
+                code = 1  # the supervisor said which child and why
         say("run", "stopping")
-        return 0
+        return code
     finally:
         stack.stop()
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-        say("run", "stopped")
+        say("run", "stopped" if code == 0 else f"stopped (exit {code})")
