@@ -202,6 +202,23 @@ def _seconds(value: str | None, option: str) -> float | None:
     help="Seconds a sender has to deliver an event's body before the ingress answers 408.",
 )
 @click.option("--no-demo", is_flag=True, help="Leave out the PingSources of the synthetic job.")
+@click.option(
+    "--spool-max-bytes",
+    type=int,
+    help="The spool refuses events past this size (default: SPOOL_MAX_BYTES, 1 GiB).",
+)
+@click.option(
+    "--header-timeout",
+    default="10s",
+    show_default=True,
+    help="A request head must arrive within this (also from a connection's opening).",
+)
+@click.option(
+    "--idle-timeout",
+    default="5s",
+    show_default=True,
+    help="A keep-alive connection idle for this long is closed.",
+)
 def broker(
     manifests_dir: str,
     port: int,
@@ -214,6 +231,9 @@ def broker(
     max_body_bytes: int | None,
     read_timeout: float,
     no_demo: bool,
+    spool_max_bytes: int | None,
+    header_timeout: str,
+    idle_timeout: str,
 ) -> None:
     """Run the local Knative-style broker over a directory of manifests."""
     from modelstats.core import logs
@@ -221,8 +241,14 @@ def broker(
     from modelstats.local import ingress, manifests, stack
 
     logs.configure()
+    settings = get_settings()
     try:
         loaded = manifests.load(manifests_dir)
+        timeouts = ingress.Timeouts(
+            head=_seconds(header_timeout, "--header-timeout") or ingress.Timeouts.head,
+            body=read_timeout,
+            idle=max(1, round(_seconds(idle_timeout, "--idle-timeout") or ingress.Timeouts.idle)),
+        )
         local = broker_core.build(
             stack.without_demo(loaded) if no_demo else loaded,
             port=port,
@@ -232,6 +258,7 @@ def broker(
             ping_every=_seconds(ping_every, "--ping-every"),
             max_in_flight=max_in_flight,
             admission_wait=admission_wait,
+            spool_max_bytes=spool_max_bytes or settings.spool_max_bytes,
         )
     except ModelstatsError as error:
         _fail(error)
@@ -240,8 +267,7 @@ def broker(
         click.echo(f"broker {namespace}/{name}: http://{host}:{port}/{namespace}/{name}", err=True)
         for sub in route.subscriptions:
             click.echo(f"  trigger {sub.name} -> {sub.url}", err=True)
-    limit = max_body_bytes or get_settings().max_body_bytes
-    ingress.serve(local, host, port, limit, read_timeout)
+    ingress.serve(local, host, port, max_body_bytes or settings.max_body_bytes, timeouts)
 
 
 @main.command()

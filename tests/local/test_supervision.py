@@ -1,20 +1,25 @@
 """`modelstats run` as an unlucky operator meets it: parts killed under load come back and what
-is accepted afterwards is stored; a part that cannot start stops the stack with a clear error."""
+is accepted afterwards is stored; a part that cannot start stops the stack with a clear error;
+a second Ctrl-C, with PostgreSQL down, still loses nothing accepted."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
 import signal
 import subprocess
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import psycopg
 import pytest
 
+from modelstats.local.embedded import EmbeddedPostgres
 from tests.stacks import ROOT, Load, Stack, group_alive, poll
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
@@ -110,3 +115,63 @@ def test_a_service_that_cannot_start_is_given_up_and_the_stack_exits_non_zero(
     assert "stopped (exit 1)" in output.splitlines()[-1]
     assert [name for name, pid in pids.items() if group_alive(pid)] == []
     assert not (running.data_dir / "pg" / "postmaster.pid").exists()
+
+
+@pytest.fixture
+def outside_database() -> Iterator[EmbeddedPostgres]:
+    """A PostgreSQL the test stops and starts itself (the stack's own would be restarted)."""
+    home = Path(tempfile.mkdtemp(prefix="modelstats-outside-"))
+    server = EmbeddedPostgres(home / "pg")
+    server.start()
+    yield server
+    server.remove()
+    shutil.rmtree(home, ignore_errors=True)
+
+
+def test_a_second_ctrl_c_with_the_database_down_spools_everything_in_flight(
+    stack_factory: Callable[..., Stack], outside_database: EmbeddedPostgres
+) -> None:
+    url = outside_database.url
+    running = stack_factory(ping_every="1h", env={"DATABASE_URL": url})
+    source = "/tests/second-ctrl-c"
+    body = json.dumps({"model": "ctrl-c", "version": "v1", "metrics": {"drift": 0.1}})
+    accepted: list[str] = []
+
+    def post(count: int) -> None:
+        with httpx.Client(timeout=10) as client:
+            for _ in range(count):
+                event_id = f"e-{len(accepted)}"
+                headers = {
+                    "ce-specversion": "1.0",
+                    "ce-type": "modelstats.metric.reported",
+                    "ce-source": source,
+                    "ce-id": event_id,
+                    "content-type": "application/json",
+                }
+                response = client.post(running.ingress, headers=headers, content=body)
+                assert response.status_code == 202, response.text
+                accepted.append(event_id)
+
+    post(20)
+    poll(lambda: len(stored_ids(url, source)) == 20, 30, "the first 20 events stored")
+    outside_database.stop()
+    post(300)  # ingest answers 503: the broker holds them, retrying
+    poll(
+        lambda: running.broker_counter("modelstats_broker_delivery_retries_total") > 0,
+        30,
+        "retries against the stopped database",
+    )
+    running.popen.send_signal(signal.SIGINT)
+    time.sleep(0.5)
+    running.popen.send_signal(signal.SIGINT)
+    assert running.popen.wait(timeout=60) == 0, running.output()[-3000:]
+    spool = running.data_dir / "spool.jsonl"
+    events = [json.loads(line)["event"] for line in spool.read_text().splitlines()]
+    spooled = [event["id"] for event in events if event["source"] == source]
+    outside_database.start()
+    stored = stored_ids(url, source)
+    assert stored, "nothing stored before the database went down"
+    assert spooled, "nothing spooled"
+    assert set(accepted) == stored | set(spooled)
+    assert len(spooled) == len(set(spooled))
+    assert "not waiting for the functions (second Ctrl-C)" in running.output()

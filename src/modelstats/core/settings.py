@@ -35,6 +35,8 @@ class Settings:
     max_metrics: int = 100
     max_labels: int = 20
     max_name_length: int = 200
+    # The local broker's spool refuses events past this size rather than fill the disk.
+    spool_max_bytes: int = 1024**3
     # Bearer token of the stats API; unset leaves the API open.
     stats_api_token: str | None = None
     # Alerts: the rules file, notifiers, and the outbox's delivery and retry timing.
@@ -72,6 +74,7 @@ def from_environment(env: dict[str, str] | None = None) -> Settings:
         max_metrics=_int(env, "MAX_METRICS_PER_REPORT", 100),
         max_labels=_int(env, "MAX_LABELS_PER_REPORT", 20),
         max_name_length=_int(env, "MAX_NAME_LENGTH", 200),
+        spool_max_bytes=_int(env, "SPOOL_MAX_BYTES", 1024**3),
         stats_api_token=env.get("STATS_API_TOKEN") or None,
         alert_rules_file=env.get("ALERT_RULES_FILE") or "infra/knative/rules/alert-rules.yaml",
         slack_webhook_url=env.get("SLACK_WEBHOOK_URL") or None,

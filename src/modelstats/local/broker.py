@@ -20,7 +20,10 @@ Where it differs from an InMemoryChannel, on purpose:
   inside the slot of the event that caused it, so the cascade can never deadlock on slots;
 - nothing accepted is lost while it runs: an event that the dead-letter sink refuses (or that has
   no sink) is appended to the spool file, and so is every event still in flight when the broker
-  is stopped after its drain period. `modelstats replay` sends the spool back.
+  is stopped after its drain period, or at once when it is hurried (a second Ctrl-C, SIGQUIT).
+  `modelstats replay` sends the spool back. The spool has a size cap: past it an event is
+  logged as lost rather than fill the disk. What the broker holds in memory dies with it
+  (kill -9): see the README's delivery guarantees.
 """
 
 from __future__ import annotations
@@ -75,6 +78,7 @@ class LocalBroker:
     ingress_base: str = ""
     # How long an event waits at the ingress for an in-flight slot before the 503.
     admission_wait: float = 2.0
+    spool_max_bytes: int = spool.DEFAULT_MAX_BYTES
     tally: Tally = field(default_factory=Tally)
 
     def __post_init__(self) -> None:
@@ -82,12 +86,18 @@ class LocalBroker:
         self._slots_used = 0
         self._tasks: set[asyncio.Task[None]] = set()
         self._background: list[asyncio.Task[None]] = []
+        self._closing = False
+        self._hurry: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.sender = Sender()
+        self.spool = spool.Spool(self.spool_path, self.spool_max_bytes)
 
     # -- lifecycle -------------------------------------------------------------------------
 
     async def start(self) -> None:
         self._slots = asyncio.Semaphore(self.max_in_flight)
+        self._hurry = asyncio.Event()
+        self._loop = asyncio.get_running_loop()
         await self.sender.open()
         for pinger in self.routing.pingers:
             loop = pings.ping_loop(pinger, self.ping_every, self._fire_ping)
@@ -95,19 +105,44 @@ class LocalBroker:
         self._background.append(asyncio.create_task(self._summaries()))
 
     async def stop(self) -> None:
-        """Stop the pings, let deliveries finish for `drain_seconds`, spool what remains."""
+        """Stop admitting and pinging, let deliveries finish for `drain_seconds` (not at all
+        once hurried), then spool what remains, all with one fsync."""
+        self._closing = True
         for task in self._background:
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
-        if self._tasks:
+        if self._tasks and not self.hurried:
             log.info("draining %d event(s) in flight", len(self._tasks))
-            _, pending = await asyncio.wait(set(self._tasks), timeout=self.drain_seconds)
-            for task in pending:
-                task.cancel()
-            if pending:
+            await self._drain()
+        pending = set(self._tasks)
+        if pending:
+            log.warning("spooling what is still in flight (%d task(s))", len(pending))
+            with self.spool.batch():
+                for task in pending:
+                    task.cancel()  # each unfinished delivery spools its event (_fan_out)
                 await asyncio.gather(*pending, return_exceptions=True)
         await self.sender.close()
         self._log_summary()
+
+    async def _drain(self) -> None:
+        """Wait for every delivery, or `drain_seconds`, or a hurry, whichever comes first."""
+        assert self._hurry is not None
+        everything = asyncio.ensure_future(asyncio.wait(set(self._tasks)))
+        hurry = asyncio.ensure_future(self._hurry.wait())
+        await asyncio.wait(
+            {everything, hurry}, timeout=self.drain_seconds, return_when=asyncio.FIRST_COMPLETED
+        )
+        everything.cancel()  # the wait, not the deliveries
+        hurry.cancel()
+
+    @property
+    def hurried(self) -> bool:
+        return self._hurry is not None and self._hurry.is_set()
+
+    def hurry(self) -> None:
+        """Stop waiting for deliveries: spool them now. Safe from a signal handler."""
+        if self._loop is not None and self._hurry is not None:
+            self._loop.call_soon_threadsafe(self._hurry.set)
 
     @property
     def in_flight(self) -> int:
@@ -152,6 +187,8 @@ class LocalBroker:
         slots = self._slots
         if slots is None:
             raise RuntimeError("the broker is not started")
+        if self._closing:
+            return False  # stopping: a 503 is retried against the next broker
         if slots.locked():
             if self.admission_wait <= 0:
                 return False
@@ -342,35 +379,25 @@ class LocalBroker:
         await self._fan_out(route, stamped)
 
     def _spool(self, envelope: Envelope, reason: str, triggers: list[str]) -> None:
+        try:
+            self.spool.put(envelope, reason)
+        except (OSError, spool.SpoolFull) as error:
+            for trigger in triggers:
+                self.tally.lost(trigger)
+            log.critical("event %s LOST: %s: %s", envelope.label(), error, reason)
+            return
         for trigger in triggers:
             self.tally.spooled(trigger)
-        try:
-            spool.append(self.spool_path, envelope, reason)
+        if not self.spool.batching:  # a batch is summed up once, not per event
             log.error("event %s spooled to %s: %s", envelope.label(), self.spool_path, reason)
-        except OSError as error:
-            log.critical(
-                "event %s LOST: cannot write the spool (%s): %s", envelope.id, error, reason
-            )
 
     # -- pings -----------------------------------------------------------------------------
 
     def _fire_ping(self, pinger: Pinger) -> None:
-        task = asyncio.create_task(self._ping(pinger))
+        self.tally.ping(pinger.source.name)
+        task = asyncio.create_task(pings.send_tick(self.sender, pinger))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-
-    async def _ping(self, pinger: Pinger) -> None:
-        """Send one tick to the sink, with mtping's retries."""
-        self.tally.ping(pinger.source.name)
-        event = pings.ping_event(pinger.source)
-        what = f"PingSource {pinger.source.name} tick {event.id}"
-
-        def failed(result: DeliveryResult, attempt: int, retry_in: float | None) -> None:
-            log.warning("%s: attempt %d failed: %s", what, attempt, result.describe())
-
-        result = await self.sender.send(pinger.url, event, pings.RETRY_POLICY, {}, failed)
-        if not result.ok:
-            log.error("%s not delivered: %s", what, result.describe())
 
 
 def build(
@@ -382,6 +409,7 @@ def build(
     ping_every: float | None = None,
     max_in_flight: int = 1000,
     admission_wait: float = 2.0,
+    spool_max_bytes: int = spool.DEFAULT_MAX_BYTES,
     host: str = "127.0.0.1",
 ) -> LocalBroker:
     ingress_base = f"http://{host}:{port}"
@@ -393,4 +421,5 @@ def build(
         ping_every=ping_every,
         ingress_base=ingress_base,
         admission_wait=admission_wait,
+        spool_max_bytes=spool_max_bytes,
     )

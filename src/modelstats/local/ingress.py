@@ -6,21 +6,39 @@ accepted, 400 not a valid CloudEvent (binary or structured; batched mode refused
 404 for `/` or an unknown broker, 405 other methods, 200 OPTIONS; and, as this broker bounds what
 it holds, 413 for a body over the limit (refused from its Content-Length, or as soon as a chunked
 body passes it, never read whole), 408 for a body that does not arrive within the read timeout,
-503 with `Retry-After` when no in-flight slot frees in time.
+503 with `Retry-After` when no in-flight slot frees in time. The rest of a refused body is
+read and dropped up to a bound, so that the sender reads its 413 instead of a reset connection;
+past the bound (or a declared length past it, or a 408) the connection is closed. Idle
+connections and slow request heads are timed out too (connections.py).
+
+Signals: the first SIGINT or SIGTERM stops gracefully (deliveries get the broker's drain
+period, then what is left is spooled); a second one, or SIGQUIT, spools what is in flight at
+once and exits.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable, MutableMapping
+import signal
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping
+from dataclasses import dataclass
+from types import FrameType
 from typing import Any
 
+import uvicorn
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from modelstats.core import cloudevents
 from modelstats.core.errors import BadInput
 from modelstats.local.broker import LocalBroker
+from modelstats.local.connections import (
+    DEFAULT_HEAD_TIMEOUT,
+    DEFAULT_MAX_DISCARD_BYTES,
+    DEFAULT_MAX_HEAD_BYTES,
+    GuardedProtocol,
+)
 from modelstats.local.routing import BrokerRoute
 
 log = logging.getLogger("modelstats.broker")
@@ -33,6 +51,9 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 ALLOW = (b"allow", b"POST, OPTIONS")
 TEXT = (b"content-type", b"text/plain; charset=utf-8")
+CLOSE = [(b"connection", b"close")]
+RETRY = [(b"retry-after", b"1")]
+DEFAULT_IDLE_TIMEOUT = 5
 
 
 class BodyTooLarge(Exception):
@@ -42,7 +63,8 @@ class BodyTooLarge(Exception):
 async def _respond(
     send: Send, status: int, body: bytes = b"", headers: list[tuple[bytes, bytes]] | None = None
 ) -> None:
-    head = list(headers or [])
+    # A length, even 0: without one uvicorn frames the answer as chunked, bytes for nothing.
+    head = [(b"content-length", b"%d" % len(body)), *(headers or [])]
     if body:
         head.append(TEXT)
     await send({"type": "http.response.start", "status": status, "headers": head})
@@ -81,10 +103,12 @@ async def _lifespan(broker: LocalBroker, receive: Receive, send: Send) -> None:
 class Refusal(Exception):
     """An event the ingress will not take: its status and the reason given to the sender."""
 
-    def __init__(self, status: int, reason: str, counted_as: str):
+    def __init__(self, status: int, reason: str, counted_as: str, close: bool = False):
         super().__init__(reason)
         self.status = status
         self.counted_as = counted_as
+        # The rest of the request is not worth reading: the answer closes the connection.
+        self.close = close
 
 
 class Ingress:
@@ -122,8 +146,8 @@ class Ingress:
                 await self._take(route, scope, receive)
             except Refusal as refusal:
                 self.broker.tally.refused(route.name, refusal.counted_as)
-                retry = [(b"retry-after", b"1")] if refusal.status == 503 else []
-                await _respond(send, refusal.status, f"{refusal}\n".encode(), retry)
+                extra = RETRY if refusal.status == 503 else CLOSE if refusal.close else []
+                await _respond(send, refusal.status, f"{refusal}\n".encode(), extra)
             except ConnectionError:
                 return  # the sender went away: nobody to answer
             else:
@@ -144,6 +168,9 @@ class Ingress:
         too_large = Refusal(413, f"body larger than {limit} bytes", "too_large")
         declared = headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
+            # What the connection would discard to stay open is bounded (connections.py): a
+            # body past that is not waited for.
+            too_large.close = int(declared) > DEFAULT_MAX_DISCARD_BYTES
             raise too_large
         try:
             async with asyncio.timeout(self.read_timeout):
@@ -152,30 +179,67 @@ class Ingress:
             raise too_large from None
         except TimeoutError:
             reason = f"body not received within {self.read_timeout:g}s"
-            raise Refusal(408, reason, "timeout") from None
+            raise Refusal(408, reason, "timeout", close=True) from None
 
 
 def create_app(broker: LocalBroker, max_body_bytes: int, read_timeout: float = 30.0) -> ASGIApp:
     return Ingress(broker, max_body_bytes, read_timeout)
 
 
-def serve(
-    broker: LocalBroker, host: str, port: int, max_body_bytes: int, read_timeout: float = 30.0
-) -> None:
-    """Run the ingress until SIGINT/SIGTERM (uvicorn's handlers), then drain and spool."""
-    import uvicorn
+class _BrokerServer(uvicorn.Server):
+    """uvicorn's server with the broker's meaning of signals (see the module's docstring)."""
 
+    def __init__(self, config: uvicorn.Config, broker: LocalBroker):
+        super().__init__(config)
+        self._broker = broker
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        # Not uvicorn's force_exit: it would skip the lifespan shutdown, where the broker
+        # spools. Nor its re-raise of the signal after shutdown: the exit status is 0.
+        if self.should_exit or sig == signal.SIGQUIT:
+            self._broker.hurry()
+        self.should_exit = True
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        previous = signal.signal(signal.SIGQUIT, self.handle_exit)
+        try:
+            with super().capture_signals():
+                yield
+        finally:
+            signal.signal(signal.SIGQUIT, previous)
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Seconds: a request head (from the connection's opening, or from a read that leaves a
+    later head incomplete), a body from its head, an idle keep-alive connection."""
+
+    head: float = DEFAULT_HEAD_TIMEOUT
+    body: float = 30.0
+    idle: int = DEFAULT_IDLE_TIMEOUT
+
+
+def serve(
+    broker: LocalBroker,
+    host: str,
+    port: int,
+    max_body_bytes: int,
+    timeouts: Timeouts | None = None,
+) -> None:
+    """Run the ingress until SIGINT/SIGTERM, then drain and spool (SIGQUIT: spool at once)."""
+    limits = timeouts or Timeouts()
     config = uvicorn.Config(
-        create_app(broker, max_body_bytes, read_timeout),
+        create_app(broker, max_body_bytes, limits.body),
         host=host,
         port=port,
-        # uvloop and httptools when installed (they are dependencies): the compiled parser and
-        # loop, not h11 on the asyncio loop.
+        # uvloop when installed (a dependency); httptools is what GuardedProtocol builds on.
         loop="auto",
-        http="auto",
+        http=GuardedProtocol.with_limits(limits.head, DEFAULT_MAX_HEAD_BYTES),
+        timeout_keep_alive=limits.idle,
         log_level="warning",
         access_log=False,
         lifespan="on",
         timeout_graceful_shutdown=2,
     )
-    uvicorn.Server(config).run()
+    _BrokerServer(config, broker).run()

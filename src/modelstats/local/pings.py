@@ -8,6 +8,7 @@ Each tick is a new event: type `dev.knative.sources.ping`, source
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -17,6 +18,9 @@ from modelstats.core.cloudevents import Envelope
 from modelstats.local import delivery
 from modelstats.local.manifests import PingSource
 from modelstats.local.routing import Pinger
+from modelstats.local.sender import DeliveryResult, Sender
+
+log = logging.getLogger("modelstats.broker")
 
 PING_TYPE = contract.PING
 # mtping retries a tick up to 5 times.
@@ -55,3 +59,16 @@ async def ping_loop(pinger: Pinger, every: float | None, fire: Callable[[Pinger]
             previous = schedule.next_after(now)
             await asyncio.sleep(max((previous - datetime.now(UTC)).total_seconds(), 0))
         fire(pinger)
+
+
+async def send_tick(sender: Sender, pinger: Pinger) -> None:
+    """Send one tick to the sink, with mtping's retries."""
+    event = ping_event(pinger.source)
+    what = f"PingSource {pinger.source.name} tick {event.id}"
+
+    def failed(result: DeliveryResult, attempt: int, retry_in: float | None) -> None:
+        log.warning("%s: attempt %d failed: %s", what, attempt, result.describe())
+
+    result = await sender.send(pinger.url, event, RETRY_POLICY, {}, failed)
+    if not result.ok:
+        log.error("%s not delivered: %s", what, result.describe())

@@ -1,14 +1,17 @@
 """The local spool: events that even the dead-letter sink refused, one JSON line each.
 
-Appended by the broker (one `open(..., "a")` per line, so writers never interleave) and drained
-by `modelstats replay`, which first renames the file so that lines appended meanwhile are kept
-for the next run.
+Appended by the broker (one `open(..., "a")` per line or per batch, so writers never
+interleave; each fsynced before it counts as spooled) up to a size cap, past which it refuses
+rather than fill the disk; drained by `modelstats replay`, which first renames the file so that
+lines appended meanwhile are kept for the next run.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,9 +19,79 @@ from typing import Any
 
 from modelstats.core import cloudevents
 from modelstats.core.cloudevents import Envelope
-from modelstats.core.errors import BadInput
+from modelstats.core.errors import BadInput, ModelstatsError
 
 FILE_NAME = "spool.jsonl"
+DEFAULT_MAX_BYTES = 1024**3
+
+
+class SpoolFull(ModelstatsError):
+    """Appending would take the spool past its size cap."""
+
+
+class Spool:
+    """The broker's spool file: `put` appends one line (fsynced), or, inside `batch()`, holds
+    it until the batch ends and writes them all with one fsync (a stopping broker spools
+    hundreds of events at once)."""
+
+    def __init__(self, path: Path, max_bytes: int = DEFAULT_MAX_BYTES):
+        self.path = path
+        self.max_bytes = max_bytes
+        self._pending: list[str] | None = None
+        self._pending_bytes = 0
+
+    def _size(self) -> int:
+        # Read each time: `modelstats replay` moves the file away while the broker runs.
+        try:
+            return self.path.stat().st_size
+        except FileNotFoundError:
+            return 0
+
+    def put(self, envelope: Envelope, reason: str) -> None:
+        """Append (or hold, in a batch); SpoolFull past the cap, OSError if it cannot write."""
+        line = _line(envelope, reason) + "\n"
+        size = len(line.encode())
+        if self._size() + self._pending_bytes + size > self.max_bytes:
+            raise SpoolFull(f"the spool {self.path} would pass its cap of {self.max_bytes} bytes")
+        if self._pending is not None:
+            self._pending.append(line)
+            self._pending_bytes += size
+            return
+        _write(self.path, [line])
+
+    @property
+    def batching(self) -> bool:
+        return self._pending is not None
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Lines put meanwhile are written together, with one fsync, when the block ends."""
+        self._pending, self._pending_bytes = [], 0
+        try:
+            yield
+        finally:
+            lines, self._pending, self._pending_bytes = self._pending, None, 0
+            if lines:
+                _write(self.path, lines)
+
+
+def _write(path: Path, lines: list[str]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write("".join(lines))
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _line(envelope: Envelope, reason: str) -> str:
+    return json.dumps(
+        {
+            "spooled_at": datetime.now(UTC).isoformat(),
+            "reason": reason,
+            "event": cloudevents.to_json(envelope),
+        },
+        separators=(",", ":"),
+    )
 
 
 @dataclass(frozen=True)
@@ -29,19 +102,8 @@ class Entry:
 
 
 def append(path: Path, envelope: Envelope, reason: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    line = json.dumps(
-        {
-            "spooled_at": datetime.now(UTC).isoformat(),
-            "reason": reason,
-            "event": cloudevents.to_json(envelope),
-        },
-        separators=(",", ":"),
-    )
-    with path.open("a", encoding="utf-8") as handle:
-        handle.write(line + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
+    """One line, fsynced, without a cap (tests and tools)."""
+    _write(path, [_line(envelope, reason) + "\n"])
 
 
 def _parse(line: str) -> Entry:

@@ -23,6 +23,7 @@ class Totals:
     retried: int = 0
     dead_lettered: int = 0
     spooled: int = 0
+    lost: int = 0
     replies: int = 0
     pings: int = 0
 
@@ -51,7 +52,8 @@ class Tally:
         self._deliveries = Counter(
             "modelstats_broker_deliveries",
             "Deliveries to a trigger's subscriber by how they ended: delivered, dead_lettered"
-            " (sent to the dead-letter sink), spooled (kept in the local spool file).",
+            " (sent to the dead-letter sink), spooled (kept in the local spool file), lost (the"
+            " spool was full or could not be written).",
             ["trigger", "outcome"],
             registry=registry,
         )
@@ -96,6 +98,10 @@ class Tally:
         self.totals.spooled += 1
         self._deliveries.labels(trigger, "spooled").inc()
 
+    def lost(self, trigger: str) -> None:
+        self.totals.lost += 1
+        self._deliveries.labels(trigger, "lost").inc()
+
     def retried(self, trigger: str) -> None:
         self.totals.retried += 1
         self._retries.labels(trigger).inc()
@@ -119,11 +125,13 @@ class Tally:
         if not changed and not self._in_flight:
             return None
         self._reported = Totals(**vars(now))
+        lost = now.lost - before.lost
         return (
             f"last {SUMMARY_EVERY_SECONDS:g}s: accepted {now.accepted - before.accepted},"
             f" delivered {now.delivered - before.delivered},"
             f" retried {now.retried - before.retried},"
             f" dead-lettered {now.dead_lettered - before.dead_lettered},"
             f" spooled {now.spooled - before.spooled},"
-            f" refused {now.refused - before.refused}; in flight {self._in_flight}"
+            + (f" LOST {lost}," if lost else "")
+            + f" refused {now.refused - before.refused}; in flight {self._in_flight}"
         )
