@@ -26,7 +26,7 @@ from typing import Any
 import psycopg
 
 from modelstats.local.ports import free_port
-from modelstats.local.stack import broker_command
+from modelstats.local.services import broker_command
 
 from .common import (
     ROOT,

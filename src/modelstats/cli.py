@@ -83,9 +83,9 @@ def find_database(data_dir: str | None) -> str | None:
     (None when neither). Put into the environment, where the code under the commands reads it."""
     url = os.environ.get("DATABASE_URL")
     if not url:
-        from modelstats.local import stack
+        from modelstats.local import state
 
-        url = stack.running_state(_data_dir(data_dir)).get("database_url")
+        url = state.running_state(_data_dir(data_dir)).get("database_url")
     if url:
         os.environ["DATABASE_URL"] = url
         settings.reset_settings()
@@ -238,7 +238,7 @@ def broker(
     """Run the local Knative-style broker over a directory of manifests."""
     from modelstats.core import logs
     from modelstats.local import broker as broker_core
-    from modelstats.local import ingress, manifests, stack
+    from modelstats.local import demo, ingress, manifests
 
     logs.configure()
     settings = get_settings()
@@ -250,7 +250,7 @@ def broker(
             idle=max(1, round(_seconds(idle_timeout, "--idle-timeout") or ingress.Timeouts.idle)),
         )
         local = broker_core.build(
-            stack.without_demo(loaded) if no_demo else loaded,
+            demo.without_demo(loaded) if no_demo else loaded,
             port=port,
             host=host,
             services=_services(services),
@@ -355,11 +355,11 @@ def replay(broker_url: str | None, data_dir: str | None, include_permanent: bool
     import httpx
 
     from modelstats.local import replay as replay_core
-    from modelstats.local import spool, stack
+    from modelstats.local import spool, state
 
     directory = _data_dir(data_dir)
-    state = stack.running_state(directory)
-    url = broker_url or state.get("broker") or "http://127.0.0.1:8080/modelstats/default"
+    running = state.running_state(directory)
+    url = broker_url or running.get("broker") or "http://127.0.0.1:8080/modelstats/default"
     database_url = find_database(data_dir)
     failed = 0
     with httpx.Client(timeout=30, trust_env=False) as client:
@@ -446,12 +446,12 @@ def etl_run(job_text: str, commit: bool, data_dir: str | None) -> None:
 
     from modelstats.etl import jobs
     from modelstats.etl import runner as etl_core
-    from modelstats.local import stack
+    from modelstats.local import state
     from modelstats.store import db
 
     try:
         if not os.environ.get("ETL_ROOT"):
-            etl_root = stack.running_state(_data_dir(data_dir)).get("etl_root")
+            etl_root = state.running_state(_data_dir(data_dir)).get("etl_root")
             if etl_root:
                 os.environ["ETL_ROOT"] = etl_root
                 settings.reset_settings()

@@ -335,10 +335,10 @@ def test_etl_reads_only_its_read_only_etl_root(services: dict[str, dict[str, Any
     # emptyDir is the volume type Knative allows without a feature flag (a PVC needs one).
     assert volume == {"name": mount["name"], "emptyDir": {}}
     # The local stack replaces it: a cluster path is not passed to a local process.
-    from modelstats.local import manifests, stack
+    from modelstats.local import manifests, services
 
     (local,) = [s for s in manifests.load(MANIFESTS).services if s.name == "etl"]
-    env, _ = stack.service_env(local, {}, Path("/nonexistent"), {"ETL_ROOT": "/here"})
+    env, _ = services.service_env(local, {}, Path("/nonexistent"), {"ETL_ROOT": "/here"})
     assert env["ETL_ROOT"] == "/here"
 
 

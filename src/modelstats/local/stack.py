@@ -35,15 +35,16 @@ from urllib.parse import urlsplit, urlunsplit
 
 from modelstats.core.errors import ConfigError, ModelstatsError
 from modelstats.local import manifests as manifests_module
-from modelstats.local.manifests import Manifests, PingSource, Service
+from modelstats.local.demo import demo_ping_sources
+from modelstats.local.manifests import Manifests, PingSource
 from modelstats.local.ports import free_port
 from modelstats.local.processes import Process, port_free, say, wait_healthy
+from modelstats.local.services import broker_command, service_argv, service_env
+from modelstats.local.state import STATE_FILE
 from modelstats.local.supervisor import CrashLoop, RestartPolicy, Supervisor
 
-STATE_FILE = "stack.json"
 STOP_GRACE_SECONDS = 5.0
 BROKER_STOP_GRACE_SECONDS = 10.0
-DEFAULT_THREADS = "4"
 # The banner's examples (and the README's) use a model the demo never writes.
 EXAMPLE_MODEL, EXAMPLE_VERSION = "fraud-detector", "v3"
 SUPERVISE_EVERY_SECONDS = 0.2
@@ -64,27 +65,6 @@ class Options:
     restart: RestartPolicy = field(default_factory=RestartPolicy)
 
 
-def broker_command(
-    manifests_dir: Path,
-    port: int,
-    spool: Path,
-    host: str = "127.0.0.1",
-    services: Mapping[str, str] | None = None,
-    ping_every: str | None = None,
-    demo: bool = True,
-) -> list[str]:
-    """The `modelstats broker` command line, as the stack (and the tests) start it."""
-    argv = [sys.executable, "-m", "modelstats.cli", "broker", "--manifests", str(manifests_dir)]
-    argv += ["--host", host, "--port", str(port), "--spool", str(spool)]
-    for name, url in (services or {}).items():
-        argv += ["--service", f"{name}={url}"]
-    if ping_every:
-        argv += ["--ping-every", ping_every]
-    if not demo:
-        argv.append("--no-demo")
-    return argv
-
-
 def shown_url(url: str) -> str:
     """A libpq URL with its password masked, for printing."""
     parts = urlsplit(url)
@@ -92,103 +72,6 @@ def shown_url(url: str) -> str:
         return url
     netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
     return urlunsplit(parts._replace(netloc=netloc))
-
-
-def demo_ping_sources(manifests: Manifests) -> list[PingSource]:
-    """The PingSources whose job is the synthetic one: the demo, not anyone's real data."""
-    found = []
-    for ping in manifests.ping_sources:
-        try:
-            job = json.loads(ping.data or b"")
-        except ValueError:
-            continue
-        if isinstance(job, dict) and job.get("source") == "synthetic":
-            found.append(ping)
-    return found
-
-
-def without_demo(manifests: Manifests) -> Manifests:
-    demo = demo_ping_sources(manifests)
-    kept = [ping for ping in manifests.ping_sources if ping not in demo]
-    return Manifests(manifests.brokers, manifests.triggers, kept, manifests.services)
-
-
-def image_function(image: str) -> str:
-    """`modelstats-ingest:1.2` or `registry/x/modelstats-ingest` -> `ingest`."""
-    name = image.rsplit("/", 1)[-1].split("@")[0].split(":")[0]
-    return name.removeprefix("modelstats-")
-
-
-def service_argv(service: Service, bin_dir: Path) -> list[str]:
-    """The container's command, as the image would run it (see infra/Dockerfile):
-    `functions-framework --source functions/<F>/main.py --target <F>`, F from the image name,
-    unless the Service overrides `command` (then command + args) or `args`."""
-    container = service.container
-    function = image_function(container.image) if container.image else service.name
-    source = ["functions-framework", "--source", f"functions/{function}/main.py"]
-    if container.command:
-        argv = [*container.command, *container.args]
-    elif container.args and not container.args[0].startswith("-"):
-        argv = list(container.args)
-    elif container.args:
-        argv = [*source, *container.args]
-    else:
-        argv = [*source, "--target", function]
-    local = bin_dir / argv[0]
-    if "/" not in argv[0] and local.exists():
-        argv[0] = str(local)
-    return argv
-
-
-def service_env(
-    service: Service, parent: Mapping[str, str], data_dir: Path, extra: Mapping[str, str]
-) -> tuple[dict[str, str], list[str]]:
-    """Manifest literals, overridden by the parent environment, then `extra`; returns the
-    environment and the manifest variables left out (cluster paths that do not exist here)."""
-    env: dict[str, str] = {}
-    skipped: list[str] = []
-    for name, value in service.container.env.items():
-        if name in extra:
-            continue
-        if value.startswith("/") and not Path(value).exists():
-            skipped.append(name)
-            continue
-        env[name] = value
-    env.update(parent)
-    env.setdefault("THREADS", DEFAULT_THREADS)
-    runtime = data_dir / "run" / service.name
-    runtime.mkdir(parents=True, exist_ok=True)
-    # gunicorn's control socket: one directory per process, or they collide.
-    env["XDG_RUNTIME_DIR"] = str(runtime)
-    env["K_SERVICE"] = service.name
-    env["PYTHONUNBUFFERED"] = "1"
-    env.update(extra)
-    return env, skipped
-
-
-def read_state(data_dir: Path) -> dict[str, Any]:
-    path = data_dir / STATE_FILE
-    try:
-        state = json.loads(path.read_text("utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return state if isinstance(state, dict) else {}
-
-
-def running_state(data_dir: Path) -> dict[str, Any]:
-    """The state of the stack running in `data_dir`; empty when none is (a stack killed with
-    SIGKILL leaves its stack.json behind: its pid is gone)."""
-    state = read_state(data_dir)
-    pid = state.get("pid")
-    if not isinstance(pid, int):
-        return {}
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return {}
-    except PermissionError:
-        pass  # alive, another user's
-    return state
 
 
 class Stack:
