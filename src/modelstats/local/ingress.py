@@ -16,7 +16,7 @@ import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.exposition import choose_encoder
 
 from modelstats.core import cloudevents
 from modelstats.core.errors import BadInput
@@ -108,8 +108,10 @@ class Ingress:
         elif method == "GET" and parts == ["healthz"]:
             await _respond(send, 200, b"ok")
         elif method == "GET" and parts == ["metrics"]:
-            body = generate_latest(self.broker.tally.registry)
-            ctype = (b"content-type", CONTENT_TYPE_LATEST.encode())
+            accept = next((v for k, v in scope["headers"] if k == b"accept"), b"")
+            encode, content_type = choose_encoder(accept.decode("latin-1"))
+            body = encode(self.broker.tally.registry)
+            ctype = (b"content-type", content_type.encode())
             await send({"type": "http.response.start", "status": 200, "headers": [ctype]})
             await send({"type": "http.response.body", "body": body})
         elif method != "POST":
