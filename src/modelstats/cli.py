@@ -220,7 +220,7 @@ def broker(
     from modelstats.local import broker as broker_core
     from modelstats.local import ingress, manifests, stack
 
-    logs.configure()
+    logs.configure("broker")
     try:
         loaded = manifests.load(manifests_dir)
         local = broker_core.build(
