@@ -268,6 +268,12 @@ def broker(
     help="The only directory ETL jobs may read (created). Default: <data-dir>/etl.",
 )
 @click.option("--no-demo", is_flag=True, help="Run without the synthetic demo's PingSource.")
+@click.option(
+    "--db-port",
+    type=click.IntRange(1, 65535),
+    help="The embedded PostgreSQL also listens on 127.0.0.1 at this port, for the read-only"
+    " role (Grafana); the banner prints its connection string.",
+)
 def run(
     broker_port: int,
     stats_port: int,
@@ -276,6 +282,7 @@ def run(
     manifests_dir: str | None,
     etl_root: str | None,
     no_demo: bool,
+    db_port: int | None,
 ) -> None:
     """Run the whole pipeline locally: PostgreSQL, the functions and the broker."""
     from modelstats.local import stack
@@ -302,6 +309,7 @@ def run(
         etl_root=Path(etl_root) if etl_root else None,
         root=root,
         demo=not no_demo,
+        db_port=db_port,
     )
     sys.exit(stack.run(options))
 
