@@ -15,7 +15,7 @@ from tests.brokers import BrokerProcess, binary_event, broker_yaml, run_broker, 
 from tests.receivers import Receiver, Reply
 from tests.scrapes import Samples, key, samples
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
 
 def scrape(broker: BrokerProcess) -> Samples:

@@ -15,7 +15,7 @@ from modelstats.local.stack import Options, Stack
 from modelstats.store import migrate, reader
 from tests.brokers import free_port
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
 
 @pytest.fixture
