@@ -68,6 +68,7 @@ async def healthz(request: Request, path: dict[str, str]) -> Response:
 
 
 async def metrics(request: Request, path: dict[str, str]) -> Response:
+    params.parse_metrics(request.query_params.multi_items())
     return metrics_response(request, (await exported.last_values(),))
 
 
