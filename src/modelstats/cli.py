@@ -236,12 +236,25 @@ def broker(
     except ModelstatsError as error:
         _fail(error)
         return
+    lines = []
     for (namespace, name), route in local.routing.brokers.items():
-        click.echo(f"broker {namespace}/{name}: http://{host}:{port}/{namespace}/{name}", err=True)
-        for sub in route.subscriptions:
-            click.echo(f"  trigger {sub.name} -> {sub.url}", err=True)
+        lines.append(f"broker {namespace}/{name}: http://{host}:{port}/{namespace}/{name}")
+        lines += [f"  trigger {sub.name} -> {sub.url}" for sub in route.subscriptions]
+    _announce(lines)
     limit = max_body_bytes or get_settings().max_body_bytes
     ingress.serve(local, host, port, limit, read_timeout)
+
+
+def _announce(lines: list[str]) -> None:
+    """What a command is about to serve: plain lines, or one log record when logs are JSON
+    (a log pipeline wants nothing but JSON objects)."""
+    if get_settings().log_format.strip().lower() == "json":
+        import logging
+
+        logging.getLogger("modelstats.broker").info("%s", "; ".join(line.strip() for line in lines))
+        return
+    for line in lines:
+        click.echo(line, err=True)
 
 
 @main.command()

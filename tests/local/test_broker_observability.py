@@ -3,6 +3,7 @@ parser) and its log lines, against real receivers."""
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Callable
@@ -144,3 +145,21 @@ def test_metrics_in_openmetrics_when_asked(tmp_path: Path) -> None:
         )
     assert response.headers["content-type"].startswith("application/openmetrics-text")
     assert response.text.endswith("# EOF\n")
+
+
+def test_json_logs_are_one_object_per_line(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("LOG_FORMAT", "json")  # the broker process inherits the environment
+    refusal = Reply.json(400, {"error": "bad_input", "field": "data", "message": "no"})
+    with Receiver(default=refusal) as strict:
+        manifests = broker_yaml() + trigger_yaml("strict", strict.url)
+        with run_broker(tmp_path, manifests) as broker:
+            assert broker.post(*binary_event(id="json-1")).status_code == 202
+            wait_line(broker, r"json-1 -> trigger strict: not retried")
+            wait_line(broker, r"last 5s: accepted 1")
+            lines = list(broker.lines)
+    entries = [json.loads(line) for line in lines]  # every line, the start included
+    assert {entry["function"] for entry in entries} == {"broker"}
+    assert entries[0]["message"].startswith("broker modelstats/default: http://127.0.0.1:")
+    (refused,) = [e for e in entries if "not retried" in e["message"]]
+    assert refused["level"] == "WARNING"
+    assert refused["message"].endswith("not retried: 400 is permanent: data: no")

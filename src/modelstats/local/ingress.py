@@ -176,6 +176,8 @@ def serve(
         loop="auto",
         http="auto",
         log_level="warning",
+        # uvicorn's lines go through the root logger that core/logs.py set up (LOG_FORMAT).
+        log_config=None,
         access_log=False,
         lifespan="on",
         timeout_graceful_shutdown=2,
