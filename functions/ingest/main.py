@@ -15,7 +15,7 @@ from modelstats.store import deadletters
 from modelstats.web.wrapper import cloudevent_function
 
 
-@cloudevent_function()
+@cloudevent_function(on_failure=ingestor.failed)
 async def ingest(event: Event) -> CloudEvent:
     return await ingestor.handle(event)
 

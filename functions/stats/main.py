@@ -13,11 +13,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from modelstats.core import timestamps
-from modelstats.stats import csv, dashboard, listing, openapi, params, summaries
+from modelstats.stats import csv, dashboard, exported, listing, openapi, params, summaries
 from modelstats.stats.routes import Route, dispatch
 from modelstats.store import alert_history, deadletters
 from modelstats.web.responses import json_response
-from modelstats.web.wrapper import database_ready, health
+from modelstats.web.wrapper import database_ready, health, metrics_response
 
 
 def _respond(result: dict[str, object], query: params.StatsQuery) -> Response:
@@ -67,6 +67,11 @@ async def healthz(request: Request, path: dict[str, str]) -> Response:
     return await health(database_ready)
 
 
+async def metrics(request: Request, path: dict[str, str]) -> Response:
+    params.parse_metrics(request.query_params.multi_items())
+    return metrics_response(request, (await exported.last_values(),))
+
+
 async def openapi_json(request: Request, path: dict[str, str]) -> Response:
     return json_response(openapi.document())
 
@@ -83,6 +88,7 @@ ROUTES = [
     Route("/", dashboard_page, public=True),  # a static page: it asks the browser for the token
     Route("/dashboard/{asset}", dashboard_file, public=True),  # its scripts and styles
     Route("/healthz", healthz, public=True),
+    Route("/metrics", metrics),  # Prometheus text: the token applies, as to the data
     Route("/openapi.json", openapi_json),
     Route("/models", models),
     Route("/dead-letters", dead_letters),

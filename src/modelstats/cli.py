@@ -240,7 +240,7 @@ def broker(
     from modelstats.local import broker as broker_core
     from modelstats.local import demo, ingress, manifests
 
-    logs.configure()
+    logs.configure("broker")
     settings = get_settings()
     try:
         loaded = manifests.load(manifests_dir)
@@ -263,11 +263,24 @@ def broker(
     except ModelstatsError as error:
         _fail(error)
         return
+    lines = []
     for (namespace, name), route in local.routing.brokers.items():
-        click.echo(f"broker {namespace}/{name}: http://{host}:{port}/{namespace}/{name}", err=True)
-        for sub in route.subscriptions:
-            click.echo(f"  trigger {sub.name} -> {sub.url}", err=True)
+        lines.append(f"broker {namespace}/{name}: http://{host}:{port}/{namespace}/{name}")
+        lines += [f"  trigger {sub.name} -> {sub.url}" for sub in route.subscriptions]
+    _announce(lines)
     ingress.serve(local, host, port, max_body_bytes or settings.max_body_bytes, timeouts)
+
+
+def _announce(lines: list[str]) -> None:
+    """What a command is about to serve: plain lines, or one log record when logs are JSON
+    (a log pipeline wants nothing but JSON objects)."""
+    if get_settings().log_format.strip().lower() == "json":
+        import logging
+
+        logging.getLogger("modelstats.broker").info("%s", "; ".join(line.strip() for line in lines))
+        return
+    for line in lines:
+        click.echo(line, err=True)
 
 
 @main.command()
@@ -301,6 +314,12 @@ def broker(
     show_default=True,
     help="Restart a process that exits, with backoff (never: leave it down, for failure drills).",
 )
+@click.option(
+    "--db-port",
+    type=click.IntRange(1, 65535),
+    help="The embedded PostgreSQL also listens on 127.0.0.1 at this port, for the read-only"
+    " role (Grafana); the banner prints its connection string.",
+)
 def run(
     broker_port: int,
     stats_port: int,
@@ -310,6 +329,7 @@ def run(
     etl_root: str | None,
     no_demo: bool,
     restart: str,
+    db_port: int | None,
 ) -> None:
     """Run the whole pipeline locally: PostgreSQL, the functions and the broker."""
     from modelstats.local import stack
@@ -338,6 +358,7 @@ def run(
         root=root,
         demo=not no_demo,
         restart=RestartPolicy(enabled=restart == "always"),
+        db_port=db_port,
     )
     sys.exit(stack.run(options))
 

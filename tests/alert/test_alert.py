@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -111,11 +112,25 @@ def test_fires_once_and_notifies_log_slack_and_webhook(clean_db, monkeypatch, tm
         assert [block["type"] for block in body["blocks"]] == ["header", "section", "context"]
 
         wait_delivered(clean_db)
-        lines = [r.getMessage() for r in caplog.records if r.name == "modelstats.alerts"]
-        assert lines == [
+        (record,) = [r for r in caplog.records if r.name == "modelstats.alerts"]
+        # The first version's line, then the rule, severity, sample time and how late the
+        # sample was evaluated (the report is from T0, an hour before the test started).
+        first = (
             "ALERT prediction_accuracy lower than 0.3,"
             " {'name': 'Mistral', 'version': 'v1', 'prediction_accuracy': 0.19, 'drift': 0.11}"
-        ]
+        )
+        details = (
+            rf" \(rule LowPredictionAccuracy, severity warning, sample {re.escape(at(0))},"
+            r" evaluated 1h(\d+m)? later\)"
+        )
+        assert re.fullmatch(re.escape(first) + details, record.getMessage())
+        fields = record.fields
+        assert (fields["rule"], fields["severity"], fields["sample_time"]) == (
+            "LowPredictionAccuracy",
+            "warning",
+            at(0),
+        )
+        assert 3600 <= fields["lateness_seconds"] < 3600 + 600
 
         # Still low a minute later: still firing, nothing new to say.
         assert post(client, report(0.18, seconds=60)).status_code == 204

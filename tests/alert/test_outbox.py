@@ -273,12 +273,38 @@ def test_slack_message_escapes_and_has_a_text_fallback():
     assert "env=prod" in context
 
 
-def test_log_line_is_the_first_versions():
-    assert notifiers.log_line({**ALERT, "status": "firing"}) == (
+def test_log_line_is_the_first_versions_then_rule_severity_and_sample_time():
+    first = (
         "ALERT prediction_accuracy lower than 0.3 & falling, {'name': '<Mistral>',"
         " 'version': 'v1', 'prediction_accuracy': 0.2, 'drift': 0.1, 'labels': {'env': 'prod'}}"
     )
+    # Recorded before evaluatedAt existed: no lateness to tell.
+    assert notifiers.log_line({**ALERT, "status": "firing"}) == (
+        first + " (rule LowPredictionAccuracy, severity critical, sample 2026-01-01T00:05:00Z)"
+    )
+    late = {**ALERT, "status": "firing", "evaluatedAt": "2026-01-01T00:57:03Z"}
+    assert notifiers.log_line(late) == (
+        first + " (rule LowPredictionAccuracy, severity critical,"
+        " sample 2026-01-01T00:05:00Z, evaluated 52m3s later)"
+    )
+    assert notifiers.log_fields(late)["lateness_seconds"] == 52 * 60 + 3
     assert notifiers.log_line(ALERT).startswith("RESOLVED ")
+
+
+def test_lateness_is_spoken_in_units_a_reader_takes_in():
+    spoken = notifiers.spoken_seconds
+    assert [spoken(s) for s in (0.04, 9.94, 12, 60, 3123, 3600, 3661, 7500, 86400, 97200)] == [
+        "0.0s",
+        "9.9s",
+        "12s",
+        "1m0s",
+        "52m3s",
+        "1h",
+        "1h1m",
+        "2h5m",
+        "1d",
+        "1d3h",
+    ]
 
 
 def test_post_failures_become_delivery_failed():

@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import psycopg
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from modelstats.local.functions import function_process
 from modelstats.store import db
@@ -223,6 +224,16 @@ def test_database_down_answers_503_then_recovers(clean_db, postgres):
             if retried.status_code == 200:
                 break
         assert retried is not None and retried.status_code == 200
+        # Counted by outcome in the function's own process (a real gunicorn worker).
+        scraped = text_string_to_metric_families(httpx.get(f"{url}/metrics", timeout=10).text)
+        outcomes = {
+            sample.labels["outcome"]: sample.value
+            for family in scraped
+            for sample in family.samples
+            if sample.name == "modelstats_ingest_events_total"
+        }
+        assert outcomes["stored"] == 2
+        assert outcomes["unavailable"] >= 1
     assert rows(clean_db, "SELECT id FROM ingest_events ORDER BY id") == [("during",), ("outage",)]
     db.close_pools()
 

@@ -17,6 +17,9 @@ The reply: when an event produced notifications (firing, repeat, resolved), ONE 
 lists them all: `{"status": "firing"|"resolved", "alerts": [alert, ...]}` (the shape of an
 Alertmanager group), so a consumer never misses a transition because a batch produced two;
 otherwise no reply (204).
+
+Counted (core/metrics.py), once the batch has committed: events by outcome (evaluated,
+duplicate, unmatched) and state changes by rule and kind; each change is a DEBUG line.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ from modelstats.alert.observations import Observation, plan
 from modelstats.alert.rules import Rule
 from modelstats.alert.state import AlertState, step
 from modelstats.alert.transitions import Context, record
-from modelstats.core import cloudevents, contract, timestamps
+from modelstats.core import cloudevents, contract, metrics, timestamps
 from modelstats.core.cloudevents import Event
 from modelstats.core.errors import BadInput, DatabaseUnavailable
 from modelstats.core.reports import Report, labels_json, parse_reports
@@ -54,6 +57,9 @@ REPLY_SOURCE = contract.ALERT_SOURCE
 _RETRIED_STATES = ("40001", "40P01")
 _ATTEMPTS = 3
 
+_events = metrics.Children(metrics.ALERT_EVENTS)
+_transitions = metrics.Children(metrics.ALERT_TRANSITIONS)
+
 
 def _q(name: str) -> str:
     return queries.get("alerts", name)
@@ -66,6 +72,8 @@ class Verdict:
     reply: CloudEvent | None
     duplicate: bool = False
     alerts: list[dict[str, Any]] = field(default_factory=list)
+    # Every state change the event made, notifying or not: (rule, kind).
+    changes: list[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -98,9 +106,14 @@ async def evaluate(
     reports = validate(event, now)
     observations = plan(reports, rules.current() if rule_set is None else rule_set)
     if not observations:
+        _events("unmatched").inc()
         return Verdict(None)
     context = Context(event, now, sorted(configured()))
-    return await _evaluators.get().submit(Work(event, observations, context))
+    verdict = await _evaluators.get().submit(Work(event, observations, context))
+    _events("duplicate" if verdict.duplicate else "evaluated").inc()
+    for rule, kind in verdict.changes:
+        _transitions(rule, kind).inc()
+    return verdict
 
 
 async def handle(event: Event) -> CloudEvent | None:
@@ -155,7 +168,7 @@ async def _evaluate_batch(conn: psycopg.AsyncConnection[Any], works: list[Work])
         first.setdefault(work.key, work)
     claimed = await _claim(conn, list(first.values()))
     fresh = [work for key, work in first.items() if key in claimed]
-    notified = await _step_all(conn, fresh) if fresh else {}
+    notified, changed = await _step_all(conn, fresh) if fresh else ({}, {})
     verdicts: dict[tuple[str, str], Verdict] = {}
     for work in fresh:
         alerts = notified.get(work.key, [])
@@ -172,7 +185,7 @@ async def _evaluate_batch(conn: psycopg.AsyncConnection[Any], works: list[Work])
                     "event_id": work.event.id,
                 },
             )
-        verdicts[work.key] = Verdict(reply, alerts=alerts)
+        verdicts[work.key] = Verdict(reply, alerts=alerts, changes=changed.get(work.key, []))
     # Evaluated before, or twice in this batch: the first evaluation's reply, nothing changed.
     again = {work.key for work in works if work.key not in verdicts or first[work.key] is not work}
     stored = await _stored_replies(conn, again) if again else {}
@@ -196,15 +209,19 @@ async def _claim(conn: psycopg.AsyncConnection[Any], works: list[Work]) -> set[t
     return {(row[0], row[1]) for row in await cursor.fetchall()}
 
 
+EventKey = tuple[str, str]
+
+
 async def _step_all(
     conn: psycopg.AsyncConnection[Any], works: list[Work]
-) -> dict[tuple[str, str], list[dict[str, Any]]]:
+) -> tuple[dict[EventKey, list[dict[str, Any]]], dict[EventKey, list[tuple[str, str]]]]:
     """Lock the states the batch touches, step them, write the changes; what each event
-    notified, by event key."""
+    notified, and the (rule, kind) of every change it made, by event key."""
     flat = [(position, obs) for position, work in enumerate(works) for obs in work.observations]
     states = await _lock_states(conn, sorted({obs.key for _, obs in flat}))
     values = await _values(conn, flat)
-    notified: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    notified: dict[EventKey, list[dict[str, Any]]] = {}
+    changed: dict[EventKey, list[tuple[str, str]]] = {}
     # Per series, events in arrival order, and within an event its samples in time order.
     order = sorted(
         range(len(flat)), key=lambda i: (flat[i][1].key, flat[i][0], flat[i][1].report.time, i)
@@ -219,8 +236,20 @@ async def _step_all(
             alert = await record(conn, work.context, obs, state, change, fired_at)
             if alert is not None:
                 notified.setdefault(work.key, []).append(alert)
+            changed.setdefault(work.key, []).append((obs.rule.name, change.kind))
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug(
+                    "rule %s on %s %s (%s): %s -> %s at %s",
+                    obs.rule.name,
+                    obs.report.model,
+                    obs.report.version,
+                    obs.fingerprint,
+                    change.from_state,
+                    change.to_state,
+                    timestamps.format(change.at),
+                )
     await _save_states(conn, states)
-    return notified
+    return notified, changed
 
 
 async def _lock_states(

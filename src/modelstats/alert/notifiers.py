@@ -5,7 +5,9 @@ it gets the alert as recorded with its transition (see `alerts.snapshot`) and ei
 raises DeliveryFailed (with `retry_after` when the receiver said so). The outbox (`notify`)
 decides when to call it again.
 
-- `log`: the first version's line, `ALERT prediction_accuracy lower than 0.3, {'name': ...}`;
+- `log`: the first version's line, `ALERT prediction_accuracy lower than 0.3, {'name': ...}`,
+  followed by the rule, severity, sample time and how long after it the sample was evaluated
+  (a replayed or backfilled sample alerts late: the line must say so);
 - `slack` (SLACK_WEBHOOK_URL): an incoming-webhook message, `text` fallback plus blocks;
 - `webhook` (ALERT_WEBHOOK_URL): the Alertmanager webhook payload, version "4".
 """
@@ -19,6 +21,7 @@ from typing import Any, Protocol
 
 import httpx
 
+from modelstats.core import timestamps
 from modelstats.core.errors import DeliveryFailed
 from modelstats.core.settings import Settings, get_settings
 
@@ -46,16 +49,66 @@ def flat_report(alert: dict[str, Any]) -> dict[str, Any]:
     return flat
 
 
+def lateness(alert: dict[str, Any]) -> float | None:
+    """Seconds from the sample's time to its evaluation (None for alerts recorded without
+    `evaluatedAt`)."""
+    evaluated = alert.get("evaluatedAt")
+    if not evaluated:
+        return None
+    sampled = timestamps.parse(alert["report"]["time"], "report.time")
+    return (timestamps.parse(evaluated, "evaluatedAt") - sampled).total_seconds()
+
+
+def spoken_seconds(seconds: float) -> str:
+    """`0.4s`, `12s`, `52m3s`, `3h5m`, `2d4h`: a lateness a reader takes in at a glance."""
+    if seconds < 10:
+        return f"{max(seconds, 0):.1f}s"
+    whole = round(seconds)
+    for unit, size, small, small_size in (("d", 86400, "h", 3600), ("h", 3600, "m", 60)):
+        if whole >= size:
+            rest = (whole % size) // small_size
+            return f"{whole // size}{unit}" + (f"{rest}{small}" if rest else "")
+    minutes, rest = divmod(whole, 60)
+    return f"{minutes}m{rest}s" if minutes else f"{rest}s"
+
+
 def log_line(alert: dict[str, Any]) -> str:
+    """The first version's line, then which rule, how severe, and when the sample was."""
     word = "RESOLVED" if alert["status"] == "resolved" else "ALERT"
-    return f"{word} {alert['annotations']['summary']}, {flat_report(alert)!r}"
+    first = f"{word} {alert['annotations']['summary']}, {flat_report(alert)!r}"
+    details = [
+        f"rule {alert['rule']}",
+        f"severity {alert['labels']['severity']}",
+        f"sample {alert['report']['time']}",
+    ]
+    late = lateness(alert)
+    if late is not None:
+        details.append(f"evaluated {spoken_seconds(late)} later")
+    return f"{first} ({', '.join(details)})"
+
+
+def log_fields(alert: dict[str, Any]) -> dict[str, Any]:
+    labels = alert["labels"]
+    return {
+        "status": alert["status"],
+        "rule": alert["rule"],
+        "severity": labels["severity"],
+        "model": labels["model"],
+        "version": labels["version"],
+        "metric": labels["metric"],
+        "value": alert["value"],
+        "sample_time": alert["report"]["time"],
+        "evaluated_at": alert.get("evaluatedAt"),
+        "lateness_seconds": lateness(alert),
+        "fingerprint": alert["fingerprint"],
+    }
 
 
 class LogNotifier:
     name = "log"
 
     def send(self, alert: dict[str, Any], client: httpx.Client) -> None:
-        log.warning("%s", log_line(alert))
+        log.warning("%s", log_line(alert), extra={"fields": log_fields(alert)})
 
 
 def retry_after(value: str | None, now: datetime | None = None) -> float | None:

@@ -33,7 +33,7 @@ import httpx
 import psycopg
 
 from modelstats.alert.notifiers import Notifier, configured
-from modelstats.core import timestamps
+from modelstats.core import metrics, timestamps
 from modelstats.core.errors import DatabaseUnavailable, DeliveryFailed
 from modelstats.core.settings import Settings, get_settings
 from modelstats.store import db, queries
@@ -43,6 +43,8 @@ log = logging.getLogger("modelstats.notify")
 # Claim everything that waits, whatever its schedule (`modelstats notify --force`).
 FAR_FUTURE = datetime(9999, 1, 1, tzinfo=UTC)
 MAX_RETRY_AFTER = timedelta(days=1)
+
+_attempts = metrics.Children(metrics.ALERT_NOTIFICATIONS)
 
 
 def _q(name: str) -> str:
@@ -101,6 +103,7 @@ def deliver_one(
                 _q("mark_failed"),
                 (timestamps.now() + wait, str(error)[:1000], notification_id),
             )
+            _attempts(name, "failed").inc()
             log.warning(
                 "notification %d (%s) not delivered, attempt %d, next in %.1fs: %s",
                 notification_id,
@@ -111,6 +114,7 @@ def deliver_one(
             )
             return Attempt(notification_id, name, False, str(error))
         conn.execute(_q("mark_delivered"), (timestamps.now(), notification_id))
+        _attempts(name, "sent").inc()
         return Attempt(notification_id, name, True)
 
 

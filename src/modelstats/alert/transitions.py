@@ -48,8 +48,10 @@ def snapshot(
     change: Change,
     fired_at: datetime | None,
     annotations: dict[str, str],
+    evaluated_at: datetime,
 ) -> dict[str, Any]:
-    """The alert as notifiers and the reply see it, recorded with its transition."""
+    """The alert as notifiers and the reply see it, recorded with its transition.
+    `evaluatedAt` (wall clock) against `report.time` (the sample's) says how late it came."""
     rule, report = obs.rule, obs.report
     resolved = change.kind == "resolved"
     return {
@@ -68,6 +70,7 @@ def snapshot(
         "startsAt": timestamps.format(fired_at or change.at),
         "endsAt": timestamps.format(change.at) if resolved else None,
         "generatorURL": generator_url(report.model, report.version, rule.metric),
+        "evaluatedAt": timestamps.format(evaluated_at),
         "report": report.to_json(),
     }
 
@@ -103,7 +106,11 @@ async def record(
         state.alert_id = None  # the episode is over
     if change.kind == "firing":
         fired_at = change.at
-    alert = snapshot(obs, alert_id, change, fired_at, annotations) if change.notifies else None
+    alert = (
+        snapshot(obs, alert_id, change, fired_at, annotations, context.now)
+        if change.notifies
+        else None
+    )
     transition_id = await _insert_transition(conn, context, obs, alert_id, change, alert)
     if alert is not None and context.notifiers:
         await conn.execute(

@@ -1,18 +1,108 @@
-"""Logging for the long-running commands (broker, run, replay): one line per record."""
+"""Logging: one line per record, as text or as JSON objects, at the level the settings say.
+
+`LOG_LEVEL` (DEBUG, INFO, WARNING, ERROR; default INFO) and `LOG_FORMAT` (`text`, the default,
+or `json`: one object per line with time, level, function, logger, message and, when the
+record has them, `fields` and `exception`, for cluster log pipelines). The long-running
+commands (broker, run) call `configure` at start; every function's worker process calls it
+before the first request it serves (web/wrapper.py), since functions-framework leaves the
+application's loggers unconfigured. Per-event lines are DEBUG; INFO says what an operator
+needs (rejected events, summaries, alerts).
+
+Structured fields go in `extra={"fields": {...}}`: the text line already says them in words,
+the JSON object carries them as values.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
+import time
+from typing import Any
+
+from modelstats.core.errors import ConfigError
+
+FORMATS = ("text", "json")
+LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+# Loggers that say something per request at INFO (httpx logs every request it sends).
+QUIET = ("httpx", "httpcore", "uvicorn.access")
+# The servers' own loggers keep their handlers (and do not propagate): in JSON mode their
+# lines are formatted as ours, so a log pipeline gets one shape.
+SERVER_LOGGERS = ("gunicorn.error", "uvicorn.error")
 
 
-def configure(level: int = logging.INFO) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(
-        logging.Formatter("%(asctime)s.%(msecs)03d %(levelname)-7s %(message)s", "%H:%M:%S")
-    )
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record, on one line (a traceback included)."""
+
+    def __init__(self, function: str):
+        super().__init__()
+        self.function = function
+
+    def format(self, record: logging.LogRecord) -> str:
+        moment = time.gmtime(record.created)
+        entry: dict[str, Any] = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", moment) + f".{int(record.msecs):03d}Z",
+            "level": record.levelname,
+            "function": self.function,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        fields = getattr(record, "fields", None)
+        if fields:
+            entry["fields"] = fields
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def text_formatter() -> logging.Formatter:
+    return logging.Formatter("%(asctime)s.%(msecs)03d %(levelname)-7s %(message)s", "%H:%M:%S")
+
+
+def level_of(name: str) -> int:
+    upper = name.strip().upper() or "INFO"
+    if upper not in LEVELS:
+        raise ConfigError(f"LOG_LEVEL must be one of {', '.join(LEVELS)}, got {name!r}")
+    return int(logging.getLevelName(upper))
+
+
+def check_format(name: str) -> str:
+    lower = name.strip().lower() or "text"
+    if lower not in FORMATS:
+        raise ConfigError(f"LOG_FORMAT must be one of {', '.join(FORMATS)}, got {name!r}")
+    return lower
+
+
+class _Ours(logging.StreamHandler):
+    """The handler `configure` installs (calling it again replaces only this one). It writes
+    to whatever sys.stderr is when a record comes, as logging's last resort does: a test
+    runner swaps sys.stderr and closes the one it replaced."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
+
+
+def configure(function: str, level: str | None = None, format: str | None = None) -> None:
+    """Send every record at `level` and above to stderr in `format` (default: the settings).
+
+    Handlers someone else put on the root logger (pytest's, for one) stay."""
+    if level is None or format is None:
+        from modelstats.core.settings import get_settings
+
+        settings = get_settings()
+        level = settings.log_level if level is None else level
+        format = settings.log_format if format is None else format
+    chosen = check_format(format)
+    formatter = JsonFormatter(function) if chosen == "json" else text_formatter()
+    handler = _Ours()
+    handler.setFormatter(formatter)
     root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level)
-    for noisy in ("httpx", "httpcore", "uvicorn.access"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    root.handlers[:] = [h for h in root.handlers if not isinstance(h, _Ours)] + [handler]
+    root.setLevel(level_of(level))
+    for name in QUIET:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    if chosen == "json":
+        for name in SERVER_LOGGERS:
+            for server_handler in logging.getLogger(name).handlers:
+                server_handler.setFormatter(formatter)

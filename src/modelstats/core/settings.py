@@ -52,6 +52,11 @@ class Settings:
     # ETL: jsonl jobs may only read logs (and references) under this directory (absolute, as
     # given: a path under its real path is accepted too); unset, they read nothing.
     etl_root: str | None = None
+    # Logs (core/logs.py): the least level written, and text or json lines.
+    log_level: str = "INFO"
+    log_format: str = "text"
+    # The stats function's /metrics exports at most this many series' last values.
+    metrics_max_series: int = 1000
     extra: dict[str, str] = field(default_factory=dict)
 
     def require_database_url(self) -> str:
@@ -86,6 +91,9 @@ def from_environment(env: dict[str, str] | None = None) -> Settings:
         alert_delivery_threads=_int(env, "ALERT_DELIVERY_THREADS", 2),
         alert_poll_interval_ms=_int(env, "ALERT_POLL_INTERVAL_MS", 5_000),
         etl_root=os.path.abspath(env["ETL_ROOT"]) if env.get("ETL_ROOT") else None,
+        log_level=env.get("LOG_LEVEL") or "INFO",
+        log_format=env.get("LOG_FORMAT") or "text",
+        metrics_max_series=_int(env, "METRICS_MAX_SERIES", 1000, minimum=0),
         extra=env,
     )
 

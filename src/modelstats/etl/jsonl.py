@@ -26,7 +26,7 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from modelstats.core import cloudevents, durations, timestamps
+from modelstats.core import cloudevents, durations, metrics, timestamps
 from modelstats.core.cloudevents import Event
 from modelstats.core.settings import get_settings
 from modelstats.etl import logfiles, records, watermark, windows
@@ -40,6 +40,16 @@ log = logging.getLogger("modelstats.etl")
 
 ETL_MODEL = "etl"
 LOGGED_BAD_LINES = 5
+
+_records = metrics.Children(metrics.ETL_RECORDS)
+
+
+def _count(label: str, parsed: _Parsed, late: int) -> None:
+    """Count a committed run's records (once each, as the watermark reads them once)."""
+    source = metrics.etl_source(label)
+    _records(source, "read").inc(len(parsed.records))
+    _records(source, "bad").inc(parsed.bad)
+    _records(source, "late").inc(late)
 
 
 class _Parsed:
@@ -192,4 +202,6 @@ def run(
             watermark.save_reply(conn, source, ping.source, ping.id, reply)
         if not commit:
             conn.rollback()
+    if commit:
+        _count(label, parsed, late)
     return reply

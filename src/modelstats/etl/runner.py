@@ -19,13 +19,15 @@ from urllib.parse import quote
 
 from cloudevents.http import CloudEvent
 
-from modelstats.core import cloudevents, contract, timestamps
+from modelstats.core import cloudevents, contract, metrics, timestamps
 from modelstats.core.cloudevents import Event
 from modelstats.etl import jobs, jsonl, synthetic
 from modelstats.etl.jobs import Job, JsonlJob, SyntheticJob
 from modelstats.etl.watermark import Reply
 
 LABEL_LIMIT = 200
+
+_reports = metrics.Children(metrics.ETL_REPORTS)
 
 
 def event_source(job: Job) -> str:
@@ -82,4 +84,7 @@ def run(
 
 def handle(ping: Event) -> CloudEvent | None:
     """What the function does per tick: run the ping's job, reply with its reports (or not)."""
-    return run(jobs.from_ping(ping), ping=ping).event()
+    job = jobs.from_ping(ping)
+    outcome = run(job, ping=ping)
+    _reports(metrics.etl_source(source_label(job))).inc(len(outcome.reports))
+    return outcome.event()

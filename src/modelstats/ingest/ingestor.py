@@ -3,6 +3,10 @@
 Concurrent events are gathered into one transaction (group commit): each event's samples and
 its dedup record (`source`, `id`) commit together, and each event is acknowledged only after
 the commit that holds it. A redelivered event conflicts on its dedup record and stores nothing.
+
+Counted (core/metrics.py): events by outcome (stored, duplicate, rejected by reason class,
+unavailable) and samples stored; each event is a DEBUG line, a rejected one an INFO line (the
+wrapper writes it).
 """
 
 from __future__ import annotations
@@ -16,16 +20,20 @@ from typing import Any
 import psycopg
 from cloudevents.http import CloudEvent
 
-from modelstats.core import cloudevents, contract, timestamps
+from modelstats.core import cloudevents, contract, metrics, timestamps
 from modelstats.core.cloudevents import Event
-from modelstats.core.errors import BadInput, DatabaseUnavailable
+from modelstats.core.errors import BadInput, DatabaseUnavailable, ModelstatsError, http_status
 from modelstats.core.reports import Report, labels_json, parse_reports
 from modelstats.store import db, queries
 from modelstats.store.batching import GroupCommit, Pending, PerLoop
+from modelstats.web.wrapper import rejection_reason
 
 log = logging.getLogger("modelstats.ingest")
 
 SeriesKey = tuple[str, str, str, str]  # model, version, metric, canonical labels JSON
+
+_events = metrics.Children(metrics.INGEST_EVENTS)
+_rejected = metrics.Children(metrics.INGEST_REJECTED)
 
 
 @dataclass
@@ -195,9 +203,38 @@ def stored_reply_data(stored: Stored) -> dict[str, Any]:
     return {"reports": [report.to_json() for report in stored.reports]}
 
 
+def _count(event: Event, stored: Stored) -> None:
+    if stored.duplicate:
+        _events("duplicate").inc()
+        log.debug(
+            "event %s from %s: a duplicate (first received %s), nothing stored",
+            event.id,
+            event.source,
+            timestamps.format(stored.received_at),
+        )
+        return
+    samples = sum(len(report.metrics) for report in stored.reports)
+    _events("stored").inc()
+    metrics.INGEST_SAMPLES.inc(samples)
+    log.debug("event %s from %s: stored %d sample(s)", event.id, event.source, samples)
+
+
+def failed(error: ModelstatsError, event: Event | None) -> None:
+    """Count an event answered with an error (the function's `on_failure`)."""
+    status = http_status(error)
+    if status == 503:
+        _events("unavailable").inc()
+    elif status < 500:
+        _events("rejected").inc()
+        _rejected(rejection_reason(error, event)).inc()
+    else:
+        _events("failed").inc()
+
+
 async def handle(event: Event) -> CloudEvent:
     """Store one event and build its reply; a redelivery gets the first delivery's reply."""
     stored = await ingest(event)
+    _count(event, stored)
     return cloudevents.reply(
         contract.METRIC_STORED,
         contract.INGEST_SOURCE,

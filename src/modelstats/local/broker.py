@@ -269,18 +269,25 @@ class LocalBroker:
         def failed(result: DeliveryResult, attempt: int, retry_in: float | None) -> None:
             self._log_failure(subscription, outgoing, result, attempt, retry_in)
 
-        result = await self.sender.send(
-            subscription.url, outgoing, subscription.policy, headers, failed
-        )
-        if result.ok:
-            self.tally.delivered(subscription.name)
-            if log.isEnabledFor(logging.DEBUG):
-                log.debug(
-                    "%s -> %s: delivered (%s)", outgoing.label(), subscription.name, result.status
-                )
-            return result.reply
-        await self._dead_letter(subscription, outgoing, subscription.url, result)
-        return None
+        self.tally.delivering(subscription.name)
+        try:
+            result = await self.sender.send(
+                subscription.url, outgoing, subscription.policy, headers, failed
+            )
+            if result.ok:
+                self.tally.delivered(subscription.name)
+                if log.isEnabledFor(logging.DEBUG):
+                    log.debug(
+                        "%s -> %s: delivered (%s)",
+                        outgoing.label(),
+                        subscription.name,
+                        result.status,
+                    )
+                return result.reply
+            await self._dead_letter(subscription, outgoing, subscription.url, result)
+            return None
+        finally:
+            self.tally.delivery_done(subscription.name)
 
     def _log_failure(
         self,

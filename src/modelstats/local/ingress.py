@@ -28,7 +28,7 @@ from types import FrameType
 from typing import Any
 
 import uvicorn
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.exposition import choose_encoder
 
 from modelstats.core import cloudevents
 from modelstats.core.errors import BadInput
@@ -132,9 +132,14 @@ class Ingress:
         elif method == "GET" and parts == ["healthz"]:
             await _respond(send, 200, b"ok")
         elif method == "GET" and parts == ["metrics"]:
-            body = generate_latest(self.broker.tally.registry)
-            ctype = (b"content-type", CONTENT_TYPE_LATEST.encode())
-            await send({"type": "http.response.start", "status": 200, "headers": [ctype]})
+            accept = next((v for k, v in scope["headers"] if k == b"accept"), b"")
+            encode, content_type = choose_encoder(accept.decode("latin-1"))
+            body = encode(self.broker.tally.registry)
+            head = [
+                (b"content-type", content_type.encode()),
+                (b"content-length", b"%d" % len(body)),
+            ]
+            await send({"type": "http.response.start", "status": 200, "headers": head})
             await send({"type": "http.response.body", "body": body})
         elif method != "POST":
             await _respond(send, 405, b"only POST is accepted\n", [ALLOW])
@@ -238,6 +243,8 @@ def serve(
         http=GuardedProtocol.with_limits(limits.head, DEFAULT_MAX_HEAD_BYTES),
         timeout_keep_alive=limits.idle,
         log_level="warning",
+        # uvicorn's lines go through the root logger that core/logs.py set up (LOG_FORMAT).
+        log_config=None,
         access_log=False,
         lifespan="on",
         timeout_graceful_shutdown=2,

@@ -8,6 +8,7 @@ a failure (502), as Knative's filter handler treats it. The HTTP itself is http_
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -40,10 +41,25 @@ class DeliveryResult:
         return f"HTTP {self.status}" + (f" ({self.error})" if self.error else "")
 
     def reason(self, limit: int = 200) -> str:
-        """The subscriber's own words for a failure (its response body), shortened."""
+        """The subscriber's own words for a failure (its response body), shortened; a JSON
+        error such as the functions' `{"field": ..., "message": ...}` as `field: message`."""
         text = self.body.decode("utf-8", errors="replace").strip() if self.body else self.error
+        text = _spoken_error(text)
         text = " ".join(text.split())
         return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _spoken_error(text: str) -> str:
+    if not text.startswith("{"):
+        return text
+    try:
+        document = json.loads(text)
+    except ValueError:
+        return text
+    if not isinstance(document, dict) or not isinstance(document.get("message"), str):
+        return text
+    field = document.get("field")
+    return f"{field}: {document['message']}" if isinstance(field, str) else document["message"]
 
 
 # Called after each failed attempt: (result, attempt number from 1, seconds until the next

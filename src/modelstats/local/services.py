@@ -7,6 +7,7 @@ manifest's literal environment, with what only makes sense in a cluster left out
 
 from __future__ import annotations
 
+import shutil
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -87,4 +88,18 @@ def service_env(
     env["K_SERVICE"] = service.name
     env["PYTHONUNBUFFERED"] = "1"
     env.update(extra)
+    _metrics_dir(env, runtime)
     return env, skipped
+
+
+def _metrics_dir(env: dict[str, str], runtime: Path) -> None:
+    """Several gunicorn workers count into files of one directory per service, empty at start
+    (core/metrics.py); one worker counts in memory. An inherited directory is never shared:
+    two services counting into one would report each other's counts."""
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    if env.get("WORKERS", "1").strip() in ("", "1"):
+        return
+    directory = runtime / "prometheus"
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir()
+    env["PROMETHEUS_MULTIPROC_DIR"] = str(directory)

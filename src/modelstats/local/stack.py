@@ -63,6 +63,8 @@ class Options:
     etl_root: Path | None = None
     demo: bool = True
     restart: RestartPolicy = field(default_factory=RestartPolicy)
+    # The embedded PostgreSQL also listens on 127.0.0.1 at this port (for Grafana).
+    db_port: int | None = None
 
 
 def shown_url(url: str) -> str:
@@ -85,6 +87,7 @@ class Stack:
         self.broker: Process | None = None
         self.postgres: Any = None
         self.database_url = ""
+        self.reader_url = ""
         self.ingress = ""
         self.stats_url = ""
         self.demo: list[PingSource] = []
@@ -99,8 +102,9 @@ class Stack:
         for flag, port in (
             ("--broker-port", self.options.broker_port),
             ("--stats-port", self.options.stats_port),
+            ("--db-port", self.options.db_port),
         ):
-            if not port_free(self.options.host, port):
+            if port is not None and not port_free(self.options.host, port):
                 raise ConfigError(f"port {port} is already in use: choose another with {flag}")
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.etl_root.mkdir(parents=True, exist_ok=True)
@@ -113,6 +117,8 @@ class Stack:
 
         applied = migrate.migrate(self.database_url)
         say("run", f"database schema ready ({len(applied)} migration(s) applied)")
+        if self.options.db_port is not None:
+            self._open_to_dashboards()
         self._start_services(manifests)
         self._start_broker(manifests)
         self._write_state()
@@ -120,13 +126,23 @@ class Stack:
     def _database(self) -> str:
         url = self.environ.get("DATABASE_URL")
         if url:
+            if self.options.db_port is not None:
+                raise ConfigError("--db-port is for the embedded PostgreSQL: unset DATABASE_URL")
             say("run", "using DATABASE_URL from the environment")
             return url
         from modelstats.local.embedded import EmbeddedPostgres
 
         say("run", f"starting the embedded PostgreSQL in {self.data_dir / 'pg'}")
-        self.postgres = EmbeddedPostgres(self.data_dir / "pg")
+        self.postgres = EmbeddedPostgres(self.data_dir / "pg", tcp_port=self.options.db_port)
         return str(self.postgres.start())
+
+    def _open_to_dashboards(self) -> None:
+        """The read-only role may log in over TCP, with the password kept in the data dir."""
+        from modelstats.store import reader
+
+        password = reader.local_password(self.data_dir)
+        reader.enable_login(self.database_url, password)
+        self.reader_url = self.postgres.reader_url(password)
 
     def _start_services(self, manifests: Manifests) -> None:
         bin_dir = Path(sys.executable).parent
@@ -192,6 +208,7 @@ class Stack:
             "broker": self.ingress,
             "stats": self.stats_url,
             "database_url": self.database_url,
+            "reader_url": self.reader_url or None,
             "etl_root": str(self.etl_root),
             "embedded_database": self.postgres is not None,
             "processes": {
@@ -222,6 +239,8 @@ class Stack:
         else:
             where = f"{shown_url(self.database_url)}  (DATABASE_URL)"
         lines.append(f"  database        {where}")
+        if self.reader_url:
+            lines.append(f"  read-only SQL   {self.reader_url}  (Grafana: infra/grafana)")
         lines.append(f"  etl root        {self.etl_root}  (the only place jsonl jobs may read)")
         lines += self._demo_lines()
         lines += ["", "Try:"]

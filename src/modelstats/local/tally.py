@@ -1,12 +1,17 @@
 """What the broker has done, counted: Prometheus counters per broker and per trigger (served at
 `GET /metrics`), and one INFO summary line every few seconds while there is traffic, instead of
 lines per event (those are at DEBUG).
+
+Names follow the functions' scheme (core/metrics.py): `modelstats_broker_<thing>_<unit>`.
+Each trigger's series are looked up once and kept (`_Trigger`): counting an event is a dict
+lookup and an increment, not a `labels()` call per event.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
@@ -26,6 +31,18 @@ class Totals:
     lost: int = 0
     replies: int = 0
     pings: int = 0
+
+
+@dataclass
+class _Trigger:
+    """One trigger's series, bound once."""
+
+    delivered: Any
+    dead_lettered: Any
+    spooled: Any
+    retried: Any
+    replies: Any
+    in_flight: Any
 
 
 class Tally:
@@ -77,6 +94,28 @@ class Tally:
             "Accepted events whose deliveries (and replies) are not finished.",
             registry=registry,
         )
+        self._deliveries_in_flight = Gauge(
+            "modelstats_broker_deliveries_in_flight",
+            "Deliveries to a trigger's subscriber under way (attempts, waits between retries"
+            " and dead-lettering included).",
+            ["trigger"],
+            registry=registry,
+        )
+        self._triggers: dict[str, _Trigger] = {}
+
+    def _trigger(self, name: str) -> _Trigger:
+        bound = self._triggers.get(name)
+        if bound is None:
+            bound = _Trigger(
+                delivered=self._deliveries.labels(name, "delivered"),
+                dead_lettered=self._deliveries.labels(name, "dead_lettered"),
+                spooled=self._deliveries.labels(name, "spooled"),
+                retried=self._retries.labels(name),
+                replies=self._replies.labels(name),
+                in_flight=self._deliveries_in_flight.labels(name),
+            )
+            self._triggers[name] = bound
+        return bound
 
     def accepted(self, broker: str) -> None:
         self.totals.accepted += 1
@@ -86,17 +125,23 @@ class Tally:
         self.totals.refused += 1
         self._refused.labels(broker, reason).inc()
 
+    def delivering(self, trigger: str) -> None:
+        self._trigger(trigger).in_flight.inc()
+
+    def delivery_done(self, trigger: str) -> None:
+        self._trigger(trigger).in_flight.dec()
+
     def delivered(self, trigger: str) -> None:
         self.totals.delivered += 1
-        self._deliveries.labels(trigger, "delivered").inc()
+        self._trigger(trigger).delivered.inc()
 
     def dead_lettered(self, trigger: str) -> None:
         self.totals.dead_lettered += 1
-        self._deliveries.labels(trigger, "dead_lettered").inc()
+        self._trigger(trigger).dead_lettered.inc()
 
     def spooled(self, trigger: str) -> None:
         self.totals.spooled += 1
-        self._deliveries.labels(trigger, "spooled").inc()
+        self._trigger(trigger).spooled.inc()
 
     def lost(self, trigger: str) -> None:
         self.totals.lost += 1
@@ -104,11 +149,11 @@ class Tally:
 
     def retried(self, trigger: str) -> None:
         self.totals.retried += 1
-        self._retries.labels(trigger).inc()
+        self._trigger(trigger).retried.inc()
 
     def reply(self, trigger: str) -> None:
         self.totals.replies += 1
-        self._replies.labels(trigger).inc()
+        self._trigger(trigger).replies.inc()
 
     def ping(self, source: str) -> None:
         self.totals.pings += 1

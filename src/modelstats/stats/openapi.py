@@ -254,6 +254,25 @@ PATHS: dict[str, Any] = {
             },
         }
     },
+    "/metrics": {
+        "get": {
+            "summary": "Prometheus metrics: each recent series' last value, the requests served",
+            "description": "The Prometheus text format (OpenMetrics when the Accept header"
+            " asks for it): `modelstats_metric_last_value{model,version,metric}` and"
+            " `modelstats_metric_last_sample_timestamp_seconds` for every series with a sample"
+            " in the last 24 hours, at most METRICS_MAX_SERIES of them (the most recently"
+            " updated; `modelstats_metric_last_value_series_omitted` counts the rest), then"
+            " the request histogram and the process's own metrics.",
+            "responses": {
+                "200": {
+                    "description": "The scrape.",
+                    "content": {"text/plain": {"schema": {"type": "string"}}},
+                },
+                "401": _ERRORS["401"],
+                "503": _ERRORS["503"],
+            },
+        }
+    },
     "/openapi.json": {
         "get": {
             "summary": "This document",

@@ -286,6 +286,13 @@ def parse_alerts(items: Iterable[tuple[str, str]], now: datetime) -> AlertQuery:
     )
 
 
+def parse_metrics(items: Iterable[tuple[str, str]]) -> None:
+    """GET /metrics takes no parameters (a scrape job's `params` would be a mistake)."""
+    for key, _ in items:
+        _check_text(key, key)
+        raise BadInput(key, "unknown parameter; /metrics takes none")
+
+
 def check_name(name: str, what: str) -> str:
     """A model or version from the path."""
     _check_text(what, name)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -16,10 +17,14 @@ from typing import Any
 from psycopg.rows import class_row, dict_row
 from psycopg.types.json import Jsonb
 
+from modelstats.core import metrics
 from modelstats.core.cloudevents import Event
 from modelstats.store import db, queries
 
+log = logging.getLogger("modelstats.deadletters")
+
 ERROR_EXTENSIONS = ("knativeerrordest", "knativeerrorcode", "knativeerrordata")
+_kept = metrics.Children(metrics.DEAD_LETTERS)
 
 
 @dataclass(frozen=True)
@@ -100,12 +105,14 @@ async def keep(event: Event) -> int:
     """Store a dead letter, or reopen the one this event already has at this destination (a
     redelivery, or a failure after a replay); return how many times it has failed there."""
     ext = event.extensions
+    code = _error_code(ext.get("knativeerrorcode"))
+    dest = ext.get("knativeerrordest")
     params = {
         "source": event.source,
         "event_id": event.id,
         "type": event.type,
-        "error_dest": ext.get("knativeerrordest"),
-        "error_code": _error_code(ext.get("knativeerrorcode")),
+        "error_dest": dest,
+        "error_code": code,
         "error_data": _error_data(ext.get("knativeerrordata")),
         "attributes": Jsonb(event.attributes()),
         "data": data_bytes(event),
@@ -114,7 +121,27 @@ async def keep(event: Event) -> int:
         await cursor.execute(queries.get("dead_letters", "insert"), params)
         row = await cursor.fetchone()
     assert row is not None  # INSERT ... ON CONFLICT DO UPDATE always returns the row
-    return int(row["failures"])
+    failures = int(row["failures"])
+    _kept("unknown" if code is None else str(code)).inc()
+    log.info(
+        "dead letter kept: event %s from %s failed for good at %s with %s (failure %d there)",
+        event.id,
+        event.source,
+        dest,
+        "no status" if code is None else f"code {code}",
+        failures,
+        extra={
+            "fields": {
+                "source": event.source,
+                "id": event.id,
+                "type": event.type,
+                "dest": dest,
+                "code": code,
+                "failures": failures,
+            }
+        },
+    )
+    return failures
 
 
 def recent(

@@ -4,8 +4,10 @@ In the spirit of knative/func's Python template, a function is its `handle` plus
 callables passed in: `ready()` answers GET /healthz (200 with `{"status": "ok", ...what it
 returns}`, or the error's status), `start()` runs once per worker process before the first
 request it serves. Everything else a handler used to repeat is written here once: the health
-check, 405 for other methods, reading the event within the size limit, mapping errors to their
-status and answering with the reply (a CloudEvent, or an empty 204).
+check, GET /metrics (Prometheus text, core/metrics.py), 405 for other methods, reading the
+event within the size limit, mapping errors to their status, answering with the reply (a
+CloudEvent, or an empty 204), timing each event into a histogram, and one INFO line for each
+event refused with a 4xx (`on_failure(error, event)` lets a function count its failures too).
 
     @cloudevent_function(ready=db.ping, start=outbox.start)
     def alert(event: Event) -> CloudEvent | None:
@@ -23,8 +25,10 @@ is checked, so a forked worker starts its own.
 from __future__ import annotations
 
 import inspect
+import logging
 import os
 import threading
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -34,8 +38,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from modelstats.core import logs, metrics
 from modelstats.core.cloudevents import Event
-from modelstats.core.errors import MethodNotAllowed, ModelstatsError
+from modelstats.core.errors import BadInput, MethodNotAllowed, ModelstatsError, PayloadTooLarge
+from modelstats.core.settings import get_settings
 from modelstats.store import db
 from modelstats.web.bodies import read_event
 from modelstats.web.responses import error_response, event_response, json_response
@@ -43,7 +49,15 @@ from modelstats.web.responses import error_response, event_response, json_respon
 Handle = Callable[[Event], CloudEvent | None] | Callable[[Event], Awaitable[CloudEvent | None]]
 Ready = Callable[[], Mapping[str, Any] | None] | Callable[[], Awaitable[Mapping[str, Any] | None]]
 Start = Callable[[], None]
+OnFailure = Callable[[ModelstatsError, Event | None], None]
 HttpFunction = Callable[[Request], Awaitable[Response]]
+
+log = logging.getLogger("modelstats.events")
+
+# The route label of event deliveries (Knative posts them to "/").
+EVENT_ROUTE = "/"
+# How much of a sender's id, source or error message goes into a log line.
+LOGGED_CHARS = 200
 
 
 async def call(function: Callable[..., Any], *args: Any) -> Any:
@@ -68,6 +82,12 @@ async def health(ready: Ready) -> Response:
     return json_response({"status": "ok", **(details or {})})
 
 
+def metrics_response(request: Request, extra: tuple[Any, ...] = ()) -> Response:
+    """GET /metrics: the scrape, in the format the scraper's Accept header asks for."""
+    body, content_type = metrics.exposition(request.headers.get("accept", ""), extra)
+    return Response(body, headers={"content-type": content_type})
+
+
 async def answer(respond: Callable[[], Awaitable[Response]]) -> Response:
     """`respond()`, with any ModelstatsError answered through the one status table."""
     try:
@@ -77,9 +97,11 @@ async def answer(respond: Callable[[], Awaitable[Response]]) -> Response:
 
 
 class StartOnce:
-    """Runs `start()` once per process (a forked worker runs its own); retried if it fails."""
+    """Runs once per process (a forked worker runs its own), before its first request: logging
+    configured, then `start()`; retried if it fails."""
 
-    def __init__(self, start: Start | None):
+    def __init__(self, function: str, start: Start | None):
+        self._function = function
         self._start = start
         self._pid = 0
         self._lock = threading.Lock()
@@ -87,6 +109,7 @@ class StartOnce:
     def _run(self) -> None:
         with self._lock:
             if self._pid != os.getpid():
+                logs.configure(get_settings().extra.get("K_SERVICE") or self._function)
                 if self._start is not None:
                     self._start()
                 self._pid = os.getpid()
@@ -96,30 +119,98 @@ class StartOnce:
             await run_in_threadpool(self._run)
 
 
+def rejection_reason(error: ModelstatsError, event: Event | None) -> str:
+    """The class of a 4xx refusal, for a metric label: a small fixed set."""
+    if isinstance(error, PayloadTooLarge):
+        return "too_large"
+    if event is None:
+        return "not_cloudevent"
+    if isinstance(error, BadInput) and error.field == "type":
+        return "wrong_type"
+    return "invalid_data"
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= LOGGED_CHARS else text[: LOGGED_CHARS - 3] + "..."
+
+
+def log_rejection(error: ModelstatsError, event: Event | None, request: Request) -> None:
+    """One INFO line per refused event, naming it, the field and why (the same words the
+    sender gets in the 400 body, which Knative keeps only in the dead letter)."""
+    headers = request.headers
+    source = event.source if event else headers.get("ce-source", "?")
+    event_id = event.id if event else headers.get("ce-id", "?")
+    field = error.field if isinstance(error, BadInput) else ""
+    message = error.message if isinstance(error, BadInput) else str(error)
+    log.info(
+        "rejected event %s from %s: %s: %s",
+        _clip(event_id),
+        _clip(source),
+        field,
+        _clip(message),
+        extra={
+            "fields": {
+                "source": _clip(source),
+                "id": _clip(event_id),
+                "type": event.type if event else headers.get("ce-type"),
+                "field": field,
+                "message": _clip(message),
+                "reason": rejection_reason(error, event),
+            }
+        },
+    )
+
+
 def cloudevent_function(
-    *, ready: Ready = database_ready, start: Start | None = None, strict_data: bool = True
+    *,
+    ready: Ready = database_ready,
+    start: Start | None = None,
+    strict_data: bool = True,
+    on_failure: OnFailure | None = None,
 ) -> Callable[[Handle], HttpFunction]:
     """Decorate `handle(event)`; the result is registered under its name as an `aio.http`
     function, so `--target <name>` serves it. `strict_data=False` leaves data uninterpreted,
-    the raw bytes that arrived (the dead-letter sink keeps whatever it is given)."""
+    the raw bytes that arrived (the dead-letter sink keeps whatever it is given).
+    `on_failure(error, event)` is called for every event answered with an error status
+    (`event` is None when the request was not a CloudEvent)."""
 
     def decorate(handle: Handle) -> HttpFunction:
-        started = StartOnce(start)
+        name = handle.__name__
+        started = StartOnce(name, start)
+        timer = metrics.Children(metrics.REQUEST_SECONDS, name, EVENT_ROUTE)
+
+        async def deliver(request: Request) -> Response:
+            event: Event | None = None
+            try:
+                event = await read_event(request, strict_data=strict_data)
+                reply: CloudEvent | None = await call(handle, event)
+            except ModelstatsError as error:
+                if isinstance(error, BadInput):
+                    log_rejection(error, event, request)
+                if on_failure is not None:
+                    on_failure(error, event)
+                raise
+            return event_response(reply)
 
         async def respond(request: Request) -> Response:
             await started()
             if request.method == "GET" and request.url.path == "/healthz":
                 return await health(ready)
+            if request.method == "GET" and request.url.path == "/metrics":
+                return metrics_response(request)
             if request.method != "POST":
                 raise MethodNotAllowed("POST")
-            event = await read_event(request, strict_data=strict_data)
-            reply: CloudEvent | None = await call(handle, event)
-            return event_response(reply)
+            return await deliver(request)
 
         async def function(request: Request) -> Response:
-            return await answer(lambda: respond(request))
+            if request.method != "POST":
+                return await answer(lambda: respond(request))
+            began = time.perf_counter()
+            response = await answer(lambda: respond(request))
+            timer(str(response.status_code)).observe(time.perf_counter() - began)
+            return response
 
-        function.__name__ = function.__qualname__ = handle.__name__
+        function.__name__ = function.__qualname__ = name
         function.__doc__ = handle.__doc__
         # Registers the name as an ASGI http function; its own wrapper only passes through.
         functions_framework.aio.http(function)

@@ -148,3 +148,21 @@ JOIN LATERAL (
     SELECT s.time FROM samples s WHERE s.series_id = r.id ORDER BY s.time DESC LIMIT 1
 ) l ON true
 GROUP BY r.grp
+
+-- name: last_values
+-- The newest sample of each (model, version, metric) since %(since)s (label sets merged: the
+-- newest of them), the most recently updated first, at most %(limit)s rows; `total` counts
+-- them all, so the caller knows how many it left out.
+SELECT model, version, metric, time, value, count(*) OVER () AS total
+FROM (
+    SELECT DISTINCT ON (r.model, r.version, r.metric) r.model, r.version, r.metric, l.time, l.value
+    FROM series r
+    JOIN LATERAL (
+        SELECT s.time, s.value FROM samples s
+        WHERE s.series_id = r.id AND s.time >= %(since)s
+        ORDER BY s.time DESC, s.value DESC LIMIT 1
+    ) l ON true
+    ORDER BY r.model, r.version, r.metric, l.time DESC, l.value DESC
+) newest
+ORDER BY time DESC, model, version, metric
+LIMIT %(limit)s
