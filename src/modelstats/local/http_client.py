@@ -161,7 +161,7 @@ class _Host:
 class HttpClient:
     def __init__(
         self,
-        connections_per_host: int = 32,
+        connections_per_host: int = 256,
         idle_seconds: float = 1.0,
         max_answer_bytes: int = 64 * 1024 * 1024,
     ) -> None:
