@@ -23,6 +23,7 @@ Reports: one per model, version and closed window, at the window's start, with `
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -128,6 +129,50 @@ def _moment(value: datetime | None) -> str:
     return timestamps.format(value) if value is not None else "-"
 
 
+@dataclass
+class _Read:
+    """Steps 1-2: what this run read, and what of it is still to report."""
+
+    chunks: list[logfiles.Chunk]
+    parsed: _Parsed
+    fresh: list[Record]  # records of windows not reported yet
+    late: int  # records of windows already reported
+    newest: datetime | None  # the newest record time ever seen by this source
+
+
+def _read(
+    conn: Any, job: JsonlJob, source: str, state: watermark.SourceState, now: datetime
+) -> _Read:
+    paths = logfiles.discover(job.path)
+    chunks = logfiles.read(paths, watermark.files(conn, source), job.max_bytes)
+    parsed = _Parsed()
+    parsed.add(chunks, now, get_settings().max_name_length)
+    if parsed.bad > LOGGED_BAD_LINES:
+        log.warning("%s: skipped %d bad lines in all", source, parsed.bad)
+    previous = state.reported_until
+    fresh = [r for r in parsed.records if previous is None or r.time >= previous]
+    late = len(parsed.records) - len(fresh)
+    if late:
+        log.warning("%s: %d records arrived after their window was reported", source, late)
+    seen = [r.time for r in parsed.records]
+    newest = max([*seen, state.newest_time] if state.newest_time else seen, default=None)
+    return _Read(chunks, parsed, fresh, late, newest)
+
+
+def _closed_windows(
+    conn: Any, job: JsonlJob, source: str, read: _Read, previous: datetime | None, now: datetime
+) -> tuple[datetime | None, list[Record], list[Record]]:
+    """Step 3: the cut (end of the last closed window, if it moved), the records of the windows
+    it closed (pending ones included), and those to keep pending."""
+    horizon = _horizon(job, read.chunks, read.parsed, read.newest, now)
+    cut = windows.cutoff(horizon, job.window) if horizon is not None else None
+    if cut is None or (previous is not None and cut <= previous):
+        return None, [], read.fresh
+    closing = watermark.take_pending(conn, source, cut)
+    closing += [r for r in read.fresh if r.time < cut]
+    return cut, closing, [r for r in read.fresh if r.time >= cut]
+
+
 def run(
     job: JsonlJob,
     source: str,
@@ -137,8 +182,6 @@ def run(
     commit: bool = True,
 ) -> Reply:
     """One run of a JSONL job; `commit=False` computes the reply and changes nothing."""
-    settings = get_settings()
-    paths = logfiles.discover(job.path)
     with db.connection() as conn:
         state = watermark.lock(conn, source)
         if ping is not None:
@@ -146,62 +189,48 @@ def run(
             if earlier is not None:
                 log.info("ping %s of %s answered before: same reply", ping.id, ping.source)
                 return earlier
-
-        # 1-2: read and parse what is new; drop (and count) records of reported windows.
-        chunks = logfiles.read(paths, watermark.files(conn, source), job.max_bytes)
-        parsed = _Parsed()
-        parsed.add(chunks, now, settings.max_name_length)
-        if parsed.bad > LOGGED_BAD_LINES:
-            log.warning("%s: skipped %d bad lines in all", source, parsed.bad)
+        read = _read(conn, job, source, state, now)
         previous = state.reported_until
-        fresh = [r for r in parsed.records if previous is None or r.time >= previous]
-        late = len(parsed.records) - len(fresh)
-        if late:
-            log.warning("%s: %d records arrived after their window was reported", source, late)
-        seen = [r.time for r in parsed.records]
-        newest = max([*seen, state.newest_time] if state.newest_time else seen, default=None)
-
-        # 3: which windows closed since the last run.
-        horizon = _horizon(job, chunks, parsed, newest, now)
-        cut = windows.cutoff(horizon, job.window) if horizon is not None else None
-        if cut is not None and previous is not None and cut <= previous:
-            cut = None
-        closing: list[Record] = []
-        keep = fresh
-        if cut is not None:
-            closing = watermark.take_pending(conn, source, cut)
-            closing += [r for r in fresh if r.time < cut]
-            keep = [r for r in fresh if r.time >= cut]
+        cut, closing, keep = _closed_windows(conn, job, source, read, previous, now)
 
         # 4: reports of the closed windows that fit in one event (one slot for the etl report).
-        batch = windows.limit(windows.group(closing, job.window), settings.max_reports - 1)
+        batch = windows.limit(windows.group(closing, job.window), get_settings().max_reports - 1)
         if batch.truncated:
             log.error("%s: %d model/version groups of one window dropped", source, batch.truncated)
         keep += batch.left
         refs = References(conn, source, job.reference)
         reports = [_report(job, key, group, refs) for key, group in batch.groups.items()]
-        if parsed.bad or late:
-            reports.append(_etl_report(label, now, parsed.bad, late))
+        if read.parsed.bad or read.late:
+            reports.append(_etl_report(label, now, read.parsed.bad, read.late))
         until = batch.resume_at if batch.resume_at is not None else cut
         if until is None or (previous is not None and until < previous):
             until = previous
-        event_id = None
-        if reports:
-            read = [chunk.token for chunk in chunks if chunk.state.offset != chunk.start]
-            window = durations.format(job.window)
-            event_id = cloudevents.derived_id(
-                source, window, _moment(previous), _moment(until), *read
-            )
-        reply = Reply(event_id=event_id, reports=reports, time=now)
+        reply = Reply(_event_id(job, source, read, previous, until, reports), reports, now)
 
         # 5: save it all with the reply, in the transaction that holds the lock.
         watermark.add_pending(conn, source, keep)
-        watermark.save_files(conn, source, [chunk.state for chunk in chunks])
-        watermark.save(conn, source, watermark.SourceState(newest, until))
+        watermark.save_files(conn, source, [chunk.state for chunk in read.chunks])
+        watermark.save(conn, source, watermark.SourceState(read.newest, until))
         if ping is not None:
             watermark.save_reply(conn, source, ping.source, ping.id, reply)
         if not commit:
             conn.rollback()
     if commit:
-        _count(label, parsed, late)
+        _count(label, read.parsed, read.late)
     return reply
+
+
+def _event_id(
+    job: JsonlJob,
+    source: str,
+    read: _Read,
+    previous: datetime | None,
+    until: datetime | None,
+    reports: list[dict[str, Any]],
+) -> str | None:
+    """The same bytes read for the same windows always give the same event id."""
+    if not reports:
+        return None
+    tokens = [chunk.token for chunk in read.chunks if chunk.state.offset != chunk.start]
+    window = durations.format(job.window)
+    return cloudevents.derived_id(source, window, _moment(previous), _moment(until), *tokens)
