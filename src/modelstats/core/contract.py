@@ -24,6 +24,17 @@ ALERT_SOURCE = "/modelstats/alert"
 ETL_SOURCE_PREFIX = "/modelstats/etl/"
 
 
+# The extensions a Knative broker adds: its loop guard and arrival stamp, and on a dead letter
+# where and how the delivery failed (EV pkg/broker, pkg/channel/event_dispatcher.go).
+BROKER_TTL = "knativebrokerttl"
+ARRIVAL_TIME = "knativearrivaltime"
+ERROR_DEST = "knativeerrordest"
+ERROR_CODE = "knativeerrorcode"
+ERROR_DATA = "knativeerrordata"
+ERROR_EXTENSIONS = (ERROR_DEST, ERROR_CODE, ERROR_DATA)
+BROKER_EXTENSIONS = (*ERROR_EXTENSIONS, BROKER_TTL, ARRIVAL_TIME)
+
+
 def ping_source(namespace: str, name: str) -> str:
     """The `source` of a PingSource's events, as Knative's mtping adapter sets it."""
     return f"/apis/v1/namespaces/{namespace}/pingsources/{name}"

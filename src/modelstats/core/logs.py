@@ -24,8 +24,9 @@ from modelstats.core.errors import ConfigError
 
 FORMATS = ("text", "json")
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
-# Loggers that say something per request at INFO (httpx logs every request it sends).
-QUIET = ("httpx", "httpcore", "uvicorn.access")
+# Loggers that say something per request at INFO (httpx logs every request it sends), and
+# pgserver, which narrates its own process bookkeeping at INFO.
+QUIET = ("httpx", "httpcore", "uvicorn.access", "pgserver")
 # The servers' own loggers keep their handlers (and do not propagate): in JSON mode their
 # lines are formatted as ours, so a log pipeline gets one shape.
 SERVER_LOGGERS = ("gunicorn.error", "uvicorn.error")

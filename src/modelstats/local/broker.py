@@ -29,15 +29,15 @@ Where it differs from an InMemoryChannel, on purpose:
 from __future__ import annotations
 
 import asyncio
-import base64
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from modelstats.core import contract
 from modelstats.core.cloudevents import Envelope
 from modelstats.core.errors import BadInput
-from modelstats.local import delivery, pings, spool
+from modelstats.local import failures, pings, spool
 from modelstats.local.manifests import Manifests
 from modelstats.local.routing import (
     BrokerRoute,
@@ -52,20 +52,9 @@ from modelstats.local.tally import SUMMARY_EVERY_SECONDS, Tally
 
 log = logging.getLogger("modelstats.broker")
 
-TTL_EXTENSION = "knativebrokerttl"
-ARRIVAL_EXTENSION = "knativearrivaltime"
-ERROR_DEST = "knativeerrordest"
-ERROR_CODE = "knativeerrorcode"
-ERROR_DATA = "knativeerrordata"
-ERROR_EXTENSIONS = (ERROR_DEST, ERROR_CODE, ERROR_DATA)
+TTL_EXTENSION = contract.BROKER_TTL
+ARRIVAL_EXTENSION = contract.ARRIVAL_TIME
 DEFAULT_TTL = 255
-ERROR_DATA_MAX_CHARS = 1024
-
-
-def _error_data(body: bytes) -> str:
-    # base64 of at most 768 bytes is at most 1024 characters.
-    limit = ERROR_DATA_MAX_CHARS // 4 * 3
-    return base64.b64encode(body[:limit]).decode()
 
 
 @dataclass
@@ -267,7 +256,7 @@ class LocalBroker:
         headers = {"prefer": "reply", "kn-namespace": route.namespace}
 
         def failed(result: DeliveryResult, attempt: int, retry_in: float | None) -> None:
-            self._log_failure(subscription, outgoing, result, attempt, retry_in)
+            self._failed_attempt(subscription, outgoing, result, attempt, retry_in)
 
         self.tally.delivering(subscription.name)
         try:
@@ -289,7 +278,7 @@ class LocalBroker:
         finally:
             self.tally.delivery_done(subscription.name)
 
-    def _log_failure(
+    def _failed_attempt(
         self,
         subscription: Subscription,
         envelope: Envelope,
@@ -297,29 +286,9 @@ class LocalBroker:
         attempt: int,
         retry_in: float | None,
     ) -> None:
-        what = f"event {envelope.label()} -> trigger {subscription.name}"
         if retry_in is not None:
             self.tally.retried(subscription.name)
-            log.warning(
-                "%s: attempt %d/%d failed: %s; retry in %gs",
-                what,
-                attempt,
-                subscription.policy.attempts,
-                result.describe(),
-                retry_in,
-            )
-        elif delivery.is_retried(result.status):
-            log.warning(
-                "%s: attempt %d/%d failed: %s; no attempts left",
-                what,
-                attempt,
-                subscription.policy.attempts,
-                result.describe(),
-            )
-        else:
-            log.warning(
-                "%s: not retried: %s is permanent: %s", what, result.status, result.reason()
-            )
+        failures.log_failure(subscription, envelope, result, attempt, retry_in)
 
     async def _dead_letter(
         self,
@@ -328,14 +297,7 @@ class LocalBroker:
         failed_url: str,
         result: DeliveryResult,
     ) -> None:
-        body = result.body if result.status is not None else result.error.encode()
-        letter = envelope.with_attributes(
-            **{
-                ERROR_DEST: failed_url,
-                ERROR_CODE: str(result.status or 0),
-                ERROR_DATA: _error_data(body) if body else None,
-            }
-        )
+        letter = failures.dead_letter(envelope, failed_url, result)
         if subscription.dead_letter_url is None:
             reason = f"trigger {subscription.name} has no deadLetterSink"
             self._spool(letter, reason, [subscription.name])

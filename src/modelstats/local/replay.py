@@ -31,20 +31,12 @@ from typing import Any
 
 import httpx
 
-from modelstats.core import cloudevents
+from modelstats.core import cloudevents, contract
 from modelstats.core.cloudevents import Envelope
 from modelstats.local import delivery, spool
 
 log = logging.getLogger("modelstats.replay")
 
-# The broker's own stamps and error extensions: never part of the original event.
-BROKER_EXTENSIONS = (
-    "knativeerrordest",
-    "knativeerrorcode",
-    "knativeerrordata",
-    "knativebrokerttl",
-    "knativearrivaltime",
-)
 DEFAULT_LIMIT = 10_000
 
 
@@ -61,7 +53,7 @@ def failed_for_good(code: int | None) -> bool:
 
 def error_code(envelope: Envelope) -> int | None:
     try:
-        return int(envelope.attributes.get("knativeerrorcode", ""))
+        return int(envelope.attributes.get(contract.ERROR_CODE, ""))
     except ValueError:
         return None
 
@@ -122,7 +114,7 @@ class Replay:
 
 
 def original(envelope: Envelope) -> Envelope:
-    return envelope.without(*BROKER_EXTENSIONS)
+    return envelope.without(*contract.BROKER_EXTENSIONS)
 
 
 def letter_envelope(attributes: dict[str, Any], data: bytes | None) -> Envelope:

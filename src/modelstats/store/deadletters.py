@@ -17,13 +17,12 @@ from typing import Any
 from psycopg.rows import class_row, dict_row
 from psycopg.types.json import Jsonb
 
-from modelstats.core import metrics
+from modelstats.core import contract, metrics
 from modelstats.core.cloudevents import Event
 from modelstats.store import db, queries
 
 log = logging.getLogger("modelstats.deadletters")
 
-ERROR_EXTENSIONS = ("knativeerrordest", "knativeerrorcode", "knativeerrordata")
 _kept = metrics.Children(metrics.DEAD_LETTERS)
 
 
@@ -45,7 +44,7 @@ class DeadLetter:
 
     def original_attributes(self) -> dict[str, Any]:
         """The event's attributes without the broker's error extensions (for replay)."""
-        return {k: v for k, v in self.attributes.items() if k not in ERROR_EXTENSIONS}
+        return {k: v for k, v in self.attributes.items() if k not in contract.ERROR_EXTENSIONS}
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -105,15 +104,15 @@ async def keep(event: Event) -> int:
     """Store a dead letter, or reopen the one this event already has at this destination (a
     redelivery, or a failure after a replay); return how many times it has failed there."""
     ext = event.extensions
-    code = _error_code(ext.get("knativeerrorcode"))
-    dest = ext.get("knativeerrordest")
+    code = _error_code(ext.get(contract.ERROR_CODE))
+    dest = ext.get(contract.ERROR_DEST)
     params = {
         "source": event.source,
         "event_id": event.id,
         "type": event.type,
         "error_dest": dest,
         "error_code": code,
-        "error_data": _error_data(ext.get("knativeerrordata")),
+        "error_data": _error_data(ext.get(contract.ERROR_DATA)),
         "attributes": Jsonb(event.attributes()),
         "data": data_bytes(event),
     }
