@@ -22,6 +22,9 @@ from .conftest import Container, run_once, start
 
 ROOT = Path(__file__).resolve().parents[2]
 MIGRATIONS = sorted((ROOT / "src" / "modelstats" / "store" / "migrations").glob("*.sql"))
+# Every test here runs podman: the slow tier (see tests/conftest.py).
+pytestmark = pytest.mark.slow
+
 PING_SOURCE = "/apis/v1/namespaces/modelstats/pingsources/etl-schedule"
 
 
