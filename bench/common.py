@@ -242,9 +242,21 @@ end
 """
 
 
-def event_lua(body: str, prefix: str, source: str) -> str:
-    """A wrk script posting binary CloudEvents with `body`, ids `<prefix>-<thread>-<n>`."""
-    return EVENT_LUA % {"body": body, "prefix": prefix, "source": source}
+# wrk waits delay() ms after each answer before a connection's next request: random between 0
+# and twice the mean, so that the connections do not fall into step.
+PACE_LUA = """
+function delay()
+  return math.random(0, %(twice_ms)d)
+end
+"""
+
+
+def event_lua(body: str, prefix: str, source: str, pause_ms: int = 0) -> str:
+    """A wrk script posting binary CloudEvents with `body`, ids `<prefix>-<thread>-<n>`; with
+    `pause_ms`, each connection pauses that long on average between an answer and its next
+    request (an offered load of about connections * 1000 / pause_ms requests/s)."""
+    lua = EVENT_LUA % {"body": body, "prefix": prefix, "source": source}
+    return lua + (PACE_LUA % {"twice_ms": 2 * pause_ms} if pause_ms else "")
 
 
 def settled_count(
