@@ -14,9 +14,7 @@ decides when to call it again.
 
 from __future__ import annotations
 
-import email.utils
 import logging
-from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import httpx
@@ -111,22 +109,6 @@ class LogNotifier:
         log.warning("%s", log_line(alert), extra={"fields": log_fields(alert)})
 
 
-def retry_after(value: str | None, now: datetime | None = None) -> float | None:
-    """Seconds from a Retry-After header: delay-seconds or an HTTP date."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
-
-
 def post_json(name: str, client: httpx.Client, url: str, payload: dict[str, Any]) -> None:
     """POST a JSON document; any non-2xx or transport error becomes DeliveryFailed."""
     try:
@@ -138,7 +120,7 @@ def post_json(name: str, client: httpx.Client, url: str, payload: dict[str, Any]
         raise DeliveryFailed(
             f"{name}: HTTP {response.status_code} {response.text[:200]!r}",
             status=response.status_code,
-            retry_after=retry_after(response.headers.get("retry-after")),
+            retry_after=timestamps.retry_after_seconds(response.headers.get("retry-after")),
         )
 
 

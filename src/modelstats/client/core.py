@@ -13,7 +13,6 @@ past the flush's mark.
 
 from __future__ import annotations
 
-import email.utils
 import json
 import logging
 import numbers
@@ -149,20 +148,6 @@ def build_event(source: str, items: list[bytes]) -> Event:
     event = CloudEvent(attributes, body)
     headers, payload = cloudevents.binary_response(event)
     return Event(str(event["id"]), headers, payload, items)
-
-
-def retry_after_seconds(value: str | None) -> float | None:
-    """Retry-After: delta-seconds or an HTTP date (RFC 9110); None when absent or unreadable."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        moment = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, moment.timestamp() - time.time())
 
 
 def _reason(body: str) -> str:
@@ -388,7 +373,7 @@ class Delivery:
         # Exponential backoff with full jitter: senders that failed together spread out.
         ceiling = min(self.options.retry_max, self.options.retry_initial * 2**event.attempts)
         self.wait = random.uniform(0, ceiling)
-        asked = retry_after_seconds(retry_after)
+        asked = timestamps.retry_after_seconds(retry_after)
         if asked is not None:
             self.wait = max(self.wait, min(asked, self.options.retry_after_max))
         event.attempts += 1

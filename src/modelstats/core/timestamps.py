@@ -1,7 +1,9 @@
-"""RFC 3339 timestamps: strict parsing (an offset is required) and canonical formatting."""
+"""RFC 3339 timestamps: strict parsing (an offset is required) and canonical formatting; the
+Retry-After header's two forms read as a wait."""
 
 from __future__ import annotations
 
+import email.utils
 import re
 from datetime import UTC, datetime
 
@@ -40,3 +42,20 @@ def format(moment: datetime) -> str:
 
 def now() -> datetime:
     return datetime.now(UTC)
+
+
+def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header: delay-seconds or an HTTP date (RFC 9110), never
+    negative; None when absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
