@@ -17,19 +17,18 @@ import asyncio
 import atexit
 import contextlib
 import time
-from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
 
 import httpx
 
-from modelstats.client.core import Batcher, Counters, Delivery, encode_report
+from modelstats.client.buffered import BufferedReports
+from modelstats.client.core import Batcher, Delivery
 from modelstats.client.sync import CLOSE_MARGIN_SECONDS, _weak_call, deliver, drain, options_from
 
 FLUSH_POLL_SECONDS = 0.02
 
 
-class AsyncReporter:
+class AsyncReporter(BufferedReports):
     """`Reporter` for asyncio: `report()` buffers, `await flush()`, `await aclose()`."""
 
     def __init__(self, broker_url: str, *, source: str | None = None, **settings: Any):
@@ -46,20 +45,6 @@ class AsyncReporter:
         self._at_exit = _weak_call(self, "_close_at_exit")
         atexit.register(self._at_exit)
 
-    def report(
-        self,
-        model: str,
-        version: str,
-        metrics: Mapping[str, float],
-        labels: Mapping[str, str] | None = None,
-        time: datetime | str | None = None,
-    ) -> None:
-        """Buffer one report (BadInput, naming the field, if ingest would refuse it)."""
-        full = self._batcher.add(encode_report(model, version, metrics, labels, time))
-        self._ensure_started()
-        if full:
-            self._poke()
-
     async def flush(self, timeout: float | None = None) -> bool:
         """Send what is buffered now; True once all of it is settled, False after `timeout`."""
         mark = self._batcher.mark()
@@ -71,10 +56,6 @@ class AsyncReporter:
                 return False
             await asyncio.sleep(FLUSH_POLL_SECONDS)
         return True
-
-    @property
-    def counters(self) -> Counters:
-        return self._batcher.counters()
 
     async def aclose(self, timeout: float | None = None) -> bool:
         """Stop taking reports and send what is left within `timeout` (default

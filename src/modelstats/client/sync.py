@@ -15,13 +15,13 @@ import socket
 import threading
 import time
 import weakref
-from collections.abc import Callable, Mapping
-from datetime import datetime
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 
-from modelstats.client.core import Batcher, Counters, Delivery, Options, encode_report
+from modelstats.client.buffered import BufferedReports
+from modelstats.client.core import Batcher, Delivery, Options
 
 CLOSE_MARGIN_SECONDS = 2.0
 
@@ -76,7 +76,7 @@ def drain(
         deliver(client, url, delivery, deadline, sleep)
 
 
-class Reporter:
+class Reporter(BufferedReports):
     """Buffers metric reports and sends them to a broker as `modelstats.metric.reported`
     events, in the background:
 
@@ -105,31 +105,13 @@ class Reporter:
 
     # -- the model server's side ----------------------------------------------------------
 
-    def report(
-        self,
-        model: str,
-        version: str,
-        metrics: Mapping[str, float],
-        labels: Mapping[str, str] | None = None,
-        time: datetime | str | None = None,
-    ) -> None:
-        """Buffer one report (BadInput, naming the field, if ingest would refuse it)."""
-        full = self._batcher.add(encode_report(model, version, metrics, labels, time))
-        self._ensure_started()
-        if full:
-            self._wake.set()
-
     def flush(self, timeout: float | None = None) -> bool:
         """Send what is buffered now; True once all of it is settled (sent, or lost and
         counted), False if `timeout` seconds pass first."""
         mark = self._batcher.mark()
         self._ensure_started()
-        self._wake.set()
+        self._poke()
         return self._batcher.wait_settled(mark, timeout)
-
-    @property
-    def counters(self) -> Counters:
-        return self._batcher.counters()
 
     def close(self, timeout: float | None = None) -> bool:
         """Stop taking reports, send what is left within `timeout` (default `close_timeout`)
@@ -143,6 +125,9 @@ class Reporter:
         self.close()
 
     # -- the sending thread ---------------------------------------------------------------
+
+    def _poke(self) -> None:
+        self._wake.set()
 
     def _ensure_started(self) -> None:
         if self._thread is not None:

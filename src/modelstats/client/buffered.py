@@ -1,0 +1,40 @@
+"""What both reporters share on the model server's side (see `BufferedReports`)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+
+from modelstats.client.core import Batcher, Counters, encode_report
+
+
+class BufferedReports:
+    """The model server's side, the same for both reporters: report() validates, encodes and
+    buffers, never touching the network. The sending side is each reporter's own: it starts
+    its sender on first use (`_ensure_started`) and wakes it when a batch is full (`_poke`)."""
+
+    _batcher: Batcher
+
+    def report(
+        self,
+        model: str,
+        version: str,
+        metrics: Mapping[str, float],
+        labels: Mapping[str, str] | None = None,
+        time: datetime | str | None = None,
+    ) -> None:
+        """Buffer one report (BadInput, naming the field, if ingest would refuse it)."""
+        full = self._batcher.add(encode_report(model, version, metrics, labels, time))
+        self._ensure_started()
+        if full:
+            self._poke()
+
+    @property
+    def counters(self) -> Counters:
+        return self._batcher.counters()
+
+    def _ensure_started(self) -> None:
+        raise NotImplementedError
+
+    def _poke(self) -> None:
+        raise NotImplementedError
