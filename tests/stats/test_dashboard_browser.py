@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,7 +22,7 @@ import pytest
 
 from modelstats.local.functions import function_process
 from tests.stats import browser
-from tests.stats.samples import SOURCE, iso
+from tests.stats.samples import SOURCE, add_samples, iso
 from tests.stats.scenario import Scenario, seed
 
 pytestmark = pytest.mark.slow
@@ -369,4 +370,52 @@ def test_controls_write_the_view_into_the_url(
     driver.find_element("id", "from").send_keys("yesterday")
     driver.find_element("css selector", "#custom button").click()
     assert "write from and to as YYYY-MM-DD HH:MM (UTC)" in text(driver, "#message")
+    assert_only_own_requests_and_no_errors(driver, stats_url)
+
+
+def summary_count(driver: Any, metric: str) -> str:
+    """The count cell of a metric's row in the summary table."""
+    for row in driver.find_elements("css selector", "table.summary tbody tr"):
+        cells = row.find_elements("css selector", "td")
+        if cells and cells[0].text == metric:
+            return str(cells[2].text)
+    return ""
+
+
+def test_auto_refresh_reloads_a_range_ending_now_until_switched_off(
+    driver: Any, stats_url: str, scenario: Scenario, clean_db: str
+) -> None:
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    params = {"model": "Mistral", "version": "v2", "range": "15m", "metric": "drift"}
+    open_view(driver, view(stats_url, **params, refresh="5s", **{"label.env": "prod"}))
+    assert text(driver, "label.refresh") == "auto-refresh 5s"
+    before = int(summary_count(driver, "drift"))
+    sample = ("Mistral", "v2", "drift", {"env": "prod"}, datetime.now(UTC), 0.5)
+    add_samples(clean_db, [sample])
+    # Nothing but the timer loads the page again: the new sample shows within two intervals.
+    WebDriverWait(driver, 12).until(lambda d: summary_count(d, "drift") == str(before + 1))
+
+    driver.find_element("id", "refresh").click()
+    assert parse_qs(urlsplit(driver.current_url).query)["refresh"] == ["off"]
+    browser.requests(driver)  # forget the loads so far
+    add_samples(clean_db, [sample[:4] + (datetime.now(UTC), 0.6)])
+    time.sleep(12)  # two intervals and more
+    loads = [r["url"] for r in browser.requests(driver) if "/stats/" in r["url"]]
+    assert loads == []
+    assert summary_count(driver, "drift") == str(before + 1)
+    assert browser.problems(driver) == []
+
+
+def test_a_refresh_interval_below_the_minimum_is_raised_to_it(
+    driver: Any, stats_url: str, scenario: Scenario
+) -> None:
+    open_view(driver, view(stats_url, model="Mistral", version="v1", range="1h", refresh="1s"))
+    assert text(driver, "label.refresh") == "auto-refresh 5s"
+    open_view(driver, view(stats_url, model="Mistral", version="v1", range="1h", refresh="2m"))
+    assert text(driver, "label.refresh") == "auto-refresh 2m"
+    assert parse_qs(urlsplit(driver.current_url).query)["refresh"] == ["2m"]
+    open_view(driver, view(stats_url, model="Mistral", version="v1", range="1h", refresh="soon"))
+    assert text(driver, "label.refresh") == "auto-refresh 30s"
+    assert "refresh" not in parse_qs(urlsplit(driver.current_url).query)
     assert_only_own_requests_and_no_errors(driver, stats_url)

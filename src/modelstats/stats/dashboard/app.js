@@ -9,7 +9,6 @@ import { alertsPanel, healthPanel, summaryTable } from "./panels.js";
 import { apiQuery, fromUtcInput, readView, settle, toUtcInput, viewQuery } from "./view.js";
 
 const $ = (id) => document.getElementById(id);
-const REFRESH_MS = 30_000;
 const DEAD_LETTER_LIMIT = 100;
 const MIN_ZOOM_SECONDS = 120;
 
@@ -328,9 +327,10 @@ function wire() {
     resizing = setTimeout(() => charts.forEach((c) => c.resize()), 150);
   });
   // Only a range that ends now moves; a page in a background tab waits until it is seen.
+  $("refresh-every").textContent = duration(state.refreshSeconds);
   setInterval(() => {
     if (state.refresh && !state.from && !document.hidden && state.version) load();
-  }, REFRESH_MS);
+  }, state.refreshSeconds * 1000);
 }
 
 wire();

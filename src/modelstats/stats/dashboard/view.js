@@ -1,7 +1,23 @@
 // The view the page shows (model, version, baseline, range, labels, metrics, refresh), read from
 // and written to the page's URL, so that a link reproduces it.
 
+import { duration } from "./format.js";
+
 export const RANGES = ["15m", "1h", "6h", "24h", "7d", "30d"];
+export const REFRESH_DEFAULT_SECONDS = 30;
+// As Grafana's min_refresh_interval: a shared link cannot make every reader poll the API hard.
+export const REFRESH_MIN_SECONDS = 5;
+
+// `refresh=off`, or how often as Grafana writes it (`10s`, `1m`); anything else is the default.
+function readRefresh(text) {
+  if (text === "off") return { refresh: false, refreshSeconds: REFRESH_DEFAULT_SECONDS };
+  const found = /^(\d+)(s|m|h)$/.exec(text || "");
+  const seconds = found ? Number(found[1]) * { s: 1, m: 60, h: 3600 }[found[2]] : NaN;
+  return {
+    refresh: true,
+    refreshSeconds: seconds > 0 ? Math.max(seconds, REFRESH_MIN_SECONDS) : REFRESH_DEFAULT_SECONDS,
+  };
+}
 
 export function readView(search) {
   const query = new URLSearchParams(search);
@@ -18,7 +34,7 @@ export function readView(search) {
       .filter(([key]) => key.startsWith("label."))
       .map(([key, value]) => [key.slice("label.".length), value]),
     metrics: (query.get("metric") || "").split(",").filter(Boolean),
-    refresh: query.get("refresh") !== "off",
+    ...readRefresh(query.get("refresh")),
   };
 }
 
@@ -36,6 +52,9 @@ export function viewQuery(view) {
   for (const [key, value] of view.labels) query.append(`label.${key}`, value);
   if (view.metrics.length) query.set("metric", view.metrics.join(","));
   if (!view.refresh) query.set("refresh", "off");
+  else if (view.refreshSeconds !== REFRESH_DEFAULT_SECONDS) {
+    query.set("refresh", duration(view.refreshSeconds));
+  }
   return query;
 }
 
