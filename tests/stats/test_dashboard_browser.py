@@ -399,7 +399,7 @@ def test_auto_refresh_reloads_a_range_ending_now_until_switched_off(
     driver.find_element("id", "refresh").click()
     assert parse_qs(urlsplit(driver.current_url).query)["refresh"] == ["off"]
     browser.requests(driver)  # forget the loads so far
-    add_samples(clean_db, [sample[:4] + (datetime.now(UTC), 0.6)])
+    add_samples(clean_db, [(*sample[:4], datetime.now(UTC), 0.6)])
     time.sleep(12)  # two intervals and more
     loads = [r["url"] for r in browser.requests(driver) if "/stats/" in r["url"]]
     assert loads == []
