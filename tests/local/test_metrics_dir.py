@@ -6,12 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from modelstats.local import manifests
+from modelstats.local.resources import Service
 from modelstats.local.stack import service_env
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def services() -> dict[str, manifests.Service]:
+def services() -> dict[str, Service]:
     loaded = manifests.load(ROOT / "infra" / "knative")
     return {service.name: service for service in loaded.services}
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from modelstats.core.errors import ConfigError
 from modelstats.local import delivery
 from modelstats.local.filters import Filter, uses_cesql
-from modelstats.local.manifests import Broker, Destination, Manifests, PingSource, Trigger
+from modelstats.local.resources import Broker, Destination, Manifests, PingSource, Trigger
 
 log = logging.getLogger("modelstats.broker")
 
