@@ -18,7 +18,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -184,6 +184,21 @@ def stop_stack(stack: Stack, timeout: float = 40) -> float:
         kill_everything(stack)
         raise AssertionError(f"modelstats run did not stop in {timeout}s") from None
     return time.monotonic() - started
+
+
+@contextlib.contextmanager
+def running_stack(tmp_path: Path, **options: Any) -> Iterator[Stack]:
+    """`start_stack(tmp_path, **options)`; afterwards Ctrl-C if it still runs, then every process
+    it started is killed, however the block ended (a stop that hangs still fails the test)."""
+    stack = start_stack(tmp_path, **options)
+    try:
+        yield stack
+    finally:
+        try:
+            if stack.popen.poll() is None:
+                stop_stack(stack)
+        finally:
+            kill_everything(stack)
 
 
 def poll(fetch: Callable[[], Any], timeout: float, what: str) -> Any:

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from modelstats.core import timestamps
-from tests.stacks import Stack, kill_everything, start_stack, stop_stack
+from tests.stacks import Stack, running_stack
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow  # every test here runs the command as a process
@@ -98,14 +98,9 @@ def test_without_a_stack_a_database_command_says_what_to_set(
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     cwd = tmp_path_factory.mktemp("cwd")
-    running = start_stack(
-        tmp_path_factory.mktemp("cli"), ping_every="1s", args=("--no-demo",), cwd=cwd
-    )
-    yield running
-    try:
-        stop_stack(running)
-    finally:
-        kill_everything(running)
+    data = tmp_path_factory.mktemp("cli")
+    with running_stack(data, ping_every="1s", args=("--no-demo",), cwd=cwd) as running:
+        yield running
 
 
 def test_run_from_elsewhere_shows_its_database_and_runs_no_demo(stack: Stack) -> None:

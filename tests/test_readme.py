@@ -23,7 +23,7 @@ import httpx
 import pytest
 
 from tests.brokers import free_port
-from tests.stacks import Stack, kill_everything, poll, start_stack, stop_stack
+from tests.stacks import Stack, poll, running_stack
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
@@ -111,12 +111,8 @@ def test_the_parser_finds_markers_and_unmarked_blocks() -> None:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    running = start_stack(tmp_path_factory.mktemp("readme"), ping_every="1s")
-    yield running
-    try:
-        stop_stack(running)
-    finally:
-        kill_everything(running)
+    with running_stack(tmp_path_factory.mktemp("readme"), ping_every="1s") as running:
+        yield running
 
 
 def environment(stack: Stack) -> dict[str, str]:

@@ -20,7 +20,7 @@ import pytest
 from modelstats.client import Reporter
 from modelstats.local.services import broker_command
 from tests.brokers import free_port
-from tests.stacks import Stack, kill_everything, poll, start_stack, stop_stack
+from tests.stacks import Stack, poll, running_stack
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
@@ -33,12 +33,8 @@ WHERE model = %s AND time > now() - interval '1 day'
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    running = start_stack(tmp_path_factory.mktemp("reporter"), ping_every="1h")
-    yield running
-    try:
-        stop_stack(running)
-    finally:
-        kill_everything(running)
+    with running_stack(tmp_path_factory.mktemp("reporter"), ping_every="1h") as running:
+        yield running
 
 
 def stored(stack: Stack, model: str) -> tuple[int, int]:

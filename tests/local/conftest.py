@@ -2,26 +2,26 @@
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.stacks import Stack, kill_everything, start_stack, stop_stack
+from tests.stacks import Stack, running_stack
 
 
 @pytest.fixture
 def stack_factory(tmp_path: Path) -> Iterator[Callable[..., Stack]]:
-    started: list[Stack] = []
+    """Start stacks in a test; each is stopped and cleared away after it, even when stopping
+    another one failed."""
+    numbers = itertools.count()
+    with contextlib.ExitStack() as started:
 
-    def factory(**kwargs: Any) -> Stack:
-        stack = start_stack(tmp_path / f"s{len(started)}", **kwargs)
-        started.append(stack)
-        return stack
+        def factory(**kwargs: Any) -> Stack:
+            data = tmp_path / f"s{next(numbers)}"
+            return started.enter_context(running_stack(data, **kwargs))
 
-    yield factory
-    for stack in started:
-        if stack.popen.poll() is None:
-            stop_stack(stack)
-        kill_everything(stack)
+        yield factory

@@ -26,7 +26,7 @@ import pytest
 
 from modelstats.local.ports import free_port
 from tests.receivers import Receiver
-from tests.stacks import Stack, group_alive, kill_everything, poll, start_stack, stop_stack
+from tests.stacks import Stack, group_alive, poll, running_stack, stop_stack
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
@@ -43,14 +43,9 @@ def webhook() -> Iterator[Receiver]:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory, webhook: Receiver) -> Iterator[Stack]:
     """One stack shared by the read-only scenarios (each uses its own model names)."""
-    running = start_stack(
-        tmp_path_factory.mktemp("stack"), env={"ALERT_WEBHOOK_URL": f"{webhook.url}/alerts"}
-    )
-    yield running
-    try:
-        stop_stack(running)
-    finally:
-        kill_everything(running)
+    env = {"ALERT_WEBHOOK_URL": f"{webhook.url}/alerts"}
+    with running_stack(tmp_path_factory.mktemp("stack"), env=env) as running:
+        yield running
 
 
 def stats_of(stack: Stack, model: str, version: str) -> dict[str, Any] | None:
