@@ -374,12 +374,17 @@ def test_controls_write_the_view_into_the_url(
 
 
 def summary_count(driver: Any, metric: str) -> str:
-    """The count cell of a metric's row in the summary table."""
-    for row in driver.find_elements("css selector", "table.summary tbody tr"):
-        cells = row.find_elements("css selector", "td")
-        if cells and cells[0].text == metric:
-            return str(cells[2].text)
-    return ""
+    """The count cell of a metric's row in the summary table, read in one script: a refresh
+    may replace the table between two WebDriver calls."""
+    return str(
+        driver.execute_script(
+            "for (const row of document.querySelectorAll('table.summary tbody tr')) {"
+            "  if (row.cells[0].textContent === arguments[0]) return row.cells[2].textContent;"
+            "}"
+            "return '';",
+            metric,
+        )
+    )
 
 
 def test_auto_refresh_reloads_a_range_ending_now_until_switched_off(
