@@ -5,11 +5,7 @@ PROMETHEUS_MULTIPROC_DIR (WORKERS=2)."""
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
 import textwrap
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from modelstats.local.functions import BIN, ROOT, free_port
+from modelstats.local.functions import function_process
 from tests.cloudevents_http import binary
 from tests.scrapes import key, samples
 
@@ -48,49 +44,14 @@ def echo(event):
 
 @contextmanager
 def served(tmp_path: Path, env: dict[str, str]) -> Iterator[tuple[str, list[str]]]:
-    """`functions-framework --target echo` on a free port; its URL and its output lines."""
+    """`functions-framework --target echo` on a free port; its URL and its output lines. The
+    log settings are the test's own, whatever this shell's LOG_* say."""
     source = tmp_path / "main.py"
     source.write_text(textwrap.dedent(FUNCTION))
-    port = free_port()
-    inherited = {k: v for k, v in os.environ.items() if not k.startswith(("LOG_", "PROMETHEUS_"))}
-    process_env = {**inherited, "PORT": str(port), "HOST": "127.0.0.1", **env}
-    command = [str(BIN / "functions-framework"), "--source", str(source), "--target", "echo"]
-    process = subprocess.Popen(
-        command,
-        cwd=ROOT,
-        env=process_env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
     lines: list[str] = []
-
-    def pump() -> None:
-        assert process.stdout is not None
-        for raw in iter(process.stdout.readline, b""):
-            lines.append(raw.decode(errors="replace").rstrip("\n"))
-
-    threading.Thread(target=pump, daemon=True).start()
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert process.poll() is None, "\n".join(lines)
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "not healthy in 30s:\n" + "\n".join(lines)
-            time.sleep(0.1)
+    settings = {"LOG_LEVEL": "INFO", "LOG_FORMAT": "text", **env}
+    with function_process("echo", str(source), None, settings, output=lines) as url:
         yield url, lines
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(5)
 
 
 def wait_lines(lines: list[str], count: int, what: str, timeout: float = 10) -> list[str]:
