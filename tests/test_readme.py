@@ -1,9 +1,12 @@
-"""The README, run as written: its marked shell and Python blocks against a started stack.
+"""The documentation, run as written: the marked shell and Python blocks of the README and of
+docs/, bench/README.md and infra/README.md against a started stack, and every relative link.
 
 The convention (README, "Development"): every `sh` or `python` block is preceded by
 `<!-- readme-test: run -->` or `<!-- readme-test: skip <why> -->`. Run blocks execute in
-order in bash (or Python), from a directory outside the checkout, with the stack's ports in
-place of 8080 and 8081 and `MODELSTATS_DATA_DIR` pointing at it; `curl` fails on HTTP errors.
+order, the README's first and then each other document's in the order of `DOCUMENTS`, in bash
+(or Python), from a directory outside the checkout, with the stack's ports in place of 8080 and
+8081 and `MODELSTATS_DATA_DIR` pointing at it; `curl` fails on HTTP errors. A block may rely on
+what the README's blocks sent (the model `fraud-detector`, version `v3`), nothing more.
 """
 
 from __future__ import annotations
@@ -27,6 +30,15 @@ from tests.stacks import Stack, poll, running_stack
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
+# The README first: the other documents' examples read the event it sends.
+DOCUMENTS = [
+    README,
+    *sorted((ROOT / "docs").glob("*.md")),
+    ROOT / "bench" / "README.md",
+    ROOT / "infra" / "README.md",
+]
+# Documents whose links are checked but whose blocks are not run.
+LINKED_ONLY = [ROOT / "infra" / "knative" / "README.md"]
 CHECKED_LANGUAGES = {"sh", "bash", "shell", "console", "python"}
 MARKER = re.compile(r"^<!--\s*readme-test:\s*(run|skip)\b(.*?)-->$")
 FENCE = re.compile(r"^```(\w*)\s*$")
@@ -46,9 +58,14 @@ class Block:
     text: str
     action: str  # "run", "skip", or "" (unmarked)
     reason: str
+    document: str = ""  # relative to the checkout
+
+    @property
+    def where(self) -> str:
+        return f"{self.document}:{self.line}"
 
 
-def readme_blocks(text: str) -> list[Block]:
+def readme_blocks(text: str, document: str = "") -> list[Block]:
     lines = text.splitlines()
     found: list[Block] = []
     index = 0
@@ -72,6 +89,7 @@ def readme_blocks(text: str) -> list[Block]:
                 text="\n".join(lines[start + 1 : index]),
                 action=marker[1] if marker else "",
                 reason=marker[2].strip() if marker else "",
+                document=document,
             )
         )
         index += 1
@@ -79,16 +97,23 @@ def readme_blocks(text: str) -> list[Block]:
 
 
 def checked_blocks() -> list[Block]:
-    return [b for b in readme_blocks(README.read_text("utf-8")) if b.language in CHECKED_LANGUAGES]
+    return [
+        block
+        for path in DOCUMENTS
+        for block in readme_blocks(path.read_text("utf-8"), str(path.relative_to(ROOT)))
+        if block.language in CHECKED_LANGUAGES
+    ]
 
 
 def test_every_shell_and_python_block_is_marked_run_or_skip_with_a_reason() -> None:
     blocks = checked_blocks()
-    unmarked = [b.line for b in blocks if not b.action]
-    assert unmarked == [], f"README blocks without a readme-test marker at lines {unmarked}"
-    no_reason = [b.line for b in blocks if b.action == "skip" and not b.reason]
-    assert no_reason == [], f"skipped README blocks without a reason at lines {no_reason}"
+    unmarked = [b.where for b in blocks if not b.action]
+    assert unmarked == [], f"blocks without a readme-test marker at {unmarked}"
+    no_reason = [b.where for b in blocks if b.action == "skip" and not b.reason]
+    assert no_reason == [], f"skipped blocks without a reason at {no_reason}"
     assert len([b for b in blocks if b.action == "run"]) >= 6
+    documents = {b.document for b in blocks}
+    assert {"README.md", "docs/stats-api.md", "docs/local-stack.md"} <= documents
 
 
 def test_the_parser_finds_markers_and_unmarked_blocks() -> None:
@@ -104,6 +129,96 @@ def test_the_parser_finds_markers_and_unmarked_blocks() -> None:
         ("sh", "", "", "echo 3"),
         ("json", "", "", "{}"),
     ]
+
+
+# -- links -------------------------------------------------------------------------------
+
+LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
+HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
+CODE_SPAN = re.compile(r"`[^`]*`")
+
+
+def prose(text: str) -> list[str]:
+    """The lines outside fenced blocks, code spans blanked (a `](#x)` in code is no link)."""
+    lines, fenced = [], False
+    for line in text.splitlines():
+        if line.startswith("```"):
+            fenced = not fenced
+            continue
+        if not fenced:
+            lines.append(line)
+    return lines
+
+
+def anchor(heading: str) -> str:
+    """The id GitHub gives a heading: lower case, punctuation dropped, spaces to hyphens."""
+    text = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", heading).replace("`", "")
+    text = re.sub(r"[^\w\- ]", "", text.strip().lower())
+    return text.replace(" ", "-")
+
+
+def anchors(text: str) -> set[str]:
+    found: set[str] = set()
+    seen: dict[str, int] = {}
+    for line in prose(text):
+        heading = HEADING.match(line)
+        if not heading:
+            continue
+        slug = anchor(heading[2])
+        count = seen.get(slug, 0)
+        seen[slug] = count + 1
+        found.add(slug if count == 0 else f"{slug}-{count}")
+    return found
+
+
+def links(text: str) -> list[str]:
+    # Joined, because a link's text may run over a line break.
+    joined = "\n".join(CODE_SPAN.sub("", line) for line in prose(text))
+    return [
+        target
+        for target in LINK.findall(joined)
+        if not re.match(r"^[a-z][a-z0-9+.-]*:", target)  # http:, https:, mailto:
+    ]
+
+
+def broken_links(document: Path) -> list[str]:
+    broken = []
+    for target in links(document.read_text("utf-8")):
+        path, _, fragment = target.partition("#")
+        linked = (document.parent / path).resolve() if path else document
+        if not linked.exists():
+            broken.append(f"{target}: no such file")
+        elif fragment and linked.suffix == ".md" and fragment not in anchors(linked.read_text()):
+            broken.append(f"{target}: no such heading")
+    return broken
+
+
+def test_the_link_checker_knows_anchors_and_files(tmp_path: Path) -> None:
+    assert anchor("Who can reach what") == "who-can-reach-what"
+    assert anchor("Faithful to Knative, and where it differs") == (
+        "faithful-to-knative-and-where-it-differs"
+    )
+    assert anchor("Operations: the store, `metrics`") == "operations-the-store-metrics"
+    (tmp_path / "other.md").write_text("# Other\n\n## Part two\n\n## Part two\n")
+    document = tmp_path / "doc.md"
+    document.write_text(
+        "# Doc\n\n## Here\n\n[a](other.md#part-two) [b](other.md#part-two-1) [c](#here)\n"
+        "[d](other.md#nowhere) [e](missing.md) [f](#gone) [g](https://example.com/#x)\n"
+        "`[h](#in-code)`\n```\n[i](#in-a-block)\n```\n[two\nlines](#nor-this)\n"
+    )
+    assert broken_links(document) == [
+        "other.md#nowhere: no such heading",
+        "missing.md: no such file",
+        "#gone: no such heading",
+        "#nor-this: no such heading",
+    ]
+
+
+@pytest.mark.parametrize(
+    "document", DOCUMENTS + LINKED_ONLY, ids=lambda path: str(path.relative_to(ROOT))
+)
+def test_every_relative_link_names_a_file_and_a_heading_that_exist(document: Path) -> None:
+    assert broken_links(document) == []
 
 
 # -- against a stack ---------------------------------------------------------------------
@@ -157,7 +272,7 @@ def test_the_readme_runs_as_written(stack: Stack, tmp_path: Path) -> None:
                 break
             time.sleep(0.5)
         assert done.returncode == 0, (
-            f"README block at line {block.line} exited {done.returncode}:\n{block.text}\n"
+            f"block at {block.where} exited {done.returncode}:\n{block.text}\n"
             f"--- stdout\n{done.stdout[-2000:]}\n--- stderr\n{done.stderr[-2000:]}"
         )
         ran += 1
