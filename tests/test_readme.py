@@ -4,8 +4,9 @@ docs/, bench/README.md and infra/README.md against a started stack, and every re
 The convention (README, "Development"): every `sh` or `python` block is preceded by
 `<!-- readme-test: run -->` or `<!-- readme-test: skip <why> -->`. Run blocks execute in
 order, the README's first and then each other document's in the order of `DOCUMENTS`, in bash
-(or Python), from a directory outside the checkout, with the stack's ports in place of 8080 and
-8081 and `MODELSTATS_DATA_DIR` pointing at it; `curl` fails on HTTP errors. A block may rely on
+(or Python), from a directory outside the checkout whose `.venv` is the checkout's but without
+the venv on PATH (as a reader's shell), with the stack's ports in place of 8080 and 8081 and
+`MODELSTATS_DATA_DIR` pointing at it; `curl` fails on HTTP errors. A block may rely on
 what the README's blocks sent (the model `fraud-detector`, version `v3`), nothing more.
 """
 
@@ -16,6 +17,7 @@ import re
 import signal
 import subprocess
 import sys
+import textwrap
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -41,7 +43,7 @@ DOCUMENTS = [
 LINKED_ONLY = [ROOT / "infra" / "knative" / "README.md"]
 CHECKED_LANGUAGES = {"sh", "bash", "shell", "console", "python"}
 MARKER = re.compile(r"^<!--\s*readme-test:\s*(run|skip)\b(.*?)-->$")
-FENCE = re.compile(r"^```(\w*)\s*$")
+FENCE = re.compile(r"^\s*```(\w*)\s*$")  # indented too: a block inside a list item
 # Every curl fails on an HTTP status >= 400 (and says which), so a block checks its answers.
 PRELUDE = """set -e -o pipefail
 curl() { command curl --silent --show-error --fail-with-body "$@"; }
@@ -86,7 +88,7 @@ def readme_blocks(text: str, document: str = "") -> list[Block]:
             Block(
                 line=start + 1,
                 language=opening[1],
-                text="\n".join(lines[start + 1 : index]),
+                text=textwrap.dedent("\n".join(lines[start + 1 : index])),
                 action=marker[1] if marker else "",
                 reason=marker[2].strip() if marker else "",
                 document=document,
@@ -121,6 +123,7 @@ def test_the_parser_finds_markers_and_unmarked_blocks() -> None:
         "<!-- readme-test: run -->\n```sh\necho 1\n```\n\n"
         "<!-- readme-test: skip a cluster -->\n\n```python\nprint(2)\n```\n"
         "text\n```sh\necho 3\n```\n```json\n{}\n```\n"
+        "- item\n\n  <!-- readme-test: run -->\n  ```sh\n  echo 4\n    echo 5\n  ```\n"
     )
     blocks = readme_blocks(text)
     assert [(b.language, b.action, b.reason, b.text) for b in blocks] == [
@@ -128,6 +131,7 @@ def test_the_parser_finds_markers_and_unmarked_blocks() -> None:
         ("python", "skip", "a cluster", "print(2)"),
         ("sh", "", "", "echo 3"),
         ("json", "", "", "{}"),
+        ("sh", "run", "", "echo 4\n  echo 5"),
     ]
 
 
@@ -139,10 +143,11 @@ CODE_SPAN = re.compile(r"`[^`]*`")
 
 
 def prose(text: str) -> list[str]:
-    """The lines outside fenced blocks, code spans blanked (a `](#x)` in code is no link)."""
+    """The lines outside fenced blocks (a `](#x)` in a block is no link, nor a `# comment` a
+    heading)."""
     lines, fenced = [], False
     for line in text.splitlines():
-        if line.startswith("```"):
+        if line.lstrip().startswith("```"):
             fenced = not fenced
             continue
         if not fenced:
@@ -232,9 +237,19 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 def environment(stack: Stack) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "STATS_API_TOKEN")}
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    # A reader's shell does not have the venv on its PATH unless they activate it: neither does
+    # a block's, so a block that calls `modelstats` bare fails here as it would for them.
+    venv_bin = Path(sys.prefix, "bin").resolve()
+    path = [p for p in env.get("PATH", "").split(os.pathsep) if p and Path(p).resolve() != venv_bin]
+    env["PATH"] = os.pathsep.join(path)
     env["MODELSTATS_DATA_DIR"] = str(stack.data_dir)
     return env
+
+
+def reader_directory(tmp_path: Path) -> Path:
+    """A directory outside the checkout where `.venv` is the checkout's (this interpreter's)."""
+    (tmp_path / ".venv").symlink_to(sys.prefix, target_is_directory=True)
+    return tmp_path
 
 
 def as_written_here(text: str, stack: Stack) -> str:
@@ -261,13 +276,14 @@ def run_block(block: Block, stack: Stack, cwd: Path) -> subprocess.CompletedProc
 @pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_the_readme_runs_as_written(stack: Stack, tmp_path: Path) -> None:
+    cwd = reader_directory(tmp_path)
     ran = 0
     for block in checked_blocks():
         if block.action != "run":
             continue
         deadline = time.monotonic() + SETTLE_SECONDS
         while True:
-            done = run_block(block, stack, tmp_path)
+            done = run_block(block, stack, cwd)
             if done.returncode == 0 or time.monotonic() > deadline:
                 break
             time.sleep(0.5)
