@@ -49,7 +49,7 @@ image-test: install
 clean:
 	rm -rf $(VENV) .modelstats .pytest_cache .mypy_cache .ruff_cache
 
-# --- Kubernetes: minikube + Knative (README "Deploy to minikube"; nothing here runs in CI) ---
+# --- Kubernetes: minikube + Knative (infra/README.md "Deploy to minikube"; nothing here runs in CI) ---
 MINIKUBE_PROFILE ?= knative
 IMAGE_TAG        ?= latest
 FUNCTIONS        := ingest stats alert etl

@@ -33,7 +33,7 @@ log() { printf '==> %s\n' "$*" >&2; }
 image() { printf 'dev.local/modelstats-%s:%s' "$1" "$IMAGE_TAG"; }
 
 for tool in kn kubectl; do
-  command -v "$tool" >/dev/null || { echo "deploy.sh: $tool not found (README: Deploy to minikube)" >&2; exit 1; }
+  command -v "$tool" >/dev/null || { echo "deploy.sh: $tool not found (infra/README.md: Deploy to minikube)" >&2; exit 1; }
 done
 if ! kubectl get crd services.serving.knative.dev brokers.eventing.knative.dev >/dev/null 2>&1; then
   echo "deploy.sh: Knative Serving/Eventing not installed in this cluster: run 'make minikube'" >&2

@@ -1,7 +1,8 @@
 """Build the four function images from infra/Dockerfile and run them, with no registry.
 
 `make image-test` runs `python infra/images.py build`, then the smoke tests in tests/images/;
-bench/images.py measures the same images. What it relies on (README, "The images"):
+bench/images.py measures the same images. What it relies on (infra/README.md, "The images"
+says the same):
 
 - podman as root, with runc and cgroupfs (crun fails on this kind of machine: cgroups in hybrid
   mode) and explicit rlimits (podman's defaults need CAP_SYS_RESOURCE), from its own

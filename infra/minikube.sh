@@ -19,7 +19,7 @@ PROFILE="${MINIKUBE_PROFILE:-knative}"
 KUBERNETES_VERSION="${KUBERNETES_VERSION:-v1.34.0}"
 
 for tool in minikube kubectl kn; do
-  command -v "$tool" >/dev/null || { echo "minikube.sh: $tool not found (README: Deploy to minikube)" >&2; exit 1; }
+  command -v "$tool" >/dev/null || { echo "minikube.sh: $tool not found (infra/README.md: Deploy to minikube)" >&2; exit 1; }
 done
 if ! kn quickstart --help >/dev/null 2>&1; then
   echo "minikube.sh: the kn quickstart plugin is missing (github.com/knative-extensions/kn-plugin-quickstart)" >&2

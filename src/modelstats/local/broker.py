@@ -23,7 +23,7 @@ Where it differs from an InMemoryChannel, on purpose:
   is stopped after its drain period, or at once when it is hurried (a second Ctrl-C, SIGQUIT).
   `modelstats replay` sends the spool back. The spool has a size cap: past it an event is
   logged as lost rather than fill the disk. What the broker holds in memory dies with it
-  (kill -9): see the README's delivery guarantees.
+  (kill -9): see docs/local-stack.md, "What survives what".
 """
 
 from __future__ import annotations
