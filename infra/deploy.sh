@@ -5,8 +5,8 @@
 # kn creates every object it can express; kubectl does only what kn cannot
 # (../shared SEMANTICS.md, "kn CLI"):
 #   - core objects: the Namespace, PostgreSQL (Secret, Service, StatefulSet), the migration Job,
-#     the alert-rules ConfigMap (from infra/knative/rules/alert-rules.yaml, as the kustomization's
-#     configMapGenerator makes it), the optional-settings Secrets and the NetworkPolicy that
+#     the alert-rules and monitors ConfigMaps (from infra/knative/rules/alert-rules.yaml and
+#     infra/knative/monitors/monitors.yaml, as the kustomization's configMapGenerator makes them), the optional-settings Secrets and the NetworkPolicy that
 #     lets only Knative's data plane call the functions;
 #   - the PingSource's contentType, for which `kn source ping` has no flag (a patch).
 # infra/knative/ describes the same objects (the local stack reads those files), and
@@ -23,8 +23,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 MANIFESTS="$ROOT/infra/knative"
 NAMESPACE=modelstats
 IMAGE_TAG="${IMAGE_TAG:-latest}"
-# The synthetic ETL job, as in infra/knative/pingsource.yaml.
-SYNTHETIC_JOB='{"source": "synthetic", "models": ["GPT", "Llama", "Mistral"], "versions": ["v1"], "labels": {"demo": "synthetic"}}'
+# The ETL job of every tick, as in infra/knative/pingsource.yaml: profile logged inference.
+ETL_JOB='{"source": "inference"}'
 
 log() { printf '==> %s\n' "$*" >&2; }
 
@@ -107,6 +107,9 @@ optional_secret modelstats-stats-api STATS_API_TOKEN
 kubectl create configmap alert-rules --namespace "$NAMESPACE" \
   --from-file=alert-rules.yaml="$MANIFESTS/rules/alert-rules.yaml" \
   --dry-run=client -o yaml | kubectl apply -f -
+kubectl create configmap monitors --namespace "$NAMESPACE" \
+  --from-file=monitors.yaml="$MANIFESTS/monitors/monitors.yaml" \
+  --dry-run=client -o yaml | kubectl apply -f -
 
 log "waiting for PostgreSQL"
 kubectl rollout status statefulset/postgres --namespace "$NAMESPACE" --timeout=300s
@@ -132,7 +135,9 @@ function_service alert alert alert 4 1 3 3 --cluster-local \
 # (services.yaml says why and how to mount real logs instead).
 function_service etl etl etl 2 0 1 2 --cluster-local \
   --env ETL_ROOT=/srv/inference-logs \
-  --mount /srv/inference-logs=ed:inference-logs:readOnly=true
+  --env MONITORS_FILE=/etc/modelstats/monitors/monitors.yaml \
+  --mount /srv/inference-logs=ed:inference-logs:readOnly=true \
+  --mount /etc/modelstats/monitors=cm:monitors
 
 log "broker"
 BROKER_DELIVERY=(--retry 6 --backoff-policy exponential --backoff-delay PT0.5S --dl-sink ksvc:deadletters)
@@ -155,9 +160,18 @@ upsert trigger etl-ping --broker default \
   --filter type=dev.knative.sources.ping \
   --filter source=/apis/v1/namespaces/modelstats/pingsources/etl-schedule \
   --sink ksvc:etl
+# Logged inference traffic: KServe's and Seldon's loggers, and records from the reporter.
+for logged in kserve-request:org.kubeflow.serving.inference.request \
+  kserve-response:org.kubeflow.serving.inference.response \
+  seldon-request:io.seldon.serving.inference.request \
+  seldon-response:io.seldon.serving.inference.response \
+  inference-logged:modelstats.inference.logged; do
+  upsert trigger "ingest-${logged%%:*}" --broker default --filter "type=${logged#*:}" \
+    --sink ksvc:ingest
+done
 
 log "schedule"
-upsert "source ping" etl-schedule --schedule "* * * * *" --data "$SYNTHETIC_JOB" --sink broker:default
+upsert "source ping" etl-schedule --schedule "* * * * *" --data "$ETL_JOB" --sink broker:default
 kubectl patch pingsources.sources.knative.dev etl-schedule --namespace "$NAMESPACE" \
   --type merge -p '{"spec": {"contentType": "application/json"}}'
 

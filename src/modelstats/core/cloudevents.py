@@ -45,6 +45,8 @@ from modelstats.core import timestamps
 from modelstats.core.errors import BadInput
 
 STRUCTURED = "application/cloudevents+json"
+# 0.3 is still what Seldon Core's request logger sends; its attributes read the same here.
+SPEC_VERSIONS = ("1.0", "0.3")
 BATCH = "application/cloudevents-batch+json"
 REQUIRED = ("specversion", "id", "source", "type")
 CORE = {*REQUIRED, "datacontenttype", "dataschema", "subject", "time"}
@@ -123,8 +125,10 @@ def _is_json(content_type: str | None) -> bool:
 
 
 def _validate(attributes: Mapping[str, str]) -> None:
-    if attributes.get("specversion") != "1.0":
-        raise BadInput("specversion", f"must be '1.0', got {attributes.get('specversion')!r}")
+    if attributes.get("specversion") not in SPEC_VERSIONS:
+        raise BadInput(
+            "specversion", f"must be '1.0' (or '0.3'), got {attributes.get('specversion')!r}"
+        )
     for name in REQUIRED[1:]:
         if not attributes.get(name):
             raise BadInput(name, "required CloudEvents attribute is missing or empty")

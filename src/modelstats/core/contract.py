@@ -6,6 +6,9 @@
 | `modelstats.metric.stored` | ingest (its reply) | alert |
 | `modelstats.alert.fired`, `.resolved` | alert (its reply) | anyone who subscribes |
 | `dev.knative.sources.ping` | a PingSource | etl |
+| `org.kubeflow.serving.inference.request`, `.response` | KServe's logger | ingest |
+| `io.seldon.serving.inference.request`, `.response` | Seldon Core's logger | ingest |
+| `modelstats.inference.logged` | the reporter, servers without a logger | ingest |
 
 The Triggers in `infra/knative/triggers.yaml` filter on these same strings (a test checks it).
 """
@@ -17,6 +20,17 @@ METRIC_STORED = "modelstats.metric.stored"
 ALERT_FIRED = "modelstats.alert.fired"
 ALERT_RESOLVED = "modelstats.alert.resolved"
 PING = "dev.knative.sources.ping"
+
+# Inference traffic: the two halves of each call as the model servers' loggers send them (the
+# same event id on both halves), and complete records from servers without such a logger.
+KSERVE_REQUEST = "org.kubeflow.serving.inference.request"
+KSERVE_RESPONSE = "org.kubeflow.serving.inference.response"
+SELDON_REQUEST = "io.seldon.serving.inference.request"
+SELDON_RESPONSE = "io.seldon.serving.inference.response"
+INFERENCE_LOGGED = "modelstats.inference.logged"
+INFERENCE_REQUESTS = (KSERVE_REQUEST, SELDON_REQUEST)
+INFERENCE_RESPONSES = (KSERVE_RESPONSE, SELDON_RESPONSE)
+INFERENCE_TYPES = (*INFERENCE_REQUESTS, *INFERENCE_RESPONSES, INFERENCE_LOGGED)
 
 # Sources of the replies: ingest's and alert's are fixed; etl's name the job (see etl.runner).
 INGEST_SOURCE = "/modelstats/ingest"

@@ -58,6 +58,10 @@ INGEST_REJECTED = Counter(
 INGEST_SAMPLES = Counter(
     "modelstats_ingest_samples_stored", "Samples (one metric of one report) stored."
 )
+INGEST_ROWS = Counter(
+    "modelstats_ingest_inference_rows_stored",
+    "Logged inference rows stored (KServe and Seldon logger events, modelstats.inference.logged).",
+)
 DEAD_LETTERS = Counter(
     "modelstats_deadletters_events",
     "Events the dead-letter sink kept, by the status of the delivery that failed for good"

@@ -196,3 +196,13 @@ def parse_reports(
         parse_report(item, f"{prefix}[{i}]", default_time, now, settings)
         for i, item in enumerate(items)
     ]
+
+
+def check_name(value: object, field: str, limit: int) -> str:
+    """A model, version, metric or label name, by the rules of a report."""
+    return _name(value, field, limit)
+
+
+def check_time(value: object, field: str, default: datetime, now: datetime) -> datetime:
+    """A sample time, by the rules of a report (RFC 3339, at most a day ahead, not before 1970)."""
+    return _time(value, field, default, now)

@@ -35,6 +35,11 @@ class Settings:
     max_metrics: int = 100
     max_labels: int = 20
     max_name_length: int = 200
+    # Logged inference: rows and features (columns) one event may carry.
+    max_rows: int = 10_000
+    max_features: int = 100
+    # The inference job's configuration (etl/inference/monitors.py).
+    monitors_file: str = "infra/knative/monitors/monitors.yaml"
     # The local broker's spool refuses events past this size rather than fill the disk.
     spool_max_bytes: int = 1024**3
     # Bearer token of the stats API; unset leaves the API open.
@@ -79,6 +84,9 @@ def from_environment(env: dict[str, str] | None = None) -> Settings:
         max_metrics=_int(env, "MAX_METRICS_PER_REPORT", 100),
         max_labels=_int(env, "MAX_LABELS_PER_REPORT", 20),
         max_name_length=_int(env, "MAX_NAME_LENGTH", 200),
+        max_rows=_int(env, "MAX_ROWS_PER_EVENT", 10_000),
+        max_features=_int(env, "MAX_FEATURES_PER_EVENT", 100),
+        monitors_file=env.get("MONITORS_FILE") or "infra/knative/monitors/monitors.yaml",
         spool_max_bytes=_int(env, "SPOOL_MAX_BYTES", 1024**3),
         stats_api_token=env.get("STATS_API_TOKEN") or None,
         alert_rules_file=env.get("ALERT_RULES_FILE") or "infra/knative/rules/alert-rules.yaml",

@@ -1,8 +1,9 @@
 """ETL jobs: the JSON a PingSource tick carries, validated (pydantic) into a typed job.
 
-`{"source": "synthetic", "models": [...], "versions": [...], "seed": N}` or
-`{"source": "jsonl", "path": ..., "window": "1m", "lateness": "1m", "reference": "first"}`;
-both take an optional `name` (the event source becomes `/modelstats/etl/<name>`) and `labels`
+`{"source": "synthetic", "models": [...], "versions": [...], "seed": N}`,
+`{"source": "jsonl", "path": ..., "window": "1m", "lateness": "1m", "reference": "first"}` or
+`{"source": "inference"}` (its settings are per model, in the monitors file); all take an
+optional `name` (the event source becomes `/modelstats/etl/<name>`) and `labels`
 (added to every report). Unknown keys are rejected. Errors name the field, e.g. `data.window`.
 """
 
@@ -116,11 +117,18 @@ class JsonlJob(_Job):
         return _duration(value, timedelta(0), timedelta(days=7))
 
 
-Job = SyntheticJob | JsonlJob
+class InferenceJob(_Job):
+    """Profile the closed windows of every model's logged inference traffic (etl/inference/;
+    each model's window, lateness and the rest come from the monitors file)."""
+
+    source: Literal["inference"]
+
+
+Job = SyntheticJob | JsonlJob | InferenceJob
 _ADAPTER: TypeAdapter[Job] = TypeAdapter(
-    Annotated[SyntheticJob | JsonlJob, Field(discriminator="source")]
+    Annotated[SyntheticJob | JsonlJob | InferenceJob, Field(discriminator="source")]
 )
-_SOURCES = ("synthetic", "jsonl")
+_SOURCES = ("synthetic", "jsonl", "inference")
 
 
 def _field(error: ErrorDetails) -> str:

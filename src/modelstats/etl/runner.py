@@ -22,7 +22,8 @@ from cloudevents.http import CloudEvent
 from modelstats.core import cloudevents, contract, metrics, timestamps
 from modelstats.core.cloudevents import Event
 from modelstats.etl import jobs, jsonl, synthetic
-from modelstats.etl.jobs import Job, JsonlJob, SyntheticJob
+from modelstats.etl.inference import job as inference
+from modelstats.etl.jobs import InferenceJob, Job, JsonlJob, SyntheticJob
 from modelstats.etl.watermark import Reply
 
 LABEL_LIMIT = 200
@@ -79,6 +80,8 @@ def run(
             time=tick,
         )
         return RunResult(source, reply)
+    if isinstance(job, InferenceJob):
+        return RunResult(source, inference.run(source, dict(job.labels), ping, now, commit))
     return RunResult(source, jsonl.run(job, source, source_label(job), ping, now, commit))
 
 

@@ -24,6 +24,7 @@ from modelstats.core import cloudevents, contract, metrics, timestamps
 from modelstats.core.cloudevents import Event
 from modelstats.core.errors import BadInput, DatabaseUnavailable, ModelstatsError, http_status
 from modelstats.core.reports import Report, labels_json, parse_reports
+from modelstats.ingest import inference
 from modelstats.store import db, queries
 from modelstats.store.batching import GroupCommit, Pending, PerLoop
 from modelstats.web.wrapper import rejection_reason
@@ -70,10 +71,14 @@ class Delivery:
 Batch = list[Pending[Delivery, "Stored"]]
 
 
+# Every type ingest takes: metric reports, and logged inference traffic (inference.py).
+ACCEPTED = (contract.METRIC_REPORTED, *contract.INFERENCE_TYPES)
+
+
 def validate(event: Event, now: datetime) -> list[Report]:
     """Check the event's type and data; default sample time: the event's, else `now`."""
     if event.type != contract.METRIC_REPORTED:
-        raise BadInput("type", f"expected {contract.METRIC_REPORTED!r}, got {event.type!r}")
+        raise BadInput("type", f"expected one of {list(ACCEPTED)}, got {event.type!r}")
     return parse_reports(event.data, default_time=event.time or now, now=now)
 
 
@@ -231,8 +236,14 @@ def failed(error: ModelstatsError, event: Event | None) -> None:
         _events("failed").inc()
 
 
-async def handle(event: Event) -> CloudEvent:
-    """Store one event and build its reply; a redelivery gets the first delivery's reply."""
+async def handle(event: Event) -> CloudEvent | None:
+    """Store one event and build its reply; a redelivery gets the first delivery's reply.
+    Logged inference traffic is stored without a reply (its figures come when its window
+    closes)."""
+    if event.type in contract.INFERENCE_TYPES:
+        new = await inference.store(event)
+        _events("stored" if new else "duplicate").inc()
+        return None
     stored = await ingest(event)
     _count(event, stored)
     return cloudevents.reply(

@@ -164,6 +164,10 @@ class Stack:
                     ),
                     # The manifests' ETL_ROOT is a cluster mount: jobs read here instead.
                     "ETL_ROOT": str(self.etl_root),
+                    # The manifests' MONITORS_FILE is a ConfigMap mount: the file beside them.
+                    "MONITORS_FILE": str(
+                        self.root / self.options.manifests_dir / "monitors" / "monitors.yaml"
+                    ),
                 },
             )
             if skipped:

@@ -27,6 +27,15 @@ RETURNING source, id
 SELECT e.source, e.id, e.received_at
 FROM ingest_events e
 JOIN unnest(%s::text[], %s::text[]) AS k(source, id) ON e.source = k.source AND e.id = k.id
+WHERE e.type = 'modelstats.metric.reported'
+
+-- name: insert_typed_events
+-- Logged inference events: a request and its response share source and id (KServe's logger).
+INSERT INTO ingest_events (source, id, type, received_at, samples)
+SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::timestamptz[], %s::integer[])
+ORDER BY 1, 2, 3
+ON CONFLICT DO NOTHING
+RETURNING source, id, type
 
 -- name: copy_samples
 COPY samples (series_id, time, value) FROM STDIN (FORMAT BINARY)

@@ -1,0 +1,199 @@
+"""The inference job (`{"source": "inference"}` on a PingSource tick): profile closed windows.
+
+A run, in one transaction holding the job's lock (etl/watermark.py: runs take turns, a
+redelivered ping gets the first run's reply):
+1. for every model that logged rows (`inference_models`), with its monitor's settings, the
+   windows between where it stopped (`closed_until`) and the newest closed one (whose end is
+   at least `lateness` before now) are read one by one (frames.py) and profiled (profiles.py);
+   empty stretches are skipped in one step;
+2. the figures become reports (at each window's start), their sketches are kept, and each
+   model's `closed_until` moves past what was profiled, so each row counts once across ticks,
+   restarts and replicas; rows that arrive for a window already profiled are counted
+   (`rows_late`), not profiled;
+3. the reply carries every report of the run in one `modelstats.metric.reported` event whose
+   id is derived from what was profiled (a run repeated after a failure gets the same id, and
+   ingest keeps it once). A run stops after REPORT_BUDGET reports or ROW_BUDGET rows; the next
+   tick goes on.
+Raw blocks are dropped by whole days once every model's windows of that day are profiled and
+the day is older than RAW_KEEP.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+
+from modelstats.core import cloudevents, timestamps
+from modelstats.core.cloudevents import Event
+from modelstats.core.settings import get_settings
+from modelstats.etl import watermark, windows
+from modelstats.etl.inference import frames, monitors, profiles
+from modelstats.etl.watermark import Reply
+from modelstats.store import db, queries
+
+log = logging.getLogger("modelstats.etl.inference")
+
+ROW_BUDGET = 2_000_000
+# Rows of profiled windows are kept this long (a pinned reference may still be cut from them).
+RAW_KEEP = timedelta(days=2)
+
+Connection = psycopg.Connection[Any]
+
+
+@dataclass
+class Profiled:
+    """What one model's part of a run did."""
+
+    model: str
+    start: datetime
+    until: datetime
+    rows: int
+
+
+def _q(name: str) -> Any:
+    return queries.get("inference", name)
+
+
+def _one(conn: Connection, name: str, *params: Any) -> Any:
+    with conn.cursor(row_factory=dict_row) as cursor:
+        row = cursor.execute(_q(name), params).fetchone()
+    assert row is not None
+    return next(iter(row.values()))
+
+
+def _save_sketches(conn: Connection, frame: frames.Frame, sketches: list[profiles.Sketch]) -> None:
+    with conn.cursor() as cursor:
+        cursor.executemany(
+            _q("save_profile"),
+            [
+                {
+                    "model": frame.model,
+                    "version": frame.version,
+                    "start": frame.start,
+                    "end": frame.end,
+                    "feature": sketch.feature,
+                    "kind": sketch.kind,
+                    "rows": sketch.rows,
+                    "missing": sketch.missing,
+                    "sketch": sketch.sketch,
+                }
+                for sketch in sketches
+            ],
+        )
+
+
+class Run:
+    """One run over every model: the reports it makes and what it profiled."""
+
+    def __init__(self, conn: Connection, labels: dict[str, str], now: datetime):
+        self.conn = conn
+        self.labels = labels
+        self.now = now
+        self.monitors = monitors.current()
+        self.reports: list[dict[str, Any]] = []
+        self.profiled: list[Profiled] = []
+        self.rows = 0
+        self.report_budget = get_settings().max_reports - 100
+
+    def exhausted(self) -> bool:
+        return len(self.reports) >= self.report_budget or self.rows >= ROW_BUDGET
+
+    def model(self, model: str, closed_until: datetime | None, last_seq: int, newest_seq: int):
+        settings = self.monitors.for_model(model)
+        width = settings.window
+        cutoff = windows.cutoff(self.now - settings.lateness, width)
+        start = closed_until
+        if start is None:
+            first = _one(self.conn, "first_time", model)
+            if first is None:
+                return
+            start = windows.start_of(first, width)
+        if start >= cutoff:
+            return
+        late = frames.late_rows(self.conn, model, last_seq, closed_until) if closed_until else 0
+        begin, rows = start, 0
+        while start + width <= cutoff and not self.exhausted():
+            end = start + width
+            window_frames = frames.read_window(self.conn, model, settings, start, end)
+            if not window_frames:
+                following = _one(self.conn, "next_time", model, end)
+                start = min(windows.start_of(following, width), cutoff) if following else cutoff
+                start = max(start, end)
+                continue
+            if late:
+                window_frames[0].rows_late, late = late, 0
+            for frame in window_frames:
+                reports, sketches = profiles.profile(frame, self.labels)
+                self.reports.extend(reports)
+                _save_sketches(self.conn, frame, sketches)
+                rows += frame.rows
+            start = end
+        if start == begin:
+            return
+        self.rows += rows
+        # Late rows not yet reported keep their blocks unread: the next run counts them.
+        seq = last_seq if late else newest_seq
+        self.conn.execute(_q("close_windows"), {"model": model, "until": start, "seq": seq})
+        self.profiled.append(Profiled(model, begin, start, rows))
+
+    def drop_old_rows(self) -> None:
+        with self.conn.cursor(row_factory=dict_row) as cursor:
+            states = cursor.execute(_q("models")).fetchall()
+        if not states or any(state["closed_until"] is None for state in states):
+            return
+        oldest = min(state["closed_until"] for state in states)
+        cutoff = min(oldest, self.now - RAW_KEEP).date()
+        with self.conn.cursor(row_factory=dict_row) as cursor:
+            dropped = cursor.execute(_q("drop_partitions"), (cutoff,)).fetchall()
+        if dropped:
+            log.info("dropped %d day(s) of profiled inference rows", len(dropped))
+
+
+def run(
+    source: str,
+    labels: dict[str, str],
+    ping: Event | None,
+    now: datetime,
+    commit: bool = True,
+) -> Reply:
+    """One run of the inference job; `commit=False` computes the reply and changes nothing."""
+    with db.connection() as conn:
+        watermark.lock(conn, source)
+        if ping is not None:
+            earlier = watermark.find_reply(conn, source, ping.source, ping.id)
+            if earlier is not None:
+                log.info("ping %s of %s answered before: same reply", ping.id, ping.source)
+                return earlier
+        work = Run(conn, labels, now)
+        newest_seq = _one(conn, "newest_seq")
+        with conn.cursor(row_factory=dict_row) as cursor:
+            states = cursor.execute(_q("models")).fetchall()
+        for state in states:
+            if work.exhausted():
+                break
+            work.model(state["model"], state["closed_until"], state["last_seq"], newest_seq)
+        work.drop_old_rows()
+        event_id = _event_id(source, work.profiled) if work.reports else None
+        reply = Reply(event_id, work.reports, now)
+        if ping is not None:
+            watermark.save_reply(conn, source, ping.source, ping.id, reply)
+        if not commit:
+            conn.rollback()
+    for part in work.profiled:
+        log.debug("%s: profiled %s..%s (%d rows)", part.model, part.start, part.until, part.rows)
+    return reply
+
+
+def _event_id(source: str, profiled: list[Profiled]) -> str | None:
+    """The same windows profiled always give the same event id."""
+    if not profiled:
+        return None
+    parts = [
+        f"{p.model}|{timestamps.format(p.start)}|{timestamps.format(p.until)}" for p in profiled
+    ]
+    return cloudevents.derived_id(source, "inference", *parts)

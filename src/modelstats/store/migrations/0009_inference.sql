@@ -1,0 +1,95 @@
+-- Logged inference traffic (kept by ingest) and what the etl's inference job keeps of it.
+
+-- KServe's logger sends a request and its response with the same source and id, so an event is
+-- identified by (source, id, type) here; metric events, the only type so far, keep their key.
+ALTER TABLE ingest_events ADD COLUMN type text NOT NULL DEFAULT 'modelstats.metric.reported';
+ALTER TABLE ingest_events DROP CONSTRAINT ingest_events_pkey;
+ALTER TABLE ingest_events ADD PRIMARY KEY (source, id, type);
+
+-- Rows as the loggers sent them, column by column (core/columns.py), in blocks: one logged
+-- event, or the events of one model and kind that one group commit wrote together. A block's
+-- rows lie within one UTC hour (ingest splits them so), which bounds the window job's reads.
+-- Partitioned by day; the inference job drops the days whose windows are all profiled.
+CREATE SEQUENCE inference_blocks_seq;
+CREATE TABLE inference_blocks (
+    seq      bigint      NOT NULL DEFAULT nextval('inference_blocks_seq'),
+    model    text        NOT NULL,
+    kind     text        NOT NULL CHECK (kind IN ('request', 'response', 'record')),
+    time_min timestamptz NOT NULL,
+    time_max timestamptz NOT NULL,
+    rows     integer     NOT NULL CHECK (rows > 0),
+    meta     bytea       NOT NULL,  -- per row: id, time, version (and latency_ms of records)
+    features bytea,                 -- requests and records
+    outputs  bytea,                 -- responses and records: the predictions per output
+    scores   bytea                  -- the scores of outputs that have them
+) PARTITION BY RANGE (time_min);
+CREATE INDEX inference_blocks_model_time ON inference_blocks (model, time_min);
+-- Rows that arrive after their window was profiled are found by what was written since.
+CREATE INDEX inference_blocks_seq_index ON inference_blocks (seq);
+
+-- Every model that ever logged a row, and how far its windows are profiled.
+CREATE TABLE inference_models (
+    model        text PRIMARY KEY,
+    -- Every window that ends at or before this has been profiled; NULL: none yet.
+    closed_until timestamptz,
+    -- The newest block seen by the last run, to count rows that came after their window.
+    last_seq     bigint      NOT NULL DEFAULT 0,
+    first_seen   timestamptz NOT NULL DEFAULT now()
+);
+
+-- A profiled window's columns as mergeable sketches (Apache DataSketches: KLL for numbers,
+-- frequent items for text), so a day or a month of windows merges without the rows.
+CREATE TABLE inference_profiles (
+    model        text        NOT NULL,
+    version      text        NOT NULL,
+    window_start timestamptz NOT NULL,
+    window_end   timestamptz NOT NULL,
+    feature      text        NOT NULL,
+    kind         text        NOT NULL CHECK (kind IN ('numeric', 'text')),
+    rows         integer     NOT NULL,
+    missing      integer     NOT NULL,
+    sketch       bytea       NOT NULL,
+    PRIMARY KEY (model, version, window_start, feature)
+);
+
+CREATE FUNCTION ensure_inference_partitions(days date[]) RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE
+    day date;
+    created integer := 0;
+    name text;
+BEGIN
+    PERFORM pg_advisory_xact_lock(hashtext('modelstats.inference_partitions'));
+    FOREACH day IN ARRAY days LOOP
+        name := 'inference_blocks_' || to_char(day, 'YYYYMMDD');
+        IF to_regclass(name) IS NULL THEN
+            EXECUTE format(
+                'CREATE TABLE %I PARTITION OF inference_blocks FOR VALUES FROM (%L) TO (%L)',
+                name, day::timestamp AT TIME ZONE 'UTC', (day + 1)::timestamp AT TIME ZONE 'UTC');
+            created := created + 1;
+        END IF;
+    END LOOP;
+    RETURN created;
+END
+$$;
+
+CREATE FUNCTION drop_inference_partitions_before(cutoff date) RETURNS SETOF text
+LANGUAGE plpgsql AS $$
+DECLARE
+    part record;
+BEGIN
+    PERFORM pg_advisory_xact_lock(hashtext('modelstats.inference_partitions'));
+    FOR part IN
+        SELECT c.relname
+        FROM pg_inherits i
+        JOIN pg_class c ON c.oid = i.inhrelid
+        WHERE i.inhparent = 'inference_blocks'::regclass
+          AND c.relname ~ '^inference_blocks_[0-9]{8}$'
+          AND to_date(substr(c.relname, 18), 'YYYYMMDD') + 1 <= cutoff
+        ORDER BY c.relname
+    LOOP
+        EXECUTE format('DROP TABLE %I', part.relname);
+        RETURN NEXT part.relname;
+    END LOOP;
+END
+$$;

@@ -1,0 +1,56 @@
+-- Logged inference rows (ingest) and the inference job's state (see migrations/0009_inference.sql).
+
+-- name: ensure_partitions
+SELECT ensure_inference_partitions(%s::date[])
+
+-- name: ensure_models
+INSERT INTO inference_models (model)
+SELECT * FROM unnest(%s::text[]) ORDER BY 1
+ON CONFLICT DO NOTHING
+
+-- name: copy_blocks
+COPY inference_blocks (model, kind, time_min, time_max, rows, meta, features, outputs, scores)
+FROM STDIN (FORMAT BINARY)
+
+-- name: models
+SELECT model, closed_until, last_seq FROM inference_models ORDER BY model
+
+-- name: first_time
+SELECT min(time_min) AS first FROM inference_blocks WHERE model = %s
+
+-- name: blocks
+-- Blocks whose first row falls in [start, until): a block's rows lie within one UTC hour, so a
+-- caller that wants rows from `t` on asks from the start of t's hour.
+SELECT kind, time_max, meta, features, outputs, scores
+FROM inference_blocks
+WHERE model = %(model)s AND kind = ANY(%(kinds)s)
+  AND time_min >= %(start)s AND time_min < %(until)s
+ORDER BY seq
+
+-- name: late_blocks
+-- Blocks written since the last run with rows before the windows already profiled.
+SELECT meta
+FROM inference_blocks
+WHERE seq > %(after)s AND model = %(model)s AND kind IN ('request', 'record')
+  AND time_min < %(before)s
+
+-- name: newest_seq
+SELECT coalesce(max(seq), 0) AS seq FROM inference_blocks
+
+-- name: close_windows
+UPDATE inference_models SET closed_until = %(until)s, last_seq = %(seq)s WHERE model = %(model)s
+
+-- name: save_profile
+INSERT INTO inference_profiles
+    (model, version, window_start, window_end, feature, kind, rows, missing, sketch)
+VALUES (%(model)s, %(version)s, %(start)s, %(end)s, %(feature)s, %(kind)s, %(rows)s,
+        %(missing)s, %(sketch)s)
+ON CONFLICT (model, version, window_start, feature) DO UPDATE
+SET window_end = EXCLUDED.window_end, kind = EXCLUDED.kind, rows = EXCLUDED.rows,
+    missing = EXCLUDED.missing, sketch = EXCLUDED.sketch
+
+-- name: drop_partitions
+SELECT drop_inference_partitions_before(%s::date) AS dropped
+
+-- name: next_time
+SELECT min(time_min) AS next FROM inference_blocks WHERE model = %s AND time_min >= %s
