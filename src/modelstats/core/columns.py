@@ -23,7 +23,7 @@ import sys
 from array import array
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeAlias
 
 from modelstats.core.errors import BadInput
 
@@ -37,7 +37,7 @@ if sys.byteorder != "little":  # pragma: no cover
     raise ImportError("modelstats stores float64 columns little-endian: a big-endian host")
 
 # array('d') as built, or a memoryview cast to 'd' as decoded: both are buffers numpy reads.
-Numbers = array[float] | memoryview[float]
+Numbers: TypeAlias = "array[float] | memoryview[float]"
 Texts = list[str | None]
 
 
