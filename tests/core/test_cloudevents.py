@@ -45,7 +45,7 @@ def test_structured_mode_with_time_and_base64_data():
     [
         ({"content-type": "application/json"}, b"{}", "content-type"),
         (
-            {"ce-specversion": "0.3", "ce-id": "1", "ce-source": "s", "ce-type": "t"},
+            {"ce-specversion": "2.0", "ce-id": "1", "ce-source": "s", "ce-type": "t"},
             b"",
             "specversion",
         ),
@@ -217,7 +217,7 @@ def test_json_round_trip_is_exact() -> None:
     ("headers", "field"),
     [
         ({k: v for k, v in BINARY.items() if k != "ce-type"}, "type"),
-        ({**BINARY, "ce-specversion": "0.3"}, "specversion"),
+        ({**BINARY, "ce-specversion": "2.0"}, "specversion"),
         ({**BINARY, "ce-Bad_Name": "x"}, "bad_name"),
         ({**BINARY, "ce-time": "not a time"}, "time"),
         ({"content-type": "application/json"}, "content-type"),
@@ -237,3 +237,9 @@ def test_structured_attributes_are_strings_or_scalars() -> None:
         with pytest.raises(BadInput) as caught:
             cloudevents.decode(structured_type, json.dumps(document).encode())
         assert caught.value.field == field
+
+
+def test_spec_version_0_3_is_read_as_seldon_core_sends_it() -> None:
+    headers = {**BINARY, "ce-specversion": "0.3", "content-type": "application/json"}
+    event = cloudevents.parse(headers, b'{"data": {"ndarray": [[1]]}}')
+    assert event.data == {"data": {"ndarray": [[1]]}}

@@ -17,6 +17,7 @@ from functools import lru_cache
 from typing import Any
 
 from modelstats.core import timestamps
+from modelstats.core.columns import check_text
 from modelstats.core.errors import BadInput
 from modelstats.core.settings import Settings, get_settings
 
@@ -200,7 +201,7 @@ def parse_reports(
 
 def check_name(value: object, field: str, limit: int) -> str:
     """A model, version, metric or label name, by the rules of a report."""
-    return _name(value, field, limit)
+    return check_text(_name(value, field, limit), field)
 
 
 def check_time(value: object, field: str, default: datetime, now: datetime) -> datetime:

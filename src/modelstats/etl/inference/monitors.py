@@ -94,6 +94,23 @@ class PinnedRange(_Strict):
     end: Moment = Field(alias="to")
 
 
+def _reference(value: object) -> object:
+    if value == "first" or isinstance(value, PinnedRange):
+        return value
+    if isinstance(value, dict):
+        try:
+            return PinnedRange.model_validate(value)
+        except ValidationError as error:
+            first = error.errors(include_url=False)[0]
+            where = ".".join(str(part) for part in first["loc"])
+            message = str(first["msg"]).removeprefix("Value error, ")
+            raise ValueError(f"{where}: {message}") from None
+    raise ValueError("must be `first` or a range {from: <time>, to: <time>}")
+
+
+Reference = Annotated[Literal["first"] | PinnedRange, BeforeValidator(_reference)]
+
+
 class FeatureDrift(_Strict):
     method: Method = "auto"
     threshold: float | None = Field(default=None, gt=0)
@@ -116,7 +133,7 @@ class Settings(_Strict):
     task: Task = "auto"
     prediction: Name | None = None
     features: dict[Name, Name] = Field(default_factory=dict)
-    reference: Literal["first"] | PinnedRange = "first"
+    reference: Reference = "first"
     reference_min_rows: Annotated[int, Field(ge=1, le=1_000_000)] = 500
     min_rows: Annotated[int, Field(ge=1, le=1_000_000)] = 100
     drift: Drift = Field(default_factory=Drift)
