@@ -3,7 +3,6 @@ profiled, every figure checked against numpy on the same rows."""
 
 from __future__ import annotations
 
-import json
 import math
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
