@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
-from modelstats.client.core import Batcher, Counters, encode_report
+from modelstats.client.core import Batcher, Counters, encode_record, encode_report
 
 
 class BufferedReports:
@@ -25,6 +26,28 @@ class BufferedReports:
     ) -> None:
         """Buffer one report (BadInput, naming the field, if ingest would refuse it)."""
         full = self._batcher.add(encode_report(model, version, metrics, labels, time))
+        self._ensure_started()
+        if full:
+            self._poke()
+
+    def log_inference(
+        self,
+        model: str,
+        id: str,
+        features: Mapping[str, Any],
+        prediction: Any,
+        *,
+        version: str | None = None,
+        score: float | None = None,
+        latency_ms: float | None = None,
+        time: datetime | str | None = None,
+    ) -> None:
+        """Buffer one inference record (a `modelstats.inference.logged` row): its `id` is how a
+        label finds it later. BadInput, naming the field, if ingest would refuse it."""
+        envelope, item = encode_record(
+            model, id, features, prediction, version, score, latency_ms, time
+        )
+        full = self._batcher.add(item, envelope)
         self._ensure_started()
         if full:
             self._poke()

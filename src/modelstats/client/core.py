@@ -27,8 +27,8 @@ from typing import Any
 
 from cloudevents.http import CloudEvent
 
-from modelstats.core import cloudevents, reports, timestamps
-from modelstats.core.contract import METRIC_REPORTED
+from modelstats.core import cloudevents, inference, reports, timestamps
+from modelstats.core.contract import INFERENCE_LOGGED, METRIC_REPORTED
 from modelstats.core.errors import BadInput, ConfigError, ModelstatsError
 from modelstats.core.settings import get_settings
 
@@ -37,7 +37,6 @@ log = logging.getLogger("modelstats.client")
 # What Knative's own senders retry (knative/SEMANTICS.md), besides network errors: every
 # other status is the event's fault and sending it again would get the same answer.
 RETRIED_STATUSES = frozenset({404, 408, 409, 429})
-_ENVELOPE = len(b'{"reports":[]}')
 NOT_SENT_AT_CLOSE = "not sent before close() timed out"
 
 
@@ -129,6 +128,81 @@ def encode_report(
     return json.dumps(report.to_json(), separators=(",", ":"), ensure_ascii=False).encode()
 
 
+def _json_value(value: Any) -> Any:
+    """A feature or prediction as JSON has it: numpy scalars as Python's, NaN as null."""
+    if hasattr(value, "item") and not isinstance(value, str | bytes):
+        value = value.item()  # numpy and the like
+    if isinstance(value, float) and value != value:
+        return None
+    return value
+
+
+def encode_record(
+    model: str,
+    row_id: str,
+    features: Mapping[str, Any],
+    prediction: Any,
+    version: str | None = None,
+    score: float | None = None,
+    latency_ms: float | None = None,
+    time: datetime | str | None = None,
+) -> tuple[Envelope, bytes]:
+    """One inference record validated with ingest's own rules (BadInput naming
+    `record.<field>`), encoded, with the envelope of its model and version."""
+    now = timestamps.now()
+    if isinstance(time, datetime):
+        if time.tzinfo is None:
+            raise BadInput("record.time", "a datetime needs a timezone, e.g. datetime.now(UTC)")
+        time = timestamps.format(time)
+    if not isinstance(features, Mapping):
+        raise BadInput("record.features", "must be a mapping of feature names to values")
+    record: dict[str, Any] = {
+        "id": row_id,
+        "time": timestamps.format(now) if time is None else time,
+        "features": {name: _json_value(value) for name, value in features.items()},
+        "prediction": _json_value(prediction),
+    }
+    if score is not None:
+        record["score"] = _json_value(score)
+    if latency_ms is not None:
+        record["latency_ms"] = _json_value(latency_ms)
+    data = {"model": model, "records": [record]}
+    if version is not None:
+        data["version"] = version
+    try:
+        inference.parse_records(data, now, now, get_settings(), field="record")
+    except BadInput as error:
+        field = error.field.replace("record.records[0]", "record", 1)
+        raise BadInput(field, error.message) from None
+    encoded = json.dumps(record, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return records_envelope(model, version), encoded.encode()
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """What items travel in: the event type, and the JSON around the list of items. Items of
+    one envelope are sent together (reports; the records of one model version; ...)."""
+
+    type: str
+    head: bytes
+    tail: bytes = b"]}"
+
+    def overhead(self) -> int:
+        return len(self.head) + len(self.tail)
+
+
+REPORTS = Envelope(METRIC_REPORTED, b'{"reports":[')
+
+
+def records_envelope(model: str, version: str | None) -> Envelope:
+    """`{"model", "version", "records": [...]}` of modelstats.inference.logged."""
+    fields: dict[str, str] = {"model": model}
+    if version is not None:
+        fields["version"] = version
+    head = json.dumps(fields, separators=(",", ":"), ensure_ascii=False)[:-1] + ',"records":['
+    return Envelope(INFERENCE_LOGGED, head.encode())
+
+
 @dataclass
 class Event:
     """One binary-mode CloudEvent, built once: a retry is the same event (same id), which
@@ -137,17 +211,18 @@ class Event:
     id: str
     headers: dict[str, str]
     body: bytes
-    reports: list[bytes]
+    envelope: Envelope
+    items: list[bytes]
     attempts: int = 0
 
 
-def build_event(source: str, items: list[bytes]) -> Event:
-    body = b'{"reports":[' + b",".join(items) + b"]}"
-    attributes = {"type": METRIC_REPORTED, "source": source, "datacontenttype": "application/json"}
+def build_event(source: str, envelope: Envelope, items: list[bytes]) -> Event:
+    body = envelope.head + b",".join(items) + envelope.tail
+    attributes = {"type": envelope.type, "source": source, "datacontenttype": "application/json"}
     # The SDK gives the event a fresh id (a UUID) and the current time.
     event = CloudEvent(attributes, body)
     headers, payload = cloudevents.binary_response(event)
-    return Event(str(event["id"]), headers, payload, items)
+    return Event(str(event["id"]), headers, payload, envelope, items)
 
 
 def _reason(body: str) -> str:
@@ -169,7 +244,7 @@ class Batcher:
         self.options = options
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
-        self._queue: deque[bytes] = deque()
+        self._queue: deque[tuple[Envelope, bytes]] = deque()
         self._head = 0  # sequence number of _queue[0]
         self._next = 0  # sequence number of the next report
         self._in_flight: dict[int, int] = {}  # first sequence number -> reports
@@ -179,12 +254,12 @@ class Batcher:
         self._warned: set[str] = set()
         self.lost_at_close = 0
 
-    def add(self, item: bytes) -> bool:
-        """Buffer one encoded report; True when a full event is waiting (wake the sender)."""
+    def add(self, item: bytes, envelope: Envelope = REPORTS) -> bool:
+        """Buffer one encoded item; True when a full event is waiting (wake the sender)."""
         with self._lock:
             if self._closed:
                 raise ReporterClosed("the reporter is closed: report() takes nothing more")
-            self._queue.append(item)
+            self._queue.append((envelope, item))
             self._next += 1
             if len(self._queue) > self.options.max_buffered:
                 self._queue.popleft()
@@ -202,20 +277,24 @@ class Batcher:
         """The next batch from the front of the buffer (bounded by count and bytes), or None."""
         limit, budget = self.options.max_reports_per_event, self.options.max_event_bytes
         with self._lock:
+            if not self._queue:
+                return None
+            # The run of items at the front that share an envelope: sequence numbers stay
+            # contiguous per batch, which is what flush() counts on.
+            envelope = self._queue[0][0]
             items: list[bytes] = []
-            size = _ENVELOPE
-            while self._queue and len(items) < limit:
-                if items and size + len(self._queue[0]) + 1 > budget:
+            size = envelope.overhead()
+            while self._queue and len(items) < limit and self._queue[0][0] == envelope:
+                item = self._queue[0][1]
+                if items and size + len(item) + 1 > budget:
                     break
-                item = self._queue.popleft()
+                self._queue.popleft()
                 items.append(item)
                 size += len(item) + 1
-            if not items:
-                return None
             first = self._head
             self._head += len(items)
             self._in_flight[first] = len(items)
-        return Delivery(self, first, [build_event(self.options.source, items)])
+        return Delivery(self, first, [build_event(self.options.source, envelope, items)])
 
     def mark(self) -> int:
         """A flush's mark: everything reported so far."""
@@ -343,20 +422,20 @@ class Delivery:
         if 200 <= status < 300:
             self.events.pop()
             self.wait = 0.0
-            self.batcher._delivered(len(event.reports), event.attempts > 0)
+            self.batcher._delivered(len(event.items), event.attempts > 0)
         elif status in RETRIED_STATUSES or status >= 500:
             self._retry(event, f"HTTP {status} from the broker: {_reason(body)}", retry_after)
-        elif status == 413 and len(event.reports) > 1:
+        elif status == 413 and len(event.items) > 1:
             self.events.pop()
-            half = len(event.reports) // 2
+            half = len(event.items) // 2
             source = self.options.source
             self.events += [
-                build_event(source, event.reports[half:]),
-                build_event(source, event.reports[:half]),
+                build_event(source, event.envelope, event.items[half:]),
+                build_event(source, event.envelope, event.items[:half]),
             ]
         else:
             self.events.pop()
-            self.batcher._fail(len(event.reports), f"HTTP {status}, refused: {_reason(body)}")
+            self.batcher._fail(len(event.items), f"HTTP {status}, refused: {_reason(body)}")
         self._finish_if_done()
 
     def unreachable(self, error: Exception) -> None:
@@ -365,7 +444,7 @@ class Delivery:
     def give_up(self) -> None:
         """The close deadline has passed: what is left of the batch is lost."""
         for event in self.events:
-            self.batcher._fail(len(event.reports), NOT_SENT_AT_CLOSE, at_close=True)
+            self.batcher._fail(len(event.items), NOT_SENT_AT_CLOSE, at_close=True)
         self.events.clear()
         self._finish_if_done()
 

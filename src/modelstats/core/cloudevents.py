@@ -133,7 +133,7 @@ def _validate(attributes: Mapping[str, str]) -> None:
         if not attributes.get(name):
             raise BadInput(name, "required CloudEvents attribute is missing or empty")
     for name in attributes:
-        if not _NAME.match(name):
+        if not _NAME.fullmatch(name):
             raise BadInput(name, "attribute names are lowercase letters and digits only")
     if "time" in attributes:
         timestamps.parse(attributes["time"], "time")

@@ -148,7 +148,7 @@ def check_name(name: object, field: str, limit: int) -> str:
         raise BadInput(field, "a column name must be a non-empty string")
     if len(name) > limit:
         raise BadInput(field, f"column name longer than {limit} characters")
-    if not _NAME.match(name):
+    if not _NAME.fullmatch(name):
         raise BadInput(field, "column name contains control characters")
     check_text(name, field)
     return name

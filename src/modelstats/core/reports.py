@@ -70,7 +70,7 @@ def _name(value: object, field: str, limit: int) -> str:
         raise BadInput(field, "must be a non-empty string")
     if len(value) > limit:
         raise BadInput(field, f"longer than {limit} characters")
-    if not _NAME.match(value):
+    if not _NAME.fullmatch(value):
         raise BadInput(field, "contains control characters")
     if len(_VALID_NAMES) < _VALID_NAMES_MAX:
         _VALID_NAMES[(value, limit)] = None

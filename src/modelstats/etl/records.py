@@ -40,7 +40,7 @@ def _name(raw: dict[str, Any], key: str, limit: int) -> str:
     value = raw.get(key)
     if not isinstance(value, str) or not value.strip():
         raise BadRecord(f"{key} must be a non-empty string")
-    if len(value) > limit or not _NAME.match(value):
+    if len(value) > limit or not _NAME.fullmatch(value):
         raise BadRecord(f"{key} is longer than {limit} characters or has control characters")
     return value
 
