@@ -198,3 +198,16 @@ def test_sketches_are_kept_and_merge_across_windows(ingest, clean_db) -> None:
     assert merged.n == len(values) == 300
     rank = np.mean(values <= merged.get_quantile(0.5))
     assert abs(rank - 0.5) <= merged.normalized_rank_error(False) * 2
+
+
+def test_a_model_that_logs_only_requests_is_profiled(ingest, clean_db) -> None:
+    from tests.loggers import seldon_headers, seldon_message
+
+    ingest(
+        seldon_headers("request", "p-1", "iris", W0 + timedelta(seconds=3)),
+        seldon_message([[5.1, 3.5], [6.0, 2.2]], ["sl", "sw"]),
+    )
+    reports = by_series(runner.run(JOB, now=W0 + timedelta(minutes=2)).reports)
+    window = reports[("default", "2026-12-01T10:00:00Z", None)]
+    assert window["rows"] == 2 and window["responses_missing"] == 1
+    assert reports[("default", "2026-12-01T10:00:00Z", "sw")]["feature_mean"] == (3.5 + 2.2) / 2

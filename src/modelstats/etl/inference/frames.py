@@ -79,6 +79,8 @@ class _Table:
 
     @property
     def times(self) -> np.ndarray:
+        if not self.meta.rows:
+            return np.zeros(0)
         return floats(self.meta.numeric[inference.TIME])
 
 
