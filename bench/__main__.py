@@ -11,7 +11,17 @@ from .common import Context, Row, print_table
 
 # Each module exposes run(ctx) -> list[Row].
 # `reference` runs first: every throughput row of the run prints its ratio to it.
-BENCHES = ["reference", "broker", "ingest", "etl", "alert", "stats", "reporter", "images"]
+BENCHES = [
+    "reference",
+    "broker",
+    "ingest",
+    "etl",
+    "alert",
+    "stats",
+    "reporter",
+    "inference",
+    "images",
+]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -31,6 +31,9 @@ from modelstats.core.settings import Settings
 # seconds), the version it names, and whether it is the first row of a call (1: an event's
 # first row, every record), which counts requests; `latency_ms` only records bring.
 REQUEST, RESPONSE, RECORD = "request", "response", "record"
+# A block's rows lie within one aligned span of this many seconds (ingest cuts them so): a
+# reader that wants the rows from time t on reads the blocks that start from t's span on.
+BLOCK_SPAN_SECONDS = 60
 ID, TIME, VERSION, CALL, LATENCY = "id", "time", "version", "call", "latency_ms"
 
 # A row id is a label's key: as long as a CloudEvent id may be (ids of batch rows add `:<i>`).

@@ -23,7 +23,7 @@ from modelstats.core import metrics, timestamps
 from modelstats.core.cloudevents import Event
 from modelstats.core.columns import Columns
 from modelstats.core.errors import DatabaseUnavailable
-from modelstats.core.inference import TIME
+from modelstats.core.inference import BLOCK_SPAN_SECONDS, TIME
 from modelstats.core.settings import get_settings
 from modelstats.ingest import logged
 from modelstats.ingest.logged import Block
@@ -32,7 +32,6 @@ from modelstats.store.batching import GroupCommit, Pending, PerLoop
 
 log = logging.getLogger("modelstats.ingest")
 
-HOUR = 3600.0
 # copy_blocks' columns: model, kind, time_min, time_max, rows, meta, features, outputs, scores.
 BLOCK_TYPES = ["text", "text", "timestamptz", "timestamptz", "int4", *["bytea"] * 4]
 
@@ -53,16 +52,16 @@ class Arrival:
 Batch = list[Pending[Arrival, bool]]
 
 
-def by_hour(block: Block) -> list[Block]:
-    """The block cut so that each part's rows lie within one UTC hour (the window job reads a
-    time range by the blocks' start: a bounded span keeps that read bounded)."""
+def by_span(block: Block) -> list[Block]:
+    """The block cut so that each part's rows lie within one aligned span (BLOCK_SPAN_SECONDS):
+    the window job reads a time range by the blocks' start, and a bounded span bounds that."""
     first, last = block.time_range()
-    if first // HOUR == last // HOUR:
+    if first // BLOCK_SPAN_SECONDS == last // BLOCK_SPAN_SECONDS:
         return [block]
-    hours: dict[float, list[int]] = defaultdict(list)
+    spans: dict[float, list[int]] = defaultdict(list)
     for i, moment in enumerate(block.meta.numeric[TIME]):
-        hours[moment // HOUR].append(i)
-    return [block.take(rows) for _, rows in sorted(hours.items())]
+        spans[moment // BLOCK_SPAN_SECONDS].append(i)
+    return [block.take(rows) for _, rows in sorted(spans.items())]
 
 
 class InferenceStore:
@@ -125,8 +124,8 @@ class InferenceStore:
                 async with conn.cursor().copy(queries.get("inference", "copy_blocks")) as copy:
                     copy.set_types(BLOCK_TYPES)
                     for blocks in groups.values():
-                        for block in by_hour(Block.merge(blocks)):
-                            await copy.write_row(_row(block))
+                        for block in by_span(Block.merge(blocks)):
+                            await copy.write_row(block_row(block))
         rows = sum(a.block.rows for a in ordered if a.key in new)
         metrics.INGEST_ROWS.inc(rows)
         for pending in batch:
@@ -156,7 +155,7 @@ def _blob(columns: Columns | None) -> bytes | None:
     return None if columns is None or not len(columns) else columns.encode()
 
 
-def _row(block: Block) -> tuple[object, ...]:
+def block_row(block: Block) -> tuple[object, ...]:
     first, last = block.time_range()
     return (
         block.model,

@@ -117,7 +117,7 @@ def _row_ids(key: str, rows: int) -> list[str]:
     return [key] if rows == 1 else [f"{key}:{i}" for i in range(rows)]
 
 
-def _meta(
+def meta_columns(
     ids: list[str], times: list[float], versions: list[str | None], each_a_call: bool = False
 ) -> Columns:
     meta = Columns(len(ids))
@@ -156,12 +156,12 @@ def read(event: Event, now: datetime, settings: Settings) -> Block:
     if event.type in contract.INFERENCE_REQUESTS:
         features = protocols.request_columns(body, settings)
         ids = _row_ids(key, features.rows)
-        meta = _meta(ids, [moment] * len(ids), [endpoint] * len(ids))
+        meta = meta_columns(ids, [moment] * len(ids), [endpoint] * len(ids))
         return Block(model, REQUEST, meta, features=features)
     outputs = protocols.response_outputs(body, settings)
     version = outputs.model_version or endpoint
     ids = _row_ids(key, outputs.values.rows)
-    meta = _meta(ids, [moment] * len(ids), [version] * len(ids))
+    meta = meta_columns(ids, [moment] * len(ids), [version] * len(ids))
     return Block(model, RESPONSE, meta, outputs=outputs.values, scores=outputs.scores)
 
 
@@ -169,7 +169,7 @@ def _records(event: Event, now: datetime, settings: Settings) -> Block:
     default = event.time or now
     records = inference.parse_records(_data(event), default, now, settings)
     times = [moment.timestamp() for moment in records.times]
-    meta = _meta(records.ids, times, [records.version] * len(records.ids), each_a_call=True)
+    meta = meta_columns(records.ids, times, [records.version] * len(records.ids), each_a_call=True)
     meta.numeric[LATENCY] = records.latencies
     return Block(
         records.model,

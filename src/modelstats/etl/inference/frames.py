@@ -1,5 +1,7 @@
-"""One window of a model's logged traffic, read back and joined: a Frame per version.
+"""Windows of a model's logged traffic, read back and joined: a Frame per window and version.
 
+A run reads the blocks of a range of windows once (one query for requests and records, one
+for responses), decodes each blob once, and splits the rows by window and version with numpy.
 The rows of window [start, end) are the requests and records whose time falls in it. A request
 row is joined with the response row of the same id (the loggers' pairing, see ingest/logged.py)
 if that response arrived within the lateness allowance; then its prediction, score and version
@@ -30,7 +32,7 @@ from modelstats.etl.inference.monitors import Settings
 from modelstats.store import queries
 
 DEFAULT_VERSION = "default"
-HOUR = timedelta(hours=1)
+SPAN = timedelta(seconds=inference.BLOCK_SPAN_SECONDS)
 
 # A column of a frame: float64 (NaN missing) or an object array of str (None missing).
 Column = np.ndarray
@@ -69,7 +71,7 @@ class Frame:
 
 @dataclass
 class _Table:
-    """Blocks of one window read and concatenated, column by column."""
+    """Blocks read and concatenated, column by column."""
 
     meta: Columns
     features: Columns
@@ -83,9 +85,17 @@ class _Table:
             return np.zeros(0)
         return floats(self.meta.numeric[inference.TIME])
 
+    def ids(self) -> list[str | None]:
+        return self.meta.text.get(inference.ID, [])
+
 
 def _decode(blob: bytes | None, rows: int) -> Columns:
     return Columns.decode(blob) if blob is not None else Columns(rows)
+
+
+def _span_start(moment: datetime) -> datetime:
+    epoch = moment.timestamp()
+    return datetime.fromtimestamp(epoch - epoch % inference.BLOCK_SPAN_SECONDS, moment.tzinfo)
 
 
 def _read(
@@ -96,11 +106,12 @@ def _read(
     until: datetime,
     rows_from: datetime,
 ) -> _Table:
-    """The rows of `kinds` from `start`'s hour up to `until` (blocks wholly before `rows_from`
-    give their meta only: they are read for their ids)."""
+    """The rows of `kinds` from `start` (its span) up to `until`; blocks wholly before
+    `rows_from` give their meta only: they are read for their ids."""
     metas, features, outputs, scores, record = [], [], [], [], []
-    params = {"model": model, "kinds": kinds, "start": _hour(start), "until": until}
-    with conn.cursor(row_factory=dict_row) as cursor:
+    params = {"model": model, "kinds": kinds, "start": _span_start(start), "until": until}
+    # Binary results: the blobs arrive as bytes, not as hex text to decode.
+    with conn.cursor(row_factory=dict_row, binary=True) as cursor:
         for block in cursor.execute(queries.get("inference", "blocks"), params):
             meta = Columns.decode(block["meta"])
             metas.append(meta)
@@ -122,18 +133,14 @@ def _read(
     )
 
 
-def _hour(moment: datetime) -> datetime:
-    return moment.replace(minute=0, second=0, microsecond=0)
-
-
 def column(columns: Columns, name: str, rows: int) -> Column:
     """A column as a numpy array (missing: NaN or None); all missing when absent."""
     if name in columns.numeric:
         return floats(columns.numeric[name])
     if name in columns.text:
-        array = np.empty(rows, dtype=object)
-        array[:] = columns.text[name]
-        return array
+        values = np.empty(rows, dtype=object)
+        values[:] = columns.text[name]
+        return values
     return np.full(rows, np.nan)
 
 
@@ -143,7 +150,6 @@ def _pick(values: Column, index: np.ndarray) -> Column:
         picked = np.full(len(index), np.nan)
         return picked.astype(object) if is_text(values) else picked
     taken = values[np.where(index >= 0, index, 0)]
-    taken = taken.copy()
     taken[index < 0] = None if is_text(values) else np.nan
     return taken
 
@@ -163,51 +169,57 @@ def _as_text(values: Column) -> Column:
 
 def _versions(hints: Column, answered: Column, paired: np.ndarray) -> Column:
     """Each row's version: its response's, else the version the responses of the same hint
-    (endpoint) name in this window when they all name one, else the hint, else `default`."""
+    (endpoint) name in this read when they all name one, else the hint, else `default`."""
+    result = answered.astype(object)
+    unanswered = np.flatnonzero(~paired | np.array([v is None for v in answered], dtype=bool))
+    if not len(unanswered):
+        return result
     named: dict[object, set[object]] = {}
     for hint, version in zip(hints[paired], answered[paired], strict=True):
         if version is not None:
             named.setdefault(hint, set()).add(version)
-    result = np.empty(len(hints), dtype=object)
-    for i, hint in enumerate(hints):
-        if paired[i] and answered[i] is not None:
-            result[i] = answered[i]
-        elif len(named.get(hint, ())) == 1:
-            result[i] = next(iter(named[hint]))
+    for i in unanswered:
+        hint = hints[i]
+        known = named.get(hint, ())
+        if len(known) == 1:
+            result[i] = next(iter(known))
         else:
             result[i] = hint if isinstance(hint, str) else DEFAULT_VERSION
     return result
 
 
-def read_window(
-    conn: psycopg.Connection[Any],
-    model: str,
-    settings: Settings,
-    start: datetime,
-    end: datetime,
-) -> list[Frame]:
-    """The frames (one per version) of window [start, end) of `model`."""
-    reach = settings.window + settings.lateness  # how long after a request its response may come
-    calls = _read(conn, model, [inference.REQUEST, inference.RECORD], start - reach, end, start)
-    answers = _read(
-        conn, model, [inference.RESPONSE], start - reach, end + settings.lateness, start
-    )
+@dataclass
+class _Rows:
+    """The joined rows of a read: what every frame of it slices."""
 
+    ids: np.ndarray
+    window: np.ndarray  # index of each row's window in the range
+    versions: np.ndarray
+    features: dict[str, Column]
+    prediction: Column | None
+    score: Column | None
+    latency: np.ndarray
+    call: np.ndarray
+    missing: np.ndarray
+
+
+def _join(
+    calls: _Table, answers: _Table, settings: Settings, start: datetime, stop: datetime
+) -> _Rows:
     call_times = calls.times
-    in_window = (call_times >= start.timestamp()) & (call_times < end.timestamp())
-    known_ids = set(calls.meta.text[inference.ID]) if calls.meta.rows else set()
-
-    answer_ids = answers.meta.text.get(inference.ID, [])
-    answer_index = {row_id: i for i, row_id in enumerate(answer_ids)}
-    rows = np.flatnonzero(in_window)
-    ids = [str(calls.meta.text[inference.ID][i]) for i in rows] if len(rows) else []
+    width = settings.window.total_seconds()
+    rows = np.flatnonzero((call_times >= start.timestamp()) & (call_times < stop.timestamp()))
+    all_ids = calls.ids()
+    ids = np.array([all_ids[i] for i in rows], dtype=object)
     record = calls.record[rows]
-    paired = np.array([answer_index.get(row_id, -1) for row_id in ids], dtype=np.int64)
+    answer_index = {row_id: i for i, row_id in enumerate(answers.ids())}
+    paired = np.fromiter((answer_index.get(i, -1) for i in ids), dtype=np.int64, count=len(ids))
     paired[record] = -1
+    answered = paired >= 0
 
     hints = column(calls.meta, inference.VERSION, calls.meta.rows)[rows]
     answer_versions = column(answers.meta, inference.VERSION, answers.meta.rows)
-    versions = _versions(hints, _pick(answer_versions, paired), paired >= 0)
+    versions = _versions(hints, _pick(answer_versions, paired), answered)
 
     prediction = score = None
     outputs = answers.outputs.names()
@@ -216,49 +228,86 @@ def read_window(
     if name is not None or record.any():
         own = column(calls.outputs, own_name, calls.meta.rows)[rows]
         from_answer = _pick(column(answers.outputs, name or "", answers.meta.rows), paired)
-        prediction = _merge(own, from_answer, paired >= 0)
+        prediction = _merge(own, from_answer, answered)
         own_score = column(calls.scores, own_name, calls.meta.rows)[rows]
         answer_score = _pick(column(answers.scores, name or "", answers.meta.rows), paired)
-        score = np.where(paired >= 0, answer_score, own_score).astype(np.float64)
+        score = np.where(answered, answer_score, own_score).astype(np.float64)
 
     call = column(calls.meta, inference.CALL, calls.meta.rows)[rows] == 1.0
-    latency = column(calls.meta, inference.LATENCY, calls.meta.rows)[rows].astype(np.float64)
-    answer_times = answers.times
-    latency = np.where(
-        paired >= 0,
-        (_pick(answer_times, paired) - call_times[rows]) * 1000.0,
-        latency,
+    own_latency = column(calls.meta, inference.LATENCY, calls.meta.rows)[rows]
+    answer_times = _pick(answers.times, paired)
+    latency = np.where(answered, (answer_times - call_times[rows]) * 1000.0, own_latency)
+    return _Rows(
+        ids=ids,
+        window=((call_times[rows] - start.timestamp()) // width).astype(np.int64),
+        versions=versions,
+        features={
+            settings.feature_name(feature): column(calls.features, feature, calls.meta.rows)[rows]
+            for feature in calls.features.names()
+        },
+        prediction=prediction,
+        score=score,
+        latency=latency.astype(np.float64),
+        call=call,
+        missing=call & ~record & ~answered,
     )
-    missing = call & ~record & (paired < 0)
 
-    answer_in_window = (answer_times >= start.timestamp()) & (answer_times < end.timestamp())
-    orphans: dict[str, int] = {}
-    for i in np.flatnonzero(answer_in_window):
-        if answer_ids[i] not in known_ids:
-            version = answer_versions[i] or DEFAULT_VERSION
-            orphans[version] = orphans.get(version, 0) + 1
 
-    features = {
-        settings.feature_name(feature): column(calls.features, feature, calls.meta.rows)[rows]
-        for feature in calls.features.names()
-    }
+def _orphans(
+    calls: _Table, answers: _Table, settings: Settings, start: datetime, stop: datetime
+) -> dict[tuple[int, str], int]:
+    """Responses in the range that no request read holds, by (window index, version)."""
+    times = answers.times
+    inside = np.flatnonzero((times >= start.timestamp()) & (times < stop.timestamp()))
+    if not len(inside):
+        return {}
+    known = set(calls.ids())
+    answer_ids = answers.ids()
+    versions = answers.meta.text.get(inference.VERSION, [])
+    width = settings.window.total_seconds()
+    found: dict[tuple[int, str], int] = {}
+    for i in inside:
+        if answer_ids[i] not in known:
+            key = (int((times[i] - start.timestamp()) // width), versions[i] or DEFAULT_VERSION)
+            found[key] = found.get(key, 0) + 1
+    return found
+
+
+def read_windows(
+    conn: psycopg.Connection[Any],
+    model: str,
+    settings: Settings,
+    start: datetime,
+    stop: datetime,
+) -> list[Frame]:
+    """The frames (one per window and version that has rows or orphaned responses) of the
+    windows from `start` to `stop` of `model`, in time order."""
+    reach = settings.window + settings.lateness  # how long after a request its response may come
+    calls = _read(conn, model, [inference.REQUEST, inference.RECORD], start - reach, stop, start)
+    answers = _read(
+        conn, model, [inference.RESPONSE], start - reach, stop + settings.lateness, start - reach
+    )
+    joined = _join(calls, answers, settings, start, stop)
+    orphans = _orphans(calls, answers, settings, start, stop)
+    groups = sorted({*zip(joined.window.tolist(), joined.versions.tolist(), strict=True), *orphans})
     frames = []
-    for version in sorted({*set(versions.tolist()), *orphans}):
-        mask = versions == version
+    for index, version in groups:
+        mask = (joined.window == index) & (joined.versions == version)
+        window_start = start + settings.window * index
         frames.append(
             Frame(
                 model=model,
                 version=version,
-                start=start,
-                end=end,
-                ids=[row_id for row_id, keep in zip(ids, mask, strict=True) if keep],
-                features={key: values[mask] for key, values in features.items()},
-                prediction=None if prediction is None else prediction[mask],
-                score=None if score is None else score[mask],
-                latency_ms=latency[mask & call],
-                requests=int((mask & call).sum()),
-                responses_missing=int((mask & missing).sum()),
-                responses_orphaned=orphans.get(version, 0),
+                start=window_start,
+                end=window_start + settings.window,
+                ids=joined.ids[mask].tolist(),
+                features={key: values[mask] for key, values in joined.features.items()},
+                prediction=None if joined.prediction is None else joined.prediction[mask],
+                score=None if joined.score is None else joined.score[mask],
+                latency_ms=joined.latency[mask & joined.call],
+                requests=int((mask & joined.call).sum()),
+                responses_missing=int((mask & joined.missing).sum()),
+                responses_orphaned=orphans.get((index, version), 0),
             )
         )
     return frames
@@ -269,7 +318,7 @@ def late_rows(conn: psycopg.Connection[Any], model: str, after_seq: int, before:
     profiled already: they are counted, not profiled)."""
     late = 0
     params = {"model": model, "after": after_seq, "before": before}
-    with conn.cursor(row_factory=dict_row) as cursor:
+    with conn.cursor(row_factory=dict_row, binary=True) as cursor:
         for block in cursor.execute(queries.get("inference", "late_blocks"), params):
             times = floats(Columns.decode(block["meta"]).numeric[inference.TIME])
             late += int((times < before.timestamp()).sum())

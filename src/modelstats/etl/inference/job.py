@@ -4,8 +4,8 @@ A run, in one transaction holding the job's lock (etl/watermark.py: runs take tu
 redelivered ping gets the first run's reply):
 1. for every model that logged rows (`inference_models`), with its monitor's settings, the
    windows between where it stopped (`closed_until`) and the newest closed one (whose end is
-   at least `lateness` before now) are read one by one (frames.py) and profiled (profiles.py);
-   empty stretches are skipped in one step;
+   at least `lateness` before now) are read (frames.py) and profiled (profiles.py)
+   (one read of the range's blocks; a run takes windows until ROW_BUDGET rows);
 2. the figures become reports (at each window's start), their sketches are kept, and each
    model's `closed_until` moves past what was profiled, so each row counts once across ticks,
    restarts and replicas; rows that arrive for a window already profiled are counted
@@ -103,7 +103,9 @@ class Run:
     def exhausted(self) -> bool:
         return len(self.reports) >= self.report_budget or self.rows >= ROW_BUDGET
 
-    def model(self, model: str, closed_until: datetime | None, last_seq: int, newest_seq: int):
+    def model(
+        self, model: str, closed_until: datetime | None, last_seq: int, newest_seq: int
+    ) -> None:
         settings = self.monitors.for_model(model)
         width = settings.window
         cutoff = windows.cutoff(self.now - settings.lateness, width)
@@ -113,33 +115,38 @@ class Run:
             if first is None:
                 return
             start = windows.start_of(first, width)
-        if start >= cutoff:
+        if start >= cutoff or self.exhausted():
             return
+        stop = self._stop(model, start, cutoff, width)
         late = frames.late_rows(self.conn, model, last_seq, closed_until) if closed_until else 0
-        begin, rows = start, 0
-        while start + width <= cutoff and not self.exhausted():
-            end = start + width
-            window_frames = frames.read_window(self.conn, model, settings, start, end)
-            if not window_frames:
-                following = _one(self.conn, "next_time", model, end)
-                start = min(windows.start_of(following, width), cutoff) if following else cutoff
-                start = max(start, end)
-                continue
-            if late:
-                window_frames[0].rows_late, late = late, 0
-            for frame in window_frames:
-                reports, sketches = profiles.profile(frame, self.labels)
-                self.reports.extend(reports)
-                _save_sketches(self.conn, frame, sketches)
-                rows += frame.rows
-            start = end
-        if start == begin:
-            return
+        rows = 0
+        window_frames = frames.read_windows(self.conn, model, settings, start, stop)
+        if late and window_frames:
+            window_frames[0].rows_late, late = late, 0
+        for frame in window_frames:
+            reports, sketches = profiles.profile(frame, self.labels)
+            self.reports.extend(reports)
+            _save_sketches(self.conn, frame, sketches)
+            rows += frame.rows
         self.rows += rows
         # Late rows not yet reported keep their blocks unread: the next run counts them.
         seq = last_seq if late else newest_seq
-        self.conn.execute(_q("close_windows"), {"model": model, "until": start, "seq": seq})
-        self.profiled.append(Profiled(model, begin, start, rows))
+        self.conn.execute(_q("close_windows"), {"model": model, "until": stop, "seq": seq})
+        self.profiled.append(Profiled(model, start, stop, rows))
+
+    def _stop(self, model: str, start: datetime, cutoff: datetime, width: timedelta) -> datetime:
+        """Where this run stops: the cutoff, or the end of the first window past which the
+        rows read would exceed what is left of ROW_BUDGET (at least one window)."""
+        left = ROW_BUDGET - self.rows
+        with self.conn.cursor(row_factory=dict_row) as cursor:
+            blocks = cursor.execute(_q("call_rows"), (model, start, cutoff)).fetchall()
+        total = 0
+        for block in blocks:
+            total += block["rows"]
+            if total > left:
+                end = windows.start_of(block["time_min"], width) + width
+                return min(max(end, start + width), cutoff)
+        return cutoff
 
     def drop_old_rows(self) -> None:
         with self.conn.cursor(row_factory=dict_row) as cursor:

@@ -8,7 +8,7 @@ ALTER TABLE ingest_events ADD PRIMARY KEY (source, id, type);
 
 -- Rows as the loggers sent them, column by column (core/columns.py), in blocks: one logged
 -- event, or the events of one model and kind that one group commit wrote together. A block's
--- rows lie within one UTC hour (ingest splits them so), which bounds the window job's reads.
+-- rows lie within one aligned minute (ingest cuts them so), which bounds the window job's reads.
 -- Partitioned by day; the inference job drops the days whose windows are all profiled.
 CREATE SEQUENCE inference_blocks_seq;
 CREATE TABLE inference_blocks (

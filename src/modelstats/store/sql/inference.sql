@@ -19,8 +19,8 @@ SELECT model, closed_until, last_seq FROM inference_models ORDER BY model
 SELECT min(time_min) AS first FROM inference_blocks WHERE model = %s
 
 -- name: blocks
--- Blocks whose first row falls in [start, until): a block's rows lie within one UTC hour, so a
--- caller that wants rows from `t` on asks from the start of t's hour.
+-- Blocks whose first row falls in [start, until): a block's rows lie within one aligned minute,
+-- so a caller that wants rows from `t` on asks from the start of t's minute.
 SELECT kind, time_max, meta, features, outputs, scores
 FROM inference_blocks
 WHERE model = %(model)s AND kind = ANY(%(kinds)s)
@@ -52,5 +52,8 @@ SET window_end = EXCLUDED.window_end, kind = EXCLUDED.kind, rows = EXCLUDED.rows
 -- name: drop_partitions
 SELECT drop_inference_partitions_before(%s::date) AS dropped
 
--- name: next_time
-SELECT min(time_min) AS next FROM inference_blocks WHERE model = %s AND time_min >= %s
+-- name: call_rows
+-- How many request and record rows start in each span of a range: the run's row budget.
+SELECT time_min, rows FROM inference_blocks
+WHERE model = %s AND kind IN ('request', 'record') AND time_min >= %s AND time_min < %s
+ORDER BY time_min
