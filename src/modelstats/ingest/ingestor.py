@@ -78,7 +78,7 @@ ACCEPTED = (contract.METRIC_REPORTED, *contract.INFERENCE_TYPES)
 def validate(event: Event, now: datetime) -> list[Report]:
     """Check the event's type and data; default sample time: the event's, else `now`."""
     if event.type != contract.METRIC_REPORTED:
-        raise BadInput("type", f"expected one of {list(ACCEPTED)}, got {event.type!r}")
+        raise BadInput("type", f"{event.type!r} is not a type ingest takes ({', '.join(ACCEPTED)})")
     return parse_reports(event.data, default_time=event.time or now, now=now)
 
 
