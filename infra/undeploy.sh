@@ -26,7 +26,9 @@ remove() {
 }
 
 remove "source ping" etl-schedule
-for trigger in etl-ping alert-metric-stored ingest-metric-reported; do
+for trigger in etl-ping alert-metric-stored ingest-metric-reported \
+  ingest-kserve-request ingest-kserve-response ingest-seldon-request ingest-seldon-response \
+  ingest-inference-logged; do
   remove trigger "$trigger"
 done
 remove broker default
@@ -35,7 +37,7 @@ for service in etl alert stats ingest deadletters; do
 done
 
 kubectl delete --namespace "$NAMESPACE" --ignore-not-found \
-  job/modelstats-migrate configmap/alert-rules \
+  job/modelstats-migrate configmap/alert-rules configmap/monitors \
   secret/modelstats-notify secret/modelstats-stats-api \
   statefulset/postgres service/postgres secret/modelstats-db \
   networkpolicy/functions-from-knative

@@ -31,12 +31,14 @@ ROOT = Path(__file__).resolve().parents[2]
 INFRA = ROOT / "infra"
 MANIFESTS = INFRA / "knative"
 RULES = MANIFESTS / "rules" / "alert-rules.yaml"
+MONITORS = MANIFESTS / "monitors" / "monitors.yaml"
 CRDS = INFRA / "crds"
 NAMESPACE = "modelstats"
 
 # Event types and who produces them (DESIGN.md, "Event contract"). Replies are keyed by the
 # Knative Service that sends them.
-EXTERNAL_TYPES = {contract.METRIC_REPORTED, contract.PING}
+# Sent by model servers, loggers and PingSources (inference.logged by the reporter too).
+EXTERNAL_TYPES = {contract.METRIC_REPORTED, contract.PING, *contract.INFERENCE_TYPES}
 REPLIES = {
     "ingest": {contract.METRIC_STORED},
     "alert": {contract.ALERT_FIRED, contract.ALERT_RESOLVED},
@@ -178,12 +180,7 @@ def test_the_ping_trigger_matches_the_ping_source_exactly(docs: list[dict[str, A
     assert route.attributes == {"type": "dev.knative.sources.ping", "source": source}
     assert ping["spec"]["sink"]["ref"]["kind"] == "Broker"
     assert ping["spec"]["sink"]["ref"]["name"] in of_kind(docs, "Broker")
-    assert json.loads(ping["spec"]["data"]) == {
-        "source": "synthetic",
-        "models": ["GPT", "Llama", "Mistral"],
-        "versions": ["v1"],
-        "labels": {"demo": "synthetic"},
-    }
+    assert json.loads(ping["spec"]["data"]) == {"source": "inference"}
 
 
 def test_no_reply_loops(docs: list[dict[str, Any]]) -> None:
@@ -313,8 +310,7 @@ def test_alert_reads_the_rules_configmap_it_mounts(services: dict[str, dict[str,
     assert volumes[mount["name"]]["configMap"]["name"] == "alert-rules"
     # The kustomization generates that ConfigMap, under that very name, with this key; deploy.sh
     # builds the same one.
-    (generated,) = [d for d in render(MANIFESTS) if d["kind"] == "ConfigMap"]
-    assert generated["metadata"]["name"] == "alert-rules"
+    generated = of_kind(render(MANIFESTS), "ConfigMap")["alert-rules"]
     assert generated["data"] == {rules_file.name: RULES.read_text()}
     script = (INFRA / "deploy.sh").read_text()
     assert f'--from-file={rules_file.name}="$MANIFESTS/rules/alert-rules.yaml"' in script
@@ -328,10 +324,12 @@ def test_etl_reads_only_its_read_only_etl_root(services: dict[str, dict[str, Any
     etl = services["etl"]
     container = container_of(etl)
     etl_root = env_values(container)["ETL_ROOT"]
-    (mount,) = container["volumeMounts"]
+    (mount,) = [m for m in container["volumeMounts"] if m["name"] == "inference-logs"]
     assert mount["mountPath"] == etl_root and mount["readOnly"] is True
     assert etl_root not in KNATIVE_RESERVED_PATHS
-    (volume,) = etl["spec"]["template"]["spec"]["volumes"]
+    (volume,) = [
+        v for v in etl["spec"]["template"]["spec"]["volumes"] if v["name"] == "inference-logs"
+    ]
     # emptyDir is the volume type Knative allows without a feature flag (a PVC needs one).
     assert volume == {"name": mount["name"], "emptyDir": {}}
     # The local stack replaces it: a cluster path is not passed to a local process.
@@ -340,6 +338,21 @@ def test_etl_reads_only_its_read_only_etl_root(services: dict[str, dict[str, Any
     (local,) = [s for s in manifests.load(MANIFESTS).services if s.name == "etl"]
     env, _ = services.service_env(local, {}, Path("/nonexistent"), {"ETL_ROOT": "/here"})
     assert env["ETL_ROOT"] == "/here"
+
+
+def test_etl_reads_the_monitors_configmap_it_mounts(services: dict[str, dict[str, Any]]) -> None:
+    etl = services["etl"]
+    container = container_of(etl)
+    monitors_file = Path(env_values(container)["MONITORS_FILE"])
+    (mount,) = [m for m in container["volumeMounts"] if m["name"] == "monitors"]
+    assert monitors_file.parent == Path(mount["mountPath"]) and mount["readOnly"] is True
+    volumes = {v["name"]: v for v in etl["spec"]["template"]["spec"]["volumes"]}
+    assert volumes["monitors"]["configMap"]["name"] == "monitors"
+    generated = of_kind(render(MANIFESTS), "ConfigMap")["monitors"]
+    assert generated["data"] == {monitors_file.name: MONITORS.read_text()}
+    script = (INFRA / "deploy.sh").read_text()
+    assert f'--from-file={monitors_file.name}="$MANIFESTS/monitors/monitors.yaml"' in script
+    assert f"--mount {mount['mountPath']}=cm:monitors" in script
 
 
 def data_plane_policy(docs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -978,14 +991,17 @@ def test_deploy_applies_with_kubectl_only_what_kn_cannot_express(
         ("Service", "postgres"),
         ("StatefulSet", "postgres"),
         ("ConfigMap", "alert-rules"),
+        ("ConfigMap", "monitors"),
         ("Job", "modelstats-migrate"),
         ("NetworkPolicy", "functions-from-knative"),
     }
     knative = [d for d in applied(fresh_deploy) if d["apiVersion"].endswith("knative.dev/v1")]
     assert knative == []
-    (config_map,) = [d for d in applied(fresh_deploy) if d["kind"] == "ConfigMap"]
-    assert config_map["data"] == {"alert-rules.yaml": RULES.read_text()}
-    assert config_map == of_kind(render(MANIFESTS), "ConfigMap")["alert-rules"]
+    config_maps = {
+        d["metadata"]["name"]: d for d in applied(fresh_deploy) if d["kind"] == "ConfigMap"
+    }
+    assert config_maps["alert-rules"]["data"] == {"alert-rules.yaml": RULES.read_text()}
+    assert config_maps == of_kind(render(MANIFESTS), "ConfigMap")
     # The Job is the file's, with the image of this deploy.
     (job,) = [d for d in applied(fresh_deploy) if d["kind"] == "Job"]
     shipped = of_kind(docs, "Job")["modelstats-migrate"]
@@ -1274,8 +1290,15 @@ def test_the_base_renders_to_the_manifest_files_and_the_rules(docs: list[dict[st
         "metadata": {"name": "alert-rules", "namespace": NAMESPACE},
         "data": {"alert-rules.yaml": RULES.read_text()},
     }
+    watched = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "monitors", "namespace": NAMESPACE},
+        "data": {"monitors.yaml": MONITORS.read_text()},
+    }
     objects = [d for d in docs if d["kind"] != "Kustomization"]
-    assert sorted(render(MANIFESTS), key=object_key) == sorted([*objects, rules], key=object_key)
+    expected = sorted([*objects, rules, watched], key=object_key)
+    assert sorted(render(MANIFESTS), key=object_key) == expected
 
 
 @pytest.mark.slow

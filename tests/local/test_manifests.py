@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from modelstats.core.errors import ConfigError
+from modelstats.core import contract
 from modelstats.local import filters, manifests
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -266,11 +267,17 @@ def test_the_project_manifests_load_and_route() -> None:
     for trigger in loaded.triggers:
         assert trigger.subscriber.ref is not None and trigger.subscriber.ref.name in names
         assert not filters.uses_cesql(trigger.filter)
-    types = {
-        t.subscriber.ref.name: t.filter  # type: ignore[union-attr]
-        for t in loaded.triggers
-    }
-    assert types["ingest"].matches({"type": "modelstats.metric.reported", "source": "x"})
-    assert types["alert"].matches({"type": "modelstats.metric.stored", "source": "x"})
+
+    def subscribers(attributes: dict[str, str]) -> set[str]:
+        return {
+            t.subscriber.ref.name  # type: ignore[union-attr]
+            for t in loaded.triggers
+            if t.filter.matches(attributes)
+        }
+
+    assert subscribers({"type": "modelstats.metric.reported", "source": "x"}) == {"ingest"}
+    assert subscribers({"type": "modelstats.metric.stored", "source": "x"}) == {"alert"}
+    for logged in contract.INFERENCE_TYPES:
+        assert subscribers({"type": logged, "source": "x"}) == {"ingest"}
     ping_source = loaded.ping_sources[0].event_source
-    assert types["etl"].matches({"type": "dev.knative.sources.ping", "source": ping_source})
+    assert subscribers({"type": "dev.knative.sources.ping", "source": ping_source}) == {"etl"}

@@ -6,11 +6,12 @@ redelivered ping gets the first run's reply):
    windows between where it stopped (`closed_until`) and the newest closed one (whose end is
    at least `lateness` before now) are read (frames.py) and profiled (profiles.py)
    (one read of the range's blocks; a run takes windows until ROW_BUDGET rows);
-2. the figures become reports (at each window's start), their sketches are kept, and each
+2. each window is judged for drift against its reference (references.py, verdicts.py);
+3. the figures become reports (at each window's start), their sketches are kept, and each
    model's `closed_until` moves past what was profiled, so each row counts once across ticks,
    restarts and replicas; rows that arrive for a window already profiled are counted
    (`rows_late`), not profiled;
-3. the reply carries every report of the run in one `modelstats.metric.reported` event whose
+4. the reply carries every report of the run in one `modelstats.metric.reported` event whose
    id is derived from what was profiled (a run repeated after a failure gets the same id, and
    ingest keeps it once). A run stops after REPORT_BUDGET reports or ROW_BUDGET rows; the next
    tick goes on.
@@ -32,7 +33,7 @@ from modelstats.core import cloudevents, timestamps
 from modelstats.core.cloudevents import Event
 from modelstats.core.settings import get_settings
 from modelstats.etl import watermark, windows
-from modelstats.etl.inference import frames, monitors, profiles
+from modelstats.etl.inference import frames, monitors, profiles, references, verdicts
 from modelstats.etl.watermark import Reply
 from modelstats.store import db, queries
 
@@ -81,6 +82,8 @@ def _save_sketches(conn: Connection, frame: frames.Frame, sketches: list[profile
                     "rows": sketch.rows,
                     "missing": sketch.missing,
                     "sketch": sketch.sketch,
+                    "total": sketch.total,
+                    "squares": sketch.squares,
                 }
                 for sketch in sketches
             ],
@@ -95,6 +98,7 @@ class Run:
         self.labels = labels
         self.now = now
         self.monitors = monitors.current()
+        self.references = references.InForce(conn)
         self.reports: list[dict[str, Any]] = []
         self.profiled: list[Profiled] = []
         self.rows = 0
@@ -125,7 +129,12 @@ class Run:
             window_frames[0].rows_late, late = late, 0
         for frame in window_frames:
             reports, sketches = profiles.profile(frame, self.labels)
+            window, judged = verdicts.judge(
+                frame, self.references.get(frame, settings), settings, self.labels
+            )
+            reports[0]["metrics"].update(window)
             self.reports.extend(reports)
+            self.reports.extend(judged)
             _save_sketches(self.conn, frame, sketches)
             rows += frame.rows
         self.rows += rows

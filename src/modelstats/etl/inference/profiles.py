@@ -43,6 +43,8 @@ class Sketch:
     rows: int
     missing: int
     sketch: bytes
+    total: float = 0.0  # numbers: sum and sum of squares of the present values
+    squares: float = 0.0
 
 
 def _present(values: Column) -> Column:
@@ -75,10 +77,12 @@ def column_sketch(name: str, values: Column) -> Sketch:
         for value, count in zip(*np.unique(present.astype(str), return_counts=True), strict=True):
             frequent.update(str(value), int(count))
         return Sketch(name, "text", len(values), missing, frequent.serialize())
+    numbers = np.ascontiguousarray(present, dtype=np.float64)
     kll = datasketches.kll_doubles_sketch(KLL_K)
-    if len(present):
-        kll.update(np.ascontiguousarray(present, dtype=np.float64))
-    return Sketch(name, "numeric", len(values), missing, kll.serialize())
+    if len(numbers):
+        kll.update(numbers)
+    total, squares = float(numbers.sum()), float(np.dot(numbers, numbers))
+    return Sketch(name, "numeric", len(values), missing, kll.serialize(), total, squares)
 
 
 def _columns(frame: Frame) -> dict[str, Column]:

@@ -49,7 +49,37 @@ CREATE TABLE inference_profiles (
     rows         integer     NOT NULL,
     missing      integer     NOT NULL,
     sketch       bytea       NOT NULL,
+    -- Numbers: the sum and sum of squares of the present values (a merged standard deviation).
+    total        double precision NOT NULL DEFAULT 0,
+    squares      double precision NOT NULL DEFAULT 0,
     PRIMARY KEY (model, version, window_start, feature)
+);
+
+-- The drift reference of each model and version: an uploaded dataset (`modelstats reference
+-- set`), a pinned range of logged traffic, or the first window with enough rows. Kept apart
+-- from the logged rows, so retention never takes it. The rows themselves when there are at
+-- most 100,000 (drift is then exact); sketches of every column always.
+CREATE TABLE inference_references (
+    model      text        NOT NULL,
+    version    text        NOT NULL,
+    -- upload:<file name>#<sha256 prefix>, range:<from>/<to>, first:<window start>
+    origin     text        NOT NULL,
+    rows       integer     NOT NULL,
+    columns    bytea,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (model, version)
+);
+CREATE TABLE inference_reference_sketches (
+    model    text             NOT NULL,
+    version  text             NOT NULL,
+    feature  text             NOT NULL,
+    kind     text             NOT NULL CHECK (kind IN ('numeric', 'text')),
+    count    integer          NOT NULL,  -- present values
+    sketch   bytea            NOT NULL,
+    total    double precision NOT NULL DEFAULT 0,
+    squares  double precision NOT NULL DEFAULT 0,
+    PRIMARY KEY (model, version, feature),
+    FOREIGN KEY (model, version) REFERENCES inference_references ON DELETE CASCADE
 );
 
 CREATE FUNCTION ensure_inference_partitions(days date[]) RETURNS integer

@@ -42,12 +42,14 @@ UPDATE inference_models SET closed_until = %(until)s, last_seq = %(seq)s WHERE m
 
 -- name: save_profile
 INSERT INTO inference_profiles
-    (model, version, window_start, window_end, feature, kind, rows, missing, sketch)
+    (model, version, window_start, window_end, feature, kind, rows, missing, sketch, total,
+     squares)
 VALUES (%(model)s, %(version)s, %(start)s, %(end)s, %(feature)s, %(kind)s, %(rows)s,
-        %(missing)s, %(sketch)s)
+        %(missing)s, %(sketch)s, %(total)s, %(squares)s)
 ON CONFLICT (model, version, window_start, feature) DO UPDATE
 SET window_end = EXCLUDED.window_end, kind = EXCLUDED.kind, rows = EXCLUDED.rows,
-    missing = EXCLUDED.missing, sketch = EXCLUDED.sketch
+    missing = EXCLUDED.missing, sketch = EXCLUDED.sketch, total = EXCLUDED.total,
+    squares = EXCLUDED.squares
 
 -- name: drop_partitions
 SELECT drop_inference_partitions_before(%s::date) AS dropped
@@ -57,3 +59,35 @@ SELECT drop_inference_partitions_before(%s::date) AS dropped
 SELECT time_min, rows FROM inference_blocks
 WHERE model = %s AND kind IN ('request', 'record') AND time_min >= %s AND time_min < %s
 ORDER BY time_min
+
+-- name: reference
+SELECT origin, rows, columns, created_at FROM inference_references
+WHERE model = %s AND version = %s
+
+-- name: reference_sketches
+SELECT feature, kind, count, sketch, total, squares FROM inference_reference_sketches
+WHERE model = %s AND version = %s
+
+-- name: delete_reference
+DELETE FROM inference_references WHERE model = %s AND version = %s
+
+-- name: insert_reference
+INSERT INTO inference_references (model, version, origin, rows, columns)
+VALUES (%s, %s, %s, %s, %s)
+
+-- name: insert_reference_sketch
+INSERT INTO inference_reference_sketches (model, version, feature, kind, count, sketch, total,
+                                          squares)
+VALUES (%(model)s, %(version)s, %(feature)s, %(kind)s, %(count)s, %(sketch)s, %(total)s,
+        %(squares)s)
+
+-- name: references
+SELECT model, version, origin, rows, columns IS NOT NULL AS exact, created_at
+FROM inference_references
+WHERE (%(model)s::text IS NULL OR model = %(model)s)
+ORDER BY model, version
+
+-- name: window_sketches
+-- The kept sketches of a range of windows (a pinned reference whose rows are gone).
+SELECT feature, kind, rows, missing, sketch, total, squares FROM inference_profiles
+WHERE model = %s AND version = %s AND window_start >= %s AND window_end <= %s
