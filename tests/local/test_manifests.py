@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from modelstats.core.errors import ConfigError
 from modelstats.core import contract
+from modelstats.core.errors import ConfigError
 from modelstats.local import filters, manifests
 
 ROOT = Path(__file__).resolve().parents[2]

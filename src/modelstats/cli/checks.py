@@ -1,4 +1,5 @@
-"""Offline checks: manifests against Knative's and Kubernetes' rules, alert rules files."""
+"""Offline checks: manifests against Knative's and Kubernetes' rules, alert rules and monitors
+files."""
 
 from __future__ import annotations
 
@@ -61,3 +62,22 @@ def check_rules(path: str | None) -> None:
         fail(error)
         return
     click.echo(f"{path}: {len(loaded)} rule(s) OK: {', '.join(r.name for r in loaded)}")
+
+
+@main.command("check-monitors")
+@click.argument("path", required=False, envvar="MONITORS_FILE", type=click.Path(dir_okay=False))
+def check_monitors(path: str | None) -> None:
+    """Validate a monitors file (as the etl's inference job does when it reads it).
+
+    PATH defaults to MONITORS_FILE, else the checkout's infra/knative/monitors/monitors.yaml.
+    """
+    from modelstats.etl.inference import monitors
+
+    try:
+        path = path or str(in_checkout("infra/knative/monitors/monitors.yaml", "PATH"))
+        loaded = monitors.load(path)
+    except ModelstatsError as error:
+        fail(error)
+        return
+    listed = ", ".join(m.model for m in loaded.monitors) or "none"
+    click.echo(f"{path}: OK; defaults for every model, monitors: {listed}")

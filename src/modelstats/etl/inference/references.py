@@ -35,8 +35,9 @@ from psycopg.rows import dict_row
 from modelstats.core import timestamps
 from modelstats.core.columns import Columns
 from modelstats.etl.inference import frames as frames_module
+from modelstats.etl.inference.datasets import Dataset
 from modelstats.etl.inference.frames import Column, Frame, column
-from modelstats.etl.inference.monitors import PinnedRange, Settings
+from modelstats.etl.inference.monitors import Monitors, PinnedRange, Settings
 from modelstats.etl.inference.profiles import PREDICTION_FEATURE
 from modelstats.etl.inference.sketches import EXACT_ROWS, ColumnSketch
 from modelstats.store import queries
@@ -264,3 +265,54 @@ class InForce:
             log.warning("%s %s: no rows or sketches in the pinned range %s", model, version, origin)
             return None
         return save(self.conn, model, version, origin, {}, count, sketches)
+
+
+# --- the `modelstats reference` commands -----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Listed:
+    model: str
+    version: str
+    origin: str  # what the stored reference is, or what the monitors file asks for
+    rows: int | None  # None: nothing stored yet
+    exact: bool
+    created_at: datetime | None
+
+
+def upload(conn: Connection, model: str, version: str, name: str, dataset: Dataset) -> Reference:
+    """Keep an uploaded dataset as the version's reference (it wins over the monitors file)."""
+    origin = upload_origin(name, dataset.content)
+    return save(conn, model, version, origin, dataset.columns, dataset.rows)
+
+
+def clear(conn: Connection, model: str, version: str) -> bool:
+    """Forget the version's reference; the monitors file's setting takes over again."""
+    return conn.execute(_q("delete_reference"), (model, version)).rowcount > 0
+
+
+def listing(conn: Connection, monitors: Monitors, model: str | None = None) -> list[Listed]:
+    """Every stored reference, and every profiled version without one (with what it waits
+    for), of `model` or of all models."""
+    with conn.cursor(row_factory=dict_row) as cursor:
+        stored = cursor.execute(_q("references"), {"model": model}).fetchall()
+        profiled = cursor.execute(_q("profiled_versions"), {"model": model}).fetchall()
+    listed = [
+        Listed(r["model"], r["version"], r["origin"], r["rows"], r["exact"], r["created_at"])
+        for r in stored
+    ]
+    have = {(r["model"], r["version"]) for r in stored}
+    for row in profiled:
+        key = (row["model"], row["version"])
+        if key in have:
+            continue
+        settings = monitors.for_model(row["model"])
+        target = settings.vs.get(row["version"])
+        if target is not None:
+            wanted = f"vs {target} (that version's reference)"
+        elif isinstance(settings.reference, PinnedRange):
+            wanted = f"{range_origin(settings.reference)} (cut once the range is profiled)"
+        else:
+            wanted = f"first (the first window of {settings.reference_min_rows}+ rows)"
+        listed.append(Listed(row["model"], row["version"], wanted, None, False, None))
+    return sorted(listed, key=lambda item: (item.model, item.version))

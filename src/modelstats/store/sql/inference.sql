@@ -91,3 +91,7 @@ ORDER BY model, version
 -- The kept sketches of a range of windows (a pinned reference whose rows are gone).
 SELECT feature, kind, rows, missing, sketch, total, squares FROM inference_profiles
 WHERE model = %s AND version = %s AND window_start >= %s AND window_end <= %s
+
+-- name: profiled_versions
+SELECT DISTINCT model, version FROM inference_profiles
+WHERE (%(model)s::text IS NULL OR model = %(model)s)
