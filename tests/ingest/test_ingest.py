@@ -301,3 +301,21 @@ def test_twins_in_one_batch_answer_with_the_stored_arrival_time(clean_db):
     assert second.received_at == first_arrival
     assert [s[5] for s in samples(clean_db)] == [first_arrival] * 2
     db.close_pools()
+
+
+def test_a_replace_report_takes_the_place_of_the_sample_at_its_time(client, clean_db) -> None:
+    first = {**REPORT, "metrics": {"prediction_accuracy": 0.5, "drift": 0.2}}
+    headers, body = binary({"reports": [first]}, id="r-1", source="/etl")
+    assert client.post("/", headers=headers, content=body).status_code == 200
+    again = {**REPORT, "metrics": {"prediction_accuracy": 0.8}, "replace": True}
+    twice = {**REPORT, "metrics": {"prediction_accuracy": 0.9}, "replace": True}
+    headers, body = binary({"reports": [again, twice]}, id="r-2", source="/etl")
+    answer = client.post("/", headers=headers, content=body)
+    assert answer.status_code == 200
+    assert answer.json()["reports"][0]["replace"] is True
+    stored = [(metric, value) for _, _, metric, value, _, _ in samples(clean_db)]
+    # drift was not replaced; accuracy has one sample at that time: the last one sent.
+    assert stored == [("drift", 0.2), ("prediction_accuracy", 0.9)]
+    headers, body = binary({"reports": [{**REPORT, "replace": "yes"}]}, id="r-3", source="/etl")
+    refused = client.post("/", headers=headers, content=body)
+    assert refused.status_code == 400 and refused.json()["field"] == "reports[0].replace"

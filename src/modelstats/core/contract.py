@@ -9,6 +9,7 @@
 | `org.kubeflow.serving.inference.request`, `.response` | KServe's logger | ingest |
 | `io.seldon.serving.inference.request`, `.response` | Seldon Core's logger | ingest |
 | `modelstats.inference.logged` | the reporter, servers without a logger | ingest |
+| `modelstats.label.reported` | whoever learns the truth (the reporter, `modelstats labels load`) | ingest |
 
 The Triggers in `infra/knative/triggers.yaml` filter on these same strings (a test checks it).
 """
@@ -31,6 +32,8 @@ INFERENCE_LOGGED = "modelstats.inference.logged"
 INFERENCE_REQUESTS = (KSERVE_REQUEST, SELDON_REQUEST)
 INFERENCE_RESPONSES = (KSERVE_RESPONSE, SELDON_RESPONSE)
 INFERENCE_TYPES = (*INFERENCE_REQUESTS, *INFERENCE_RESPONSES, INFERENCE_LOGGED)
+# The truth about logged rows, learnt later (core/labels.py).
+LABEL_REPORTED = "modelstats.label.reported"
 
 # Sources of the replies: ingest's and alert's are fixed; etl's name the job (see etl.runner).
 INGEST_SOURCE = "/modelstats/ingest"

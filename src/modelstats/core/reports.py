@@ -1,6 +1,8 @@
 """Metric reports: validation of what clients send, and the normalized form that is stored.
 
-A report is `{"model", "version", "time"?, "metrics": {name: number}, "labels"?: {k: v}}`;
+A report is `{"model", "version", "time"?, "metrics": {name: number}, "labels"?: {k: v},
+"replace"?: true}`; with `replace`, its samples take the place of any sample of the same series
+at the same time (the inference job's figures that change as labels arrive);
 the first version's flat shape `{"name", "version", <metric>: <number>, ...}` is accepted too.
 An event's data is one report, `{"reports": [...]}` or a JSON array of reports.
 Every error names the offending field, e.g. `reports[3].metrics.drift`.
@@ -36,15 +38,19 @@ class Report:
     time: datetime
     metrics: dict[str, float]
     labels: dict[str, str]
+    replace: bool = False
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        document: dict[str, Any] = {
             "model": self.model,
             "version": self.version,
             "time": timestamps.format(self.time),
             "metrics": dict(self.metrics),
             "labels": dict(self.labels),
         }
+        if self.replace:
+            document["replace"] = True
+        return document
 
 
 # Names repeat across reports (models, versions, metrics, label keys): remember valid ones.
@@ -145,7 +151,7 @@ def parse_report(
     if not isinstance(raw, dict):
         raise BadInput(field, "a report must be a JSON object")
     if "metrics" in raw:
-        unknown = set(raw) - {"model", "version", "time", "metrics", "labels"}
+        unknown = set(raw) - {"model", "version", "time", "metrics", "labels", "replace"}
         if unknown:
             raise BadInput(f"{field}.{sorted(unknown)[0]}", "unknown field")
         model_field = "model"
@@ -158,12 +164,16 @@ def parse_report(
         metrics_field = field
     model = _name(raw.get(model_field), f"{field}.{model_field}", settings.max_name_length)
     version = _name(raw.get("version"), f"{field}.version", settings.max_name_length)
+    replace = raw.get("replace", False) if "metrics" in raw else False
+    if not isinstance(replace, bool):
+        raise BadInput(f"{field}.replace", "must be true or false")
     return Report(
         model=model,
         version=version,
         time=_time(raw.get("time"), f"{field}.time", default_time, now),
         metrics=_metrics(metrics_raw, metrics_field, settings),
         labels=_labels(raw.get("labels"), f"{field}.labels", settings),
+        replace=replace,
     )
 
 

@@ -54,6 +54,8 @@ class Delivery:
     reports: list[Report]
     received_at: datetime
     samples: list[tuple[SeriesKey, datetime, float]] = field(init=False, repr=False)
+    # The (series, time) whose samples this event's `replace` reports take the place of.
+    replaces: set[tuple[SeriesKey, datetime]] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.samples = [
@@ -62,6 +64,22 @@ class Delivery:
             for labels in (labels_json(report.labels),)
             for metric, value in report.metrics.items()
         ]
+        self.replaces = set()
+        if any(report.replace for report in self.reports):
+            # Within the event too, the later of two replacements of one sample is the one kept.
+            kept: dict[tuple[SeriesKey, datetime], float] = {}
+            plain = []
+            for report, (key, moment, value) in zip(self._owners(), self.samples, strict=True):
+                if report.replace:
+                    kept.pop((key, moment), None)
+                    kept[(key, moment)] = value
+                else:
+                    plain.append((key, moment, value))
+            self.replaces = set(kept)
+            self.samples = plain + [(key, moment, value) for (key, moment), value in kept.items()]
+
+    def _owners(self) -> list[Report]:
+        return [report for report in self.reports for _ in report.metrics]
 
     @property
     def key(self) -> tuple[str, str]:
@@ -137,13 +155,15 @@ class Ingestor:
                     ),
                 )
                 new_keys = {(row[0], row[1]) for row in await cursor.fetchall()}
+                last = await self._replace(conn, batch, new_keys)
                 async with conn.cursor().copy(queries.get("store", "copy_samples")) as copy:
                     copy.set_types(["int4", "timestamptz", "float8"])
                     for item in ordered:
                         if item.key in new_keys:
                             series = self._series
                             for key, moment, value in item.samples:
-                                await copy.write_row((series[key], moment, value))
+                                if last.get((key, moment), item) is item:
+                                    await copy.write_row((series[key], moment, value))
             duplicates = [key for key in unique if key not in new_keys]
             first_seen: dict[tuple[str, str], datetime] = {}
             if duplicates:
@@ -160,6 +180,24 @@ class Ingestor:
                 # Stored earlier (its first arrival is in the table) or by its twin in this batch.
                 received = first_seen.get(item.key, unique[item.key].received_at)
                 pending.resolve(Stored(item.reports, True, received))
+
+    async def _replace(
+        self, conn: Any, batch: Batch, new_keys: set[tuple[str, str]]
+    ) -> dict[tuple[SeriesKey, datetime], Delivery]:
+        """Delete the samples that new `replace` reports take the place of; return, for each
+        replaced (series, time), the last event of the batch to write it (the one kept)."""
+        last: dict[tuple[SeriesKey, datetime], Delivery] = {}
+        for pending in batch:  # arrival order: the later report wins
+            if pending.item.key in new_keys:
+                for replaced in pending.item.replaces:
+                    last[replaced] = pending.item
+        if last:
+            keys = sorted(last, key=lambda pair: (self._series[pair[0]], pair[1]))
+            await conn.execute(
+                queries.get("store", "delete_samples"),
+                ([self._series[key] for key, _ in keys], [moment for _, moment in keys]),
+            )
+        return last
 
     async def _prepare(self, conn: Any, items: Iterable[Delivery]) -> None:
         """Create missing series rows and daily partitions, outside the batch transaction."""

@@ -37,5 +37,11 @@ ORDER BY 1, 2, 3
 ON CONFLICT DO NOTHING
 RETURNING source, id, type
 
+-- name: delete_samples
+-- The samples `replace` reports take the place of (a window's figures recomputed).
+DELETE FROM samples s
+USING unnest(%s::integer[], %s::timestamptz[]) AS k(series_id, time)
+WHERE s.series_id = k.series_id AND s.time = k.time
+
 -- name: copy_samples
 COPY samples (series_id, time, value) FROM STDIN (FORMAT BINARY)
