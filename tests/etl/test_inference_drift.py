@@ -88,7 +88,8 @@ def figures(reports: list[dict], version: str, at: datetime) -> dict:
     for r in reports:
         if r["version"] != version or r["time"] != stamp:
             continue
-        found[(r["labels"].get("feature"), r["labels"].get("method"))] = r["metrics"]
+        key = (r["labels"].get("feature"), r["labels"].get("method"))
+        found.setdefault(key, {}).update(r["metrics"])
     return found
 
 

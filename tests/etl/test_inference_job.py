@@ -89,7 +89,13 @@ class Traffic:
 
 
 def by_series(reports: list[dict]) -> dict[tuple[str, str, str | None], dict[str, float]]:
-    return {(r["version"], r["time"], r["labels"].get("feature")): r["metrics"] for r in reports}
+    """Each report's metrics by version, time and feature (those of a window merged)."""
+    found: dict[tuple[str, str, str | None], dict[str, float]] = {}
+    for r in reports:
+        if "method" not in r["labels"]:
+            key = (r["version"], r["time"], r["labels"].get("feature"))
+            found.setdefault(key, {}).update(r["metrics"])
+    return found
 
 
 def close(a: float, b: float) -> bool:

@@ -9,7 +9,7 @@
 | `org.kubeflow.serving.inference.request`, `.response` | KServe's logger | ingest |
 | `io.seldon.serving.inference.request`, `.response` | Seldon Core's logger | ingest |
 | `modelstats.inference.logged` | the reporter, servers without a logger | ingest |
-| `modelstats.label.reported` | whoever learns the truth (the reporter, `modelstats labels load`) | ingest |
+| `modelstats.label.reported` | whoever learns the truth (the reporter, the CLI) | ingest |
 
 The Triggers in `infra/knative/triggers.yaml` filter on these same strings (a test checks it).
 """

@@ -62,6 +62,10 @@ INGEST_ROWS = Counter(
     "modelstats_ingest_inference_rows_stored",
     "Logged inference rows stored (KServe and Seldon logger events, modelstats.inference.logged).",
 )
+INGEST_LABELS = Counter(
+    "modelstats_ingest_labels_stored",
+    "Labels stored (modelstats.label.reported): the truth about logged rows.",
+)
 DEAD_LETTERS = Counter(
     "modelstats_deadletters_events",
     "Events the dead-letter sink kept, by the status of the delivery that failed for good"

@@ -24,7 +24,7 @@ from modelstats.core import cloudevents, contract, metrics, timestamps
 from modelstats.core.cloudevents import Event
 from modelstats.core.errors import BadInput, DatabaseUnavailable, ModelstatsError, http_status
 from modelstats.core.reports import Report, labels_json, parse_reports
-from modelstats.ingest import inference
+from modelstats.ingest import inference, labels
 from modelstats.store import db, queries
 from modelstats.store.batching import GroupCommit, Pending, PerLoop
 from modelstats.web.wrapper import rejection_reason
@@ -89,8 +89,8 @@ class Delivery:
 Batch = list[Pending[Delivery, "Stored"]]
 
 
-# Every type ingest takes: metric reports, and logged inference traffic (inference.py).
-ACCEPTED = (contract.METRIC_REPORTED, *contract.INFERENCE_TYPES)
+# Every type ingest takes: metric reports, logged inference traffic (inference.py), labels.
+ACCEPTED = (contract.METRIC_REPORTED, *contract.INFERENCE_TYPES, contract.LABEL_REPORTED)
 
 
 def validate(event: Event, now: datetime) -> list[Report]:
@@ -278,8 +278,9 @@ async def handle(event: Event) -> CloudEvent | None:
     """Store one event and build its reply; a redelivery gets the first delivery's reply.
     Logged inference traffic is stored without a reply (its figures come when its window
     closes)."""
-    if event.type in contract.INFERENCE_TYPES:
-        new = await inference.store(event)
+    if event.type in contract.INFERENCE_TYPES or event.type == contract.LABEL_REPORTED:
+        store = labels.store if event.type == contract.LABEL_REPORTED else inference.store
+        new = await store(event)
         _events("stored" if new else "duplicate").inc()
         return None
     stored = await ingest(event)

@@ -54,6 +54,7 @@ class Frame:
     start: datetime
     end: datetime
     ids: list[str]
+    times: np.ndarray  # each row's time (epoch seconds)
     features: dict[str, Column]
     prediction: Column | None
     score: Column | None
@@ -193,6 +194,7 @@ class _Rows:
     """The joined rows of a read: what every frame of it slices."""
 
     ids: np.ndarray
+    times: np.ndarray
     window: np.ndarray  # index of each row's window in the range
     versions: np.ndarray
     features: dict[str, Column]
@@ -239,6 +241,7 @@ def _join(
     latency = np.where(answered, (answer_times - call_times[rows]) * 1000.0, own_latency)
     return _Rows(
         ids=ids,
+        times=call_times[rows],
         window=((call_times[rows] - start.timestamp()) // width).astype(np.int64),
         versions=versions,
         features={
@@ -301,6 +304,7 @@ def read_windows(
                 start=window_start,
                 end=window_start + settings.window,
                 ids=joined.ids[mask].tolist(),
+                times=joined.times[mask],
                 features={key: values[mask] for key, values in joined.features.items()},
                 prediction=None if joined.prediction is None else joined.prediction[mask],
                 score=None if joined.score is None else joined.score[mask],

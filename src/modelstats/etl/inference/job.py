@@ -22,7 +22,6 @@ the day is older than RAW_KEEP.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -33,7 +32,7 @@ from modelstats.core import cloudevents, timestamps
 from modelstats.core.cloudevents import Event
 from modelstats.core.settings import get_settings
 from modelstats.etl import watermark, windows
-from modelstats.etl.inference import frames, monitors, profiles, references, verdicts
+from modelstats.etl.inference import frames, labels, monitors, profiles, references, verdicts
 from modelstats.etl.watermark import Reply
 from modelstats.store import db, queries
 
@@ -44,16 +43,6 @@ ROW_BUDGET = 2_000_000
 RAW_KEEP = timedelta(days=2)
 
 Connection = psycopg.Connection[Any]
-
-
-@dataclass
-class Profiled:
-    """What one model's part of a run did."""
-
-    model: str
-    start: datetime
-    until: datetime
-    rows: int
 
 
 def _q(name: str) -> Any:
@@ -93,36 +82,55 @@ def _save_sketches(conn: Connection, frame: frames.Frame, sketches: list[profile
 class Run:
     """One run over every model: the reports it makes and what it profiled."""
 
-    def __init__(self, conn: Connection, labels: dict[str, str], now: datetime):
+    def __init__(self, conn: Connection, job_labels: dict[str, str], now: datetime):
         self.conn = conn
-        self.labels = labels
+        self.labels = job_labels
         self.now = now
         self.monitors = monitors.current()
         self.references = references.InForce(conn)
         self.reports: list[dict[str, Any]] = []
-        self.profiled: list[Profiled] = []
+        # What the run did, in words that make its event id (the same work, the same id).
+        self.parts: list[str] = []
         self.rows = 0
         self.report_budget = get_settings().max_reports - 100
 
     def exhausted(self) -> bool:
         return len(self.reports) >= self.report_budget or self.rows >= ROW_BUDGET
 
-    def model(
-        self, model: str, closed_until: datetime | None, last_seq: int, newest_seq: int
-    ) -> None:
+    def model(self, state: dict[str, Any], newest_seq: int, newest_label: int) -> None:
+        model = state["model"]
         settings = self.monitors.for_model(model)
+        figured = self._profile(model, settings, state, newest_seq)
+        since = self.now - settings.horizon
+        if newest_label > state["labels_seq"]:
+            figured |= labels.changed_windows(self.conn, model, state["labels_seq"], since)
+        figured = {window for window in figured if window.start >= since}
+        self.reports.extend(labels.window_reports(self.conn, model, figured, settings, self.labels))
+        if newest_label > state["labels_seq"]:
+            self.conn.execute(_q("close_labels"), {"model": model, "seq": newest_label})
+            self.parts.append(f"{model}|labels|{state['labels_seq']}|{newest_label}")
+
+    def _profile(
+        self, model: str, settings: monitors.Settings, state: dict[str, Any], newest_seq: int
+    ) -> set[labels.Window]:
+        """Profile the model's closed windows; the windows profiled (for their labels)."""
         width = settings.window
         cutoff = windows.cutoff(self.now - settings.lateness, width)
+        closed_until = state["closed_until"]
         start = closed_until
         if start is None:
             first = _one(self.conn, "first_time", model)
             if first is None:
-                return
+                return set()
             start = windows.start_of(first, width)
         if start >= cutoff or self.exhausted():
-            return
+            return set()
         stop = self._stop(model, start, cutoff, width)
-        late = frames.late_rows(self.conn, model, last_seq, closed_until) if closed_until else 0
+        late = (
+            frames.late_rows(self.conn, model, state["last_seq"], closed_until)
+            if closed_until
+            else 0
+        )
         rows = 0
         window_frames = frames.read_windows(self.conn, model, settings, start, stop)
         if late and window_frames:
@@ -137,11 +145,14 @@ class Run:
             self.reports.extend(judged)
             _save_sketches(self.conn, frame, sketches)
             rows += frame.rows
+        labels.keep_predictions(self.conn, window_frames)
         self.rows += rows
         # Late rows not yet reported keep their blocks unread: the next run counts them.
-        seq = last_seq if late else newest_seq
+        seq = state["last_seq"] if late else newest_seq
         self.conn.execute(_q("close_windows"), {"model": model, "until": stop, "seq": seq})
-        self.profiled.append(Profiled(model, start, stop, rows))
+        self.parts.append(f"{model}|{timestamps.format(start)}|{timestamps.format(stop)}")
+        log.debug("%s: profiled %s..%s (%d rows)", model, start, stop, rows)
+        return {labels.Window(f.version, f.start) for f in window_frames if f.rows}
 
     def _stop(self, model: str, start: datetime, cutoff: datetime, width: timedelta) -> datetime:
         """Where this run stops: the cutoff, or the end of the first window past which the
@@ -172,7 +183,7 @@ class Run:
 
 def run(
     source: str,
-    labels: dict[str, str],
+    labels_of_job: dict[str, str],
     ping: Event | None,
     now: datetime,
     commit: bool = True,
@@ -185,31 +196,26 @@ def run(
             if earlier is not None:
                 log.info("ping %s of %s answered before: same reply", ping.id, ping.source)
                 return earlier
-        work = Run(conn, labels, now)
+        work = Run(conn, labels_of_job, now)
         newest_seq = _one(conn, "newest_seq")
+        newest_label = _one(conn, "newest_label_seq")
         with conn.cursor(row_factory=dict_row) as cursor:
             states = cursor.execute(_q("models")).fetchall()
         for state in states:
             if work.exhausted():
                 break
-            work.model(state["model"], state["closed_until"], state["last_seq"], newest_seq)
+            work.model(state, newest_seq, newest_label)
+        work.reports.extend(labels.forget_old(conn, work.monitors, now, labels_of_job))
         work.drop_old_rows()
-        event_id = _event_id(source, work.profiled) if work.reports else None
+        event_id = _event_id(source, work.parts) if work.reports else None
         reply = Reply(event_id, work.reports, now)
         if ping is not None:
             watermark.save_reply(conn, source, ping.source, ping.id, reply)
         if not commit:
             conn.rollback()
-    for part in work.profiled:
-        log.debug("%s: profiled %s..%s (%d rows)", part.model, part.start, part.until, part.rows)
     return reply
 
 
-def _event_id(source: str, profiled: list[Profiled]) -> str | None:
-    """The same windows profiled always give the same event id."""
-    if not profiled:
-        return None
-    parts = [
-        f"{p.model}|{timestamps.format(p.start)}|{timestamps.format(p.until)}" for p in profiled
-    ]
+def _event_id(source: str, parts: list[str]) -> str:
+    """The same work (windows profiled, labels figured) always gives the same event id."""
     return cloudevents.derived_id(source, "inference", *parts)

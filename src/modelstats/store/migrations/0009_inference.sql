@@ -34,6 +34,8 @@ CREATE TABLE inference_models (
     closed_until timestamptz,
     -- The newest block seen by the last run, to count rows that came after their window.
     last_seq     bigint      NOT NULL DEFAULT 0,
+    -- The newest label seen by the last run: windows with labels after it are figured again.
+    labels_seq   bigint      NOT NULL DEFAULT 0,
     first_seen   timestamptz NOT NULL DEFAULT now()
 );
 
@@ -116,6 +118,82 @@ BEGIN
         WHERE i.inhparent = 'inference_blocks'::regclass
           AND c.relname ~ '^inference_blocks_[0-9]{8}$'
           AND to_date(substr(c.relname, 18), 'YYYYMMDD') + 1 <= cutoff
+        ORDER BY c.relname
+    LOOP
+        EXECUTE format('DROP TABLE %I', part.relname);
+        RETURN NEXT part.relname;
+    END LOOP;
+END
+$$;
+
+-- The truth about logged rows, learnt later (modelstats.label.reported): one per model and row
+-- id, the latest (by the time it was learnt) winning. A label may come before its row: it waits
+-- here for the horizon, then counts as unmatched and goes.
+CREATE SEQUENCE inference_labels_seq;
+CREATE TABLE inference_labels (
+    model       text             NOT NULL,
+    id          text             NOT NULL,
+    label       text             NOT NULL,  -- as text: numbers as JSON writes them
+    value       double precision,           -- as a number, when it is one
+    time        timestamptz      NOT NULL,  -- when the truth was learnt
+    received_at timestamptz      NOT NULL DEFAULT now(),
+    -- Bumped on every change: a run figures again the windows of labels newer than it saw.
+    seq         bigint           NOT NULL DEFAULT nextval('inference_labels_seq'),
+    PRIMARY KEY (model, id)
+);
+CREATE INDEX inference_labels_seq_index ON inference_labels (seq);
+CREATE INDEX inference_labels_time ON inference_labels (time);
+
+-- Each profiled row's prediction, kept for the label horizon: labels join on (model, id), and
+-- a window's accuracy is figured from its rows here. Partitioned by the window's day; the
+-- inference job drops the days past every monitor's horizon.
+CREATE TABLE inference_predictions (
+    model        text             NOT NULL,
+    id           text             NOT NULL,
+    version      text             NOT NULL,
+    window_start timestamptz      NOT NULL,
+    time         timestamptz      NOT NULL,  -- the request's
+    prediction   text,                       -- as text (NULL: no prediction, a lost response)
+    value        double precision,           -- as a number, when it is one
+    score        double precision
+) PARTITION BY RANGE (window_start);
+CREATE INDEX inference_predictions_id ON inference_predictions (model, id);
+CREATE INDEX inference_predictions_window ON inference_predictions (model, version, window_start);
+
+CREATE FUNCTION ensure_prediction_partitions(days date[]) RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE
+    day date;
+    created integer := 0;
+    name text;
+BEGIN
+    PERFORM pg_advisory_xact_lock(hashtext('modelstats.prediction_partitions'));
+    FOREACH day IN ARRAY days LOOP
+        name := 'inference_predictions_' || to_char(day, 'YYYYMMDD');
+        IF to_regclass(name) IS NULL THEN
+            EXECUTE format(
+                'CREATE TABLE %I PARTITION OF inference_predictions FOR VALUES FROM (%L) TO (%L)',
+                name, day::timestamp AT TIME ZONE 'UTC', (day + 1)::timestamp AT TIME ZONE 'UTC');
+            created := created + 1;
+        END IF;
+    END LOOP;
+    RETURN created;
+END
+$$;
+
+CREATE FUNCTION drop_prediction_partitions_before(cutoff date) RETURNS SETOF text
+LANGUAGE plpgsql AS $$
+DECLARE
+    part record;
+BEGIN
+    PERFORM pg_advisory_xact_lock(hashtext('modelstats.prediction_partitions'));
+    FOR part IN
+        SELECT c.relname
+        FROM pg_inherits i
+        JOIN pg_class c ON c.oid = i.inhrelid
+        WHERE i.inhparent = 'inference_predictions'::regclass
+          AND c.relname ~ '^inference_predictions_[0-9]{8}$'
+          AND to_date(substr(c.relname, 23), 'YYYYMMDD') + 1 <= cutoff
         ORDER BY c.relname
     LOOP
         EXECUTE format('DROP TABLE %I', part.relname);

@@ -13,7 +13,7 @@ COPY inference_blocks (model, kind, time_min, time_max, rows, meta, features, ou
 FROM STDIN (FORMAT BINARY)
 
 -- name: models
-SELECT model, closed_until, last_seq FROM inference_models ORDER BY model
+SELECT model, closed_until, last_seq, labels_seq FROM inference_models ORDER BY model
 
 -- name: first_time
 SELECT min(time_min) AS first FROM inference_blocks WHERE model = %s
@@ -95,3 +95,64 @@ WHERE model = %s AND version = %s AND window_start >= %s AND window_end <= %s
 -- name: profiled_versions
 SELECT DISTINCT model, version FROM inference_profiles
 WHERE (%(model)s::text IS NULL OR model = %(model)s)
+
+-- name: upsert_labels
+-- One row per (model, id) in the batch (the caller keeps the latest); a label learnt earlier
+-- than the one kept changes nothing.
+INSERT INTO inference_labels AS kept (model, id, label, value, time)
+SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::float8[], %s::timestamptz[])
+ORDER BY 1, 2
+ON CONFLICT (model, id) DO UPDATE
+SET label = EXCLUDED.label, value = EXCLUDED.value, time = EXCLUDED.time,
+    received_at = now(), seq = nextval('inference_labels_seq')
+WHERE EXCLUDED.time >= kept.time
+
+-- name: ensure_prediction_partitions
+SELECT ensure_prediction_partitions(%s::date[])
+
+-- name: copy_predictions
+COPY inference_predictions (model, id, version, window_start, time, prediction, value, score)
+FROM STDIN (FORMAT BINARY)
+
+-- name: newest_label_seq
+SELECT coalesce(max(seq), 0) AS seq FROM inference_labels
+
+-- name: labelled_windows
+-- The windows holding a row whose label is newer than what the last run saw.
+SELECT DISTINCT p.version, p.window_start
+FROM inference_labels l
+JOIN inference_predictions p ON p.model = l.model AND p.id = l.id
+WHERE l.model = %(model)s AND l.seq > %(after)s AND p.window_start >= %(since)s
+
+-- name: window_predictions
+-- The rows of some windows of a model, each with its label when it has one.
+SELECT p.version, p.window_start, p.id, p.time, p.prediction, p.value, p.score,
+       l.label, l.value AS label_value, l.time AS label_time
+FROM inference_predictions p
+JOIN unnest(%(versions)s::text[], %(starts)s::timestamptz[]) AS w(version, start)
+  ON p.version = w.version AND p.window_start = w.start
+LEFT JOIN inference_labels l ON l.model = p.model AND l.id = p.id
+WHERE p.model = %(model)s
+
+-- name: close_labels
+UPDATE inference_models SET labels_seq = %(seq)s WHERE model = %(model)s
+
+-- name: labelled_models
+-- Models with labels old enough to go (the shortest horizon is a minute).
+SELECT DISTINCT model FROM inference_labels WHERE time < now() - interval '1 minute'
+
+-- name: forget_labels
+-- Labels past the horizon go; those that never found their row are counted.
+WITH gone AS (
+    DELETE FROM inference_labels WHERE model = %(model)s AND time < %(before)s
+    RETURNING model, id
+)
+SELECT count(*) FILTER (
+    WHERE NOT EXISTS (
+        SELECT 1 FROM inference_predictions p WHERE p.model = gone.model AND p.id = gone.id
+    )
+) AS unmatched
+FROM gone
+
+-- name: drop_prediction_partitions
+SELECT drop_prediction_partitions_before(%s::date) AS dropped

@@ -1,0 +1,209 @@
+"""Labels joined to predictions: each window's accuracy (or errors), figured again as labels come.
+
+Every profiled row's prediction is kept for the label horizon (`inference_predictions`). On
+each run, for each model, the windows to figure are those just profiled and those holding a row
+whose label is new since the last run (within the horizon). Their rows are read with their
+labels, and the figures (accuracy.py) go out as reports with `replace: true`, so the stored
+sample of each (series, window) is the latest one: a late label moves the window's figure,
+and the alert rules see the new value. Per window (labels `source=inference`):
+`label_coverage` (the share of the window's rows that have a label) and `label_delay_p50`
+(seconds from a row to its label, the median), then the task's figures (accuracy.py).
+Labels older than the horizon go: those that never found their row are counted first, as
+`labels_unmatched` (at the run's time, version `default`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+import psycopg
+from psycopg.rows import dict_row
+
+from modelstats.core import timestamps
+from modelstats.core.columns import number_text
+from modelstats.etl.inference import accuracy
+from modelstats.etl.inference.frames import Frame, is_text
+from modelstats.etl.inference.monitors import Monitors, Settings
+from modelstats.etl.inference.profiles import SOURCE_LABEL
+from modelstats.store import queries
+
+Connection = psycopg.Connection[Any]
+# copy_predictions' columns: model, id, version, window_start, time, prediction, value, score.
+PREDICTION_TYPES = [
+    "text",
+    "text",
+    "text",
+    "timestamptz",
+    "timestamptz",
+    "text",
+    "float8",
+    "float8",
+]
+
+
+def _q(name: str) -> Any:
+    return queries.get("inference", name)
+
+
+def _texts(values: np.ndarray) -> list[str | None]:
+    if is_text(values):
+        return list(values)
+    return [number_text(float(v)) for v in values]
+
+
+def keep_predictions(conn: Connection, frames: list[Frame]) -> None:
+    """Keep the frames' rows (id, time, prediction, score) for the label horizon."""
+    if not frames:
+        return
+    days = sorted({frame.start.date() for frame in frames})
+    conn.execute(_q("ensure_prediction_partitions"), (days,))
+    with conn.cursor().copy(_q("copy_predictions")) as copy:
+        copy.set_types(PREDICTION_TYPES)
+        for frame in frames:
+            rows = frame.rows
+            if not rows:
+                continue
+            if frame.prediction is None:
+                texts: list[str | None] = [None] * rows
+                values: list[float | None] = [None] * rows
+            else:
+                texts = _texts(frame.prediction)
+                values = (
+                    [None] * rows
+                    if is_text(frame.prediction)
+                    else [None if v != v else float(v) for v in frame.prediction]
+                )
+            scores = frame.score if frame.score is not None else np.full(rows, np.nan)
+            for i in range(rows):
+                score = float(scores[i])
+                copy.write_row(
+                    (
+                        frame.model,
+                        frame.ids[i],
+                        frame.version,
+                        frame.start,
+                        datetime.fromtimestamp(float(frame.times[i]), UTC),
+                        texts[i],
+                        values[i],
+                        None if score != score else score,
+                    )
+                )
+
+
+@dataclass(frozen=True)
+class Window:
+    version: str
+    start: datetime
+
+
+def changed_windows(conn: Connection, model: str, after_seq: int, since: datetime) -> set[Window]:
+    """Windows (from `since` on) holding a row whose label is newer than `after_seq`."""
+    with conn.cursor(row_factory=dict_row) as cursor:
+        rows = cursor.execute(
+            _q("labelled_windows"), {"model": model, "after": after_seq, "since": since}
+        ).fetchall()
+    return {Window(row["version"], row["window_start"]) for row in rows}
+
+
+def _report(
+    model: str, window: Window, metrics: dict[str, float], labels: dict[str, str]
+) -> dict[str, Any]:
+    return {
+        "model": model,
+        "version": window.version,
+        "time": timestamps.format(window.start),
+        "metrics": metrics,
+        "labels": {**labels, **SOURCE_LABEL},
+        "replace": True,
+    }
+
+
+def figure(
+    model: str,
+    window: Window,
+    rows: list[dict[str, Any]],
+    settings: Settings,
+    labels: dict[str, str],
+) -> list[dict[str, Any]]:
+    """The reports of one window's label figures (its rows joined with their labels)."""
+    labelled = [row for row in rows if row["label"] is not None]
+    coverage = {"label_coverage": len(labelled) / len(rows)}
+    if labelled:
+        delays = [(row["label_time"] - row["time"]).total_seconds() for row in labelled]
+        coverage["label_delay_p50"] = float(np.median(delays))
+    joined = [row for row in labelled if row["prediction"] is not None]
+    reports = []
+    if not joined:
+        return [_report(model, window, coverage, labels)]
+    numbers = np.array([np.nan if r["value"] is None else r["value"] for r in joined])
+    text = any(row["value"] is None for row in joined)
+    if accuracy.is_classification(settings.task, numbers, text):
+        truth = np.array([row["label"] for row in joined], dtype=object)
+        predicted = np.array([row["prediction"] for row in joined], dtype=object)
+        scores = np.array([np.nan if r["score"] is None else r["score"] for r in joined])
+        plain, macro, per_class = accuracy.classification(truth, predicted, scores)
+        reports.append(_report(model, window, {**coverage, **plain}, labels))
+        reports.append(_report(model, window, macro, {**labels, "average": "macro"}))
+        for label, recall in per_class.items():
+            reports.append(_report(model, window, {"recall": recall}, {**labels, "class": label}))
+        return reports
+    truths = np.array([np.nan if r["label_value"] is None else r["label_value"] for r in joined])
+    numeric = ~np.isnan(truths) & ~np.isnan(numbers)
+    if numeric.any():
+        coverage.update(accuracy.regression(truths[numeric], numbers[numeric]))
+    return [_report(model, window, coverage, labels)]
+
+
+def window_reports(
+    conn: Connection, model: str, windows: set[Window], settings: Settings, labels: dict[str, str]
+) -> list[dict[str, Any]]:
+    """The label figures of `windows`, read in one query."""
+    if not windows:
+        return []
+    ordered = sorted(windows, key=lambda w: (w.start, w.version))
+    params = {
+        "model": model,
+        "versions": [w.version for w in ordered],
+        "starts": [w.start for w in ordered],
+    }
+    grouped: dict[Window, list[dict[str, Any]]] = {w: [] for w in ordered}
+    with conn.cursor(row_factory=dict_row) as cursor:
+        for row in cursor.execute(_q("window_predictions"), params):
+            grouped[Window(row["version"], row["window_start"])].append(row)
+    reports = []
+    for window, rows in grouped.items():
+        if rows:
+            reports.extend(figure(model, window, rows, settings, labels))
+    return reports
+
+
+def forget_old(
+    conn: Connection, monitors: Monitors, now: datetime, labels: dict[str, str]
+) -> list[dict[str, Any]]:
+    """Labels past their model's horizon go, counted as `labels_unmatched` when they never
+    found their row; the predictions of days past every horizon go too."""
+    reports = []
+    with conn.cursor(row_factory=dict_row) as cursor:
+        models = [row["model"] for row in cursor.execute(_q("labelled_models")).fetchall()]
+        for model in models:
+            horizon = monitors.for_model(model).horizon
+            found = cursor.execute(
+                _q("forget_labels"), {"model": model, "before": now - horizon}
+            ).fetchone()
+            unmatched = int(found["unmatched"]) if found else 0
+            if unmatched:
+                reports.append(
+                    {
+                        "model": model,
+                        "version": "default",
+                        "time": timestamps.format(now),
+                        "metrics": {"labels_unmatched": float(unmatched)},
+                        "labels": {**labels, **SOURCE_LABEL},
+                    }
+                )
+    longest = max([monitors.defaults.horizon, *(m.horizon for m in monitors.monitors)])
+    conn.execute(_q("drop_prediction_partitions"), ((now - longest - timedelta(days=1)).date(),))
+    return reports
