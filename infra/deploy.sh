@@ -160,12 +160,13 @@ upsert trigger etl-ping --broker default \
   --filter type=dev.knative.sources.ping \
   --filter source=/apis/v1/namespaces/modelstats/pingsources/etl-schedule \
   --sink ksvc:etl
-# Logged inference traffic: KServe's and Seldon's loggers, and records from the reporter.
+# Logged inference traffic (KServe's and Seldon's loggers, the reporter's records) and labels.
 for logged in kserve-request:org.kubeflow.serving.inference.request \
   kserve-response:org.kubeflow.serving.inference.response \
   seldon-request:io.seldon.serving.inference.request \
   seldon-response:io.seldon.serving.inference.response \
-  inference-logged:modelstats.inference.logged; do
+  inference-logged:modelstats.inference.logged \
+  label-reported:modelstats.label.reported; do
   upsert trigger "ingest-${logged%%:*}" --broker default --filter "type=${logged#*:}" \
     --sink ksvc:ingest
 done

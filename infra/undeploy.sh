@@ -28,7 +28,7 @@ remove() {
 remove "source ping" etl-schedule
 for trigger in etl-ping alert-metric-stored ingest-metric-reported \
   ingest-kserve-request ingest-kserve-response ingest-seldon-request ingest-seldon-response \
-  ingest-inference-logged; do
+  ingest-inference-logged ingest-label-reported; do
   remove trigger "$trigger"
 done
 remove broker default

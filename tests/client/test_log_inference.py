@@ -88,3 +88,23 @@ def test_a_bad_record_is_refused_where_it_is_made(
         assert error.value.field.startswith(field)
         assert r.counters.reported == 0
     assert receiver.requests == []
+
+
+def test_labels_travel_as_label_events_per_model(receiver: Receiver) -> None:
+    from modelstats.core.labels import parse_labels
+
+    with Reporter(f"{receiver.url}/modelstats/default", **FAST) as r:
+        r.label("fraud", "c-1:0", 1, time=MOMENT)
+        r.label("fraud", "c-1:1", np.bool_(False), time=MOMENT)
+        r.label("churn", "r7", "stay", time=MOMENT)
+        with pytest.raises(BadInput) as error:
+            r.label("fraud", "c-2", None)
+        assert error.value.field == "label.label"
+        assert r.flush(timeout=10)
+    first, second = receiver.requests
+    assert first.ce("type") == contract.LABEL_REPORTED
+    labels = parse_labels(
+        cloudevents.parse(first.headers, first.body).data, MOMENT, MOMENT, get_settings()
+    )
+    assert (labels.model, labels.ids, labels.texts) == ("fraud", ["c-1:0", "c-1:1"], ["1", "0"])
+    assert cloudevents.parse(second.headers, second.body).data["model"] == "churn"

@@ -38,7 +38,12 @@ NAMESPACE = "modelstats"
 # Event types and who produces them (DESIGN.md, "Event contract"). Replies are keyed by the
 # Knative Service that sends them.
 # Sent by model servers, loggers and PingSources (inference.logged by the reporter too).
-EXTERNAL_TYPES = {contract.METRIC_REPORTED, contract.PING, *contract.INFERENCE_TYPES}
+EXTERNAL_TYPES = {
+    contract.METRIC_REPORTED,
+    contract.PING,
+    *contract.INFERENCE_TYPES,
+    contract.LABEL_REPORTED,
+}
 REPLIES = {
     "ingest": {contract.METRIC_STORED},
     "alert": {contract.ALERT_FIRED, contract.ALERT_RESOLVED},

@@ -277,7 +277,7 @@ def test_the_project_manifests_load_and_route() -> None:
 
     assert subscribers({"type": "modelstats.metric.reported", "source": "x"}) == {"ingest"}
     assert subscribers({"type": "modelstats.metric.stored", "source": "x"}) == {"alert"}
-    for logged in contract.INFERENCE_TYPES:
+    for logged in (*contract.INFERENCE_TYPES, contract.LABEL_REPORTED):
         assert subscribers({"type": logged, "source": "x"}) == {"ingest"}
     ping_source = loaded.ping_sources[0].event_source
     assert subscribers({"type": "dev.knative.sources.ping", "source": ping_source}) == {"etl"}

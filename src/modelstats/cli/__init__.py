@@ -8,7 +8,7 @@ the database of the `modelstats run` whose `--data-dir` they are given (default:
 checkout's `.modelstats`).
 """
 
-from modelstats.cli import checks, etl, local, references, store
+from modelstats.cli import checks, etl, inference, local, store
 from modelstats.cli.base import main
 
-__all__ = ["checks", "etl", "local", "main", "references", "store"]
+__all__ = ["checks", "etl", "inference", "local", "main", "store"]

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from modelstats.client.core import Batcher, Counters, encode_record, encode_report
+from modelstats.client.core import Batcher, Counters, encode_label, encode_record, encode_report
 
 
 class BufferedReports:
@@ -47,6 +47,18 @@ class BufferedReports:
         envelope, item = encode_record(
             model, id, features, prediction, version, score, latency_ms, time
         )
+        full = self._batcher.add(item, envelope)
+        self._ensure_started()
+        if full:
+            self._poke()
+
+    def label(self, model: str, id: str, label: Any, *, time: datetime | str | None = None) -> None:
+        """Buffer one label: the truth about the logged row `id` of `model` (its event id for
+        a one-row request, `<event id>:<i>` for row i of a batch, a record's id), learnt at
+        `time` (default now). Labels of one model travel together, up to
+        `max_reports_per_event` in an event. BadInput, naming the field, if ingest would refuse
+        it."""
+        envelope, item = encode_label(model, id, label, time)
         full = self._batcher.add(item, envelope)
         self._ensure_started()
         if full:

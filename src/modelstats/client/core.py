@@ -27,8 +27,8 @@ from typing import Any
 
 from cloudevents.http import CloudEvent
 
-from modelstats.core import cloudevents, inference, reports, timestamps
-from modelstats.core.contract import INFERENCE_LOGGED, METRIC_REPORTED
+from modelstats.core import cloudevents, inference, labels, reports, timestamps
+from modelstats.core.contract import INFERENCE_LOGGED, LABEL_REPORTED, METRIC_REPORTED
 from modelstats.core.errors import BadInput, ConfigError, ModelstatsError
 from modelstats.core.settings import get_settings
 
@@ -178,6 +178,32 @@ def encode_record(
     return records_envelope(model, version), encoded.encode()
 
 
+def encode_label(
+    model: str, row_id: str, value: Any, time: datetime | str | None = None
+) -> tuple[Envelope, bytes]:
+    """One label validated with ingest's own rules (BadInput naming `label.<field>`), encoded,
+    with the envelope of its model."""
+    now = timestamps.now()
+    if isinstance(time, datetime):
+        if time.tzinfo is None:
+            raise BadInput("label.time", "a datetime needs a timezone, e.g. datetime.now(UTC)")
+        time = timestamps.format(time)
+    item = {
+        "id": row_id,
+        "label": _json_value(value),
+        "time": timestamps.format(now) if time is None else time,
+    }
+    try:
+        labels.parse_labels({"model": model, "labels": [item]}, now, now, get_settings())
+    except BadInput as error:
+        raise BadInput(
+            error.field.replace("data.labels[0]", "label", 1).replace("data.", "label.", 1),
+            error.message,
+        ) from None
+    encoded = json.dumps(item, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return labels_envelope(model), encoded.encode()
+
+
 @dataclass(frozen=True)
 class Envelope:
     """What items travel in: the event type, and the JSON around the list of items. Items of
@@ -201,6 +227,12 @@ def records_envelope(model: str, version: str | None) -> Envelope:
         fields["version"] = version
     head = json.dumps(fields, separators=(",", ":"), ensure_ascii=False)[:-1] + ',"records":['
     return Envelope(INFERENCE_LOGGED, head.encode())
+
+
+def labels_envelope(model: str) -> Envelope:
+    """`{"model", "labels": [...]}` of modelstats.label.reported."""
+    head = json.dumps({"model": model}, separators=(",", ":"), ensure_ascii=False)[:-1]
+    return Envelope(LABEL_REPORTED, (head + ',"labels":[').encode())
 
 
 @dataclass

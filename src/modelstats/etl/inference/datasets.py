@@ -134,3 +134,44 @@ def kinds(dataset: Dataset) -> dict[str, str]:
         name: "text" if values.dtype == object else "numeric"
         for name, values in dataset.columns.items()
     }
+
+
+@dataclass(frozen=True)
+class LabelRow:
+    id: str
+    label: Any
+    time: str | None
+
+
+def read_labels(path: Path) -> list[LabelRow]:
+    """The labels of a CSV (columns id, label, time optional) or JSON lines file. Ids stay
+    text; a CSV label that parses as a number is one."""
+    where = str(path)
+    kind = FORMATS.get(path.suffix.lower())
+    if kind not in ("csv", "jsonl"):
+        raise BadInput(where, "labels come in a .csv or .jsonl file")
+    try:
+        content = path.read_bytes()
+    except OSError as error:
+        raise BadInput(where, error.strerror or "cannot be read") from None
+    if kind == "jsonl":
+        table = _jsonl(content, where)
+    else:
+        try:
+            reader = csv.DictReader(io.StringIO(content.decode("utf-8-sig")))
+            table = {name: [] for name in reader.fieldnames or []}
+            for line in reader:
+                for name in table:
+                    table[name].append(line.get(name))
+        except UnicodeDecodeError:
+            raise BadInput(where, "not UTF-8 text") from None
+        if "label" in table:
+            table["label"] = [_number(cell or "") for cell in table["label"]]
+    for needed in ("id", "label"):
+        if needed not in table:
+            raise BadInput(where, f"no {needed!r} column (columns: id, label, time optional)")
+    times = table.get("time") or [None] * len(table["id"])
+    return [
+        LabelRow(str(row_id), value, time or None)
+        for row_id, value, time in zip(table["id"], table["label"], times, strict=True)
+    ]

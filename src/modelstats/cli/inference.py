@@ -1,4 +1,5 @@
-"""`modelstats reference`: the drift reference of a model version (docs/inference.md)."""
+"""Inference monitoring's commands (docs/inference.md): `modelstats reference` (the drift
+reference of a model version) and `modelstats labels load` (the truth, from a file)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,8 @@ from pathlib import Path
 
 import click
 
-from modelstats.cli.base import data_dir_option, fail, main, use_database
-from modelstats.core.errors import ModelstatsError
+from modelstats.cli.base import data_dir_option, fail, main, resolve_data_dir, use_database
+from modelstats.core.errors import ConfigError, ModelstatsError
 
 
 @main.group()
@@ -88,3 +89,44 @@ def clear_reference(model: str, version: str, data_dir: str | None) -> None:
         fail(error)
         return
     click.echo(f"{model} {version}: " + ("reference cleared" if cleared else "had no reference"))
+
+
+@main.group()
+def labels() -> None:
+    """Labels: the truth about logged rows, learnt after their prediction."""
+
+
+@labels.command("load")
+@click.option("--model", required=True, help="The model whose rows the labels are of.")
+@click.option("--broker", "broker_url", help="Broker ingress URL (default: the running stack's).")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@data_dir_option
+def load_labels(model: str, broker_url: str | None, file: Path, data_dir: str | None) -> None:
+    """Send the labels of FILE (CSV with columns id,label[,time], or JSON lines of
+    {"id", "label", "time"?}) to the broker as modelstats.label.reported events."""
+    from modelstats.client import Reporter
+    from modelstats.etl.inference import datasets
+    from modelstats.local import state
+
+    try:
+        rows = datasets.read_labels(file)
+        url = broker_url or state.running_state(resolve_data_dir(data_dir)).get("broker")
+        if not url:
+            raise ConfigError(
+                "no broker: pass --broker, or start the stack (make run) with this --data-dir"
+            )
+        with Reporter(url, source=f"/modelstats/cli/labels/{file.name}") as reporter:
+            for row in rows:
+                reporter.label(model, row.id, row.label, time=row.time)
+            reporter.flush(timeout=60)
+            counters = reporter.counters
+    except ModelstatsError as error:
+        fail(error)
+        return
+    click.echo(
+        f"{model}: {counters.sent} label(s) sent to {url} in {counters.events} event(s),"
+        f" {counters.failed} refused, {counters.pending} not sent"
+    )
+    if counters.failed or counters.pending:
+        click.echo(f"last error: {counters.last_error}", err=True)
+        raise SystemExit(1)
