@@ -2,7 +2,8 @@
 
 `{"source": "synthetic", "models": [...], "versions": [...], "seed": N}`,
 `{"source": "jsonl", "path": ..., "window": "1m", "lateness": "1m", "reference": "first"}` or
-`{"source": "inference"}` (its settings are per model, in the monitors file); all take an
+`{"source": "inference"}` (its settings are per model, in the monitors file) or
+`{"source": "demo", "part": "traffic" | "labels"}` (the demo's logged model); all take an
 optional `name` (the event source becomes `/modelstats/etl/<name>`) and `labels`
 (added to every report). Unknown keys are rejected. Errors name the field, e.g. `data.window`.
 """
@@ -124,11 +125,27 @@ class InferenceJob(_Job):
     source: Literal["inference"]
 
 
-Job = SyntheticJob | JsonlJob | InferenceJob
+class DemoJob(_Job):
+    """The demo's logged model (etl/demo.py): its traffic, or its labels a little later."""
+
+    source: Literal["demo"]
+    part: Literal["traffic", "labels"] = "traffic"
+    model: Name = "demo-fraud"
+    version: Name = "v1"
+    rows: Annotated[StrictInt, Field(ge=1, le=1000)] = 60
+    delay: timedelta = timedelta(minutes=3)
+
+    @validates("delay", mode="before")
+    @classmethod
+    def _delay(cls, value: Any) -> timedelta:
+        return _duration(value, timedelta(0), timedelta(hours=1))
+
+
+Job = SyntheticJob | JsonlJob | InferenceJob | DemoJob
 _ADAPTER: TypeAdapter[Job] = TypeAdapter(
-    Annotated[SyntheticJob | JsonlJob | InferenceJob, Field(discriminator="source")]
+    Annotated[SyntheticJob | JsonlJob | InferenceJob | DemoJob, Field(discriminator="source")]
 )
-_SOURCES = ("synthetic", "jsonl", "inference")
+_SOURCES = ("synthetic", "jsonl", "inference", "demo")
 
 
 def _field(error: ErrorDetails) -> str:

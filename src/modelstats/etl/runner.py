@@ -15,15 +15,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from urllib.parse import quote
 
 from cloudevents.http import CloudEvent
 
 from modelstats.core import cloudevents, contract, metrics, timestamps
 from modelstats.core.cloudevents import Event
-from modelstats.etl import jobs, jsonl, synthetic
+from modelstats.etl import demo, jobs, jsonl, synthetic
 from modelstats.etl.inference import job as inference
-from modelstats.etl.jobs import InferenceJob, Job, JsonlJob, SyntheticJob
+from modelstats.etl.jobs import DemoJob, InferenceJob, Job, JsonlJob, SyntheticJob
 from modelstats.etl.watermark import Reply
 
 LABEL_LIMIT = 200
@@ -47,10 +48,13 @@ def source_label(job: Job) -> str:
 
 @dataclass(frozen=True)
 class RunResult:
-    """What one run of a job produced: its event source and the reply it has to send."""
+    """What one run of a job produced: its event source and the reply it has to send (metric
+    reports, unless the job sends logged traffic or labels: `event_type` and `data`)."""
 
     source: str
     reply: Reply
+    event_type: str = contract.METRIC_REPORTED
+    data: dict[str, Any] | None = None
 
     @property
     def reports(self) -> list[dict[str, object]]:
@@ -60,9 +64,9 @@ class RunResult:
         """The reply CloudEvent, or None when the run found nothing new."""
         if self.reply.event_id is None:
             return None
-        data = {"reports": self.reply.reports}
+        data = self.data if self.data is not None else {"reports": self.reply.reports}
         return cloudevents.reply(
-            contract.METRIC_REPORTED, self.source, self.reply.event_id, data, time=self.reply.time
+            self.event_type, self.source, self.reply.event_id, data, time=self.reply.time
         )
 
 
@@ -82,6 +86,10 @@ def run(
         return RunResult(source, reply)
     if isinstance(job, InferenceJob):
         return RunResult(source, inference.run(source, dict(job.labels), ping, now, commit))
+    if isinstance(job, DemoJob):
+        tick = ping.time if ping is not None and ping.time is not None else now
+        kind, event_id, data = demo.event(job, source, tick)
+        return RunResult(source, Reply(event_id, [], tick), kind, data)
     return RunResult(source, jsonl.run(job, source, source_label(job), ping, now, commit))
 
 
