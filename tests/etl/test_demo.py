@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
-import pytest
-
 from modelstats.core import settings
 from modelstats.core.cloudevents import Event
 from modelstats.etl import jobs, runner
