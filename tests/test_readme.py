@@ -247,8 +247,10 @@ def environment(stack: Stack) -> dict[str, str]:
 
 
 def reader_directory(tmp_path: Path) -> Path:
-    """A directory outside the checkout where `.venv` is the checkout's (this interpreter's)."""
+    """A directory outside the checkout where `.venv` is the checkout's (this interpreter's),
+    and `examples/` the checkout's (a reader runs them from the checkout)."""
     (tmp_path / ".venv").symlink_to(sys.prefix, target_is_directory=True)
+    (tmp_path / "examples").symlink_to(ROOT / "examples", target_is_directory=True)
     return tmp_path
 
 
