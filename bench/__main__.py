@@ -20,6 +20,8 @@ BENCHES = [
     "stats",
     "reporter",
     "inference",
+    "drift",
+    "labels",
     "images",
 ]
 

@@ -3,11 +3,19 @@ reference of a model version) and `modelstats labels load` (the truth, from a fi
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
 
-from modelstats.cli.base import data_dir_option, fail, main, resolve_data_dir, use_database
+from modelstats.cli.base import (
+    data_dir_option,
+    fail,
+    in_checkout,
+    main,
+    resolve_data_dir,
+    use_database,
+)
 from modelstats.core.errors import ConfigError, ModelstatsError
 
 
@@ -53,9 +61,13 @@ def show_reference(model: str | None, data_dir: str | None) -> None:
     from modelstats.store import db
 
     try:
+        path = os.environ.get("MONITORS_FILE") or str(
+            in_checkout("infra/knative/monitors/monitors.yaml", "MONITORS_FILE")
+        )
+        watched = monitors.load(path)
         use_database(data_dir)
         with db.connection() as conn:
-            listed = references.listing(conn, monitors.current(), model)
+            listed = references.listing(conn, watched, model)
     except ModelstatsError as error:
         fail(error)
         return

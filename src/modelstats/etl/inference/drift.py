@@ -30,6 +30,7 @@ sketches (sketches.py), within the error bound given there.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
@@ -72,7 +73,7 @@ def auto_method(reference: Column) -> str:
         return "ks" if small else "wasserstein"
     if not small:
         return "jensenshannon"
-    categories = len(set(reference.tolist()))
+    categories = len(Counter(reference.tolist()))
     return "z" if categories <= 2 else "chisquare"
 
 
@@ -84,15 +85,12 @@ def judge(method: str, statistic: float, threshold: float | None = None) -> Verd
 
 def _counts(reference: Column, window: Column) -> tuple[np.ndarray, np.ndarray]:
     """Counts per category (the union of both sides), in one order."""
-    categories = sorted(set(reference.tolist()) | set(window.tolist()), key=repr)
-    index = {category: i for i, category in enumerate(categories)}
-    left = np.zeros(len(categories))
-    right = np.zeros(len(categories))
-    for value in reference.tolist():
-        left[index[value]] += 1
-    for value in window.tolist():
-        right[index[value]] += 1
-    return left, right
+    left, right = Counter(reference.tolist()), Counter(window.tolist())
+    categories = sorted(left.keys() | right.keys(), key=repr)
+    return (
+        np.array([left[c] for c in categories], dtype=float),
+        np.array([right[c] for c in categories], dtype=float),
+    )
 
 
 def _binned(reference: Column, window: Column) -> tuple[np.ndarray, np.ndarray]:

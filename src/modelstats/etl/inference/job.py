@@ -137,8 +137,9 @@ class Run:
             window_frames[0].rows_late, late = late, 0
         for frame in window_frames:
             reports, sketches = profiles.profile(frame, self.labels)
+            reference = self.references.get(frame, settings)
             window, judged = verdicts.judge(
-                frame, self.references.get(frame, settings), settings, self.labels
+                frame, reference, settings, self.labels, profiles.for_drift(sketches)
             )
             reports[0]["metrics"].update(window)
             self.reports.extend(reports)
@@ -205,7 +206,8 @@ def run(
             if work.exhausted():
                 break
             work.model(state, newest_seq, newest_label)
-        work.reports.extend(labels.forget_old(conn, work.monitors, now, labels_of_job))
+        models = [state["model"] for state in states]
+        work.reports.extend(labels.forget_old(conn, work.monitors, models, now, labels_of_job))
         work.drop_old_rows()
         event_id = _event_id(source, work.parts) if work.reports else None
         reply = Reply(event_id, work.reports, now)

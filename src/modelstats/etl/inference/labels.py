@@ -181,13 +181,13 @@ def window_reports(
 
 
 def forget_old(
-    conn: Connection, monitors: Monitors, now: datetime, labels: dict[str, str]
+    conn: Connection, monitors: Monitors, models: list[str], now: datetime, labels: dict[str, str]
 ) -> list[dict[str, Any]]:
     """Labels past their model's horizon go, counted as `labels_unmatched` when they never
-    found their row; the predictions of days past every horizon go too."""
+    found their row; the predictions of days past every horizon go too. (Every model with
+    labels is in `models`: ingest registers the models of labels as of logged rows.)"""
     reports = []
     with conn.cursor(row_factory=dict_row) as cursor:
-        models = [row["model"] for row in cursor.execute(_q("labelled_models")).fetchall()]
         for model in models:
             horizon = monitors.for_model(model).horizon
             found = cursor.execute(

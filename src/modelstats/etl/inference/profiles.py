@@ -15,7 +15,8 @@ Percentiles are numpy's default (linear interpolation between the closest ranks)
 figures equal `numpy.mean` / `numpy.percentile` of the same rows.
 
 The sketches (Apache DataSketches, serialised): a KLL sketch of every numeric column (k=200:
-normalised rank error about 1.3 %), a frequent-items sketch of every text column (up to 1,024
+normalised rank error about 1.3 %; k=1,000 for a window of more than 100,000 rows, whose drift
+is figured from it), a frequent-items sketch of every text column (up to 1,024
 tracked values); both merge exactly across windows, so a month's profile needs no rows.
 """
 
@@ -29,6 +30,7 @@ import numpy as np
 
 from modelstats.core import timestamps
 from modelstats.etl.inference.frames import Column, Frame, is_text
+from modelstats.etl.inference.sketches import DRIFT_K, EXACT_ROWS, ColumnSketch
 
 SOURCE_LABEL = {"source": "inference"}
 PREDICTION_FEATURE = "prediction"
@@ -78,7 +80,8 @@ def column_sketch(name: str, values: Column) -> Sketch:
             frequent.update(str(value), int(count))
         return Sketch(name, "text", len(values), missing, frequent.serialize())
     numbers = np.ascontiguousarray(present, dtype=np.float64)
-    kll = datasketches.kll_doubles_sketch(KLL_K)
+    # A window too large for exact drift keeps the finer sketch its drift is figured from.
+    kll = datasketches.kll_doubles_sketch(DRIFT_K if len(values) > EXACT_ROWS else KLL_K)
     if len(numbers):
         kll.update(numbers)
     total, squares = float(numbers.sum()), float(np.dot(numbers, numbers))
@@ -128,3 +131,11 @@ def profile(frame: Frame, labels: dict[str, str]) -> tuple[list[dict[str, Any]],
             reports.append(report(frame, column_figures(values), feature_labels))
             sketches.append(column_sketch(name, values))
     return reports, sketches
+
+
+def for_drift(sketches: list[Sketch]) -> dict[str, ColumnSketch]:
+    """A profile's sketches as drift reads them."""
+    return {
+        s.feature: ColumnSketch(s.kind, s.rows - s.missing, s.sketch, s.total, s.squares)
+        for s in sketches
+    }

@@ -25,8 +25,15 @@ from modelstats.etl.inference.sketches import EXACT_ROWS, ColumnSketch
 
 
 def verdict(
-    name: str, values: Column, reference: Reference, settings: Settings, rows: int
+    name: str,
+    values: Column,
+    reference: Reference,
+    settings: Settings,
+    rows: int,
+    made: ColumnSketch | None = None,
 ) -> Verdict | None:
+    """The column's verdict: exact when both sides' rows are at hand and at most EXACT_ROWS,
+    else from the sketches (`made`: the window's, from its profile, else made here)."""
     chosen = settings.drift.for_feature(name)
     exact = reference.values(name)
     if exact is not None and rows <= EXACT_ROWS:
@@ -36,7 +43,7 @@ def verdict(
         return None
     return sketches.compare(
         kept,
-        ColumnSketch.of(values),
+        made or ColumnSketch.of(values),
         reference.rows,
         chosen.method,
         chosen.threshold,
@@ -45,10 +52,14 @@ def verdict(
 
 
 def judge(
-    frame: Frame, reference: Reference | None, settings: Settings, labels: dict[str, str]
+    frame: Frame,
+    reference: Reference | None,
+    settings: Settings,
+    labels: dict[str, str],
+    made: dict[str, ColumnSketch] | None = None,
 ) -> tuple[dict[str, float], list[dict[str, Any]]]:
     """The window-level drift figures (to add to the window's report) and one report per
-    column judged."""
+    column judged; `made`: the window's sketches (its profile's), by column."""
     if reference is None:
         return {}, []
     if frame.rows < settings.min_rows:
@@ -56,7 +67,7 @@ def judge(
     reports = []
     judged = drifted = 0
     for name, values in frame_columns(frame).items():
-        found = verdict(name, values, reference, settings, frame.rows)
+        found = verdict(name, values, reference, settings, frame.rows, (made or {}).get(name))
         if found is None or not math.isfinite(found.statistic):
             continue
         figures = {"feature_drift": found.statistic, "feature_drifted": float(found.drifted)}

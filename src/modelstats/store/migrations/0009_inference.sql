@@ -142,7 +142,7 @@ CREATE TABLE inference_labels (
     PRIMARY KEY (model, id)
 );
 CREATE INDEX inference_labels_seq_index ON inference_labels (seq);
-CREATE INDEX inference_labels_time ON inference_labels (time);
+CREATE INDEX inference_labels_time ON inference_labels (model, time);
 
 -- Each profiled row's prediction, kept for the label horizon: labels join on (model, id), and
 -- a window's accuracy is figured from its rows here. Partitioned by the window's day; the

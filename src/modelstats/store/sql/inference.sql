@@ -137,10 +137,6 @@ WHERE p.model = %(model)s
 -- name: close_labels
 UPDATE inference_models SET labels_seq = %(seq)s WHERE model = %(model)s
 
--- name: labelled_models
--- Models with labels old enough to go (the shortest horizon is a minute).
-SELECT DISTINCT model FROM inference_labels WHERE time < now() - interval '1 minute'
-
 -- name: forget_labels
 -- Labels past the horizon go; those that never found their row are counted.
 WITH gone AS (
