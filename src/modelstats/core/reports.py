@@ -26,6 +26,9 @@ _NAME = re.compile(r"^[^\x00-\x1f\x7f]+$")
 MAX_FUTURE = timedelta(days=1)
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 _FLAT_RESERVED = {"name", "model", "version", "time", "labels"}
+# A series is keyed by (model, version, metric, labels) in a PostgreSQL index, whose rows hold
+# at most about 2,700 bytes: the names and label text of one series, in UTF-8, stay under this.
+MAX_SERIES_KEY_BYTES = 2000
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,8 +137,27 @@ def _labels(raw: object, field: str, settings: Settings) -> dict[str, str]:
             raise BadInput(f"{field}.{key}", "label values must be strings")
         if len(value) > settings.max_name_length:
             raise BadInput(f"{field}.{key}", f"longer than {settings.max_name_length} characters")
+        if "\x00" in value:
+            raise BadInput(f"{field}.{key}", "contains a NUL character")
         labels[key] = value
     return labels
+
+
+def _utf8_size(texts: list[str]) -> int:
+    # A character is at most 4 bytes: only text that might be too long is encoded to measure.
+    chars = sum(map(len, texts))
+    return chars if chars * 4 <= MAX_SERIES_KEY_BYTES else len("".join(texts).encode())
+
+
+def _check_series_key(report: Report, field: str) -> None:
+    longest_metric = max(report.metrics, key=len)
+    texts = [report.model, report.version, longest_metric, *report.labels, *report.labels.values()]
+    if _utf8_size(texts) > MAX_SERIES_KEY_BYTES:
+        raise BadInput(
+            f"{field}.labels" if report.labels else field,
+            f"model, version, metric name and labels together are longer than"
+            f" {MAX_SERIES_KEY_BYTES} bytes (a series key must fit a PostgreSQL index row)",
+        )
 
 
 def parse_report(
@@ -157,13 +179,15 @@ def parse_report(
         metrics_field = field
     model = _name(raw.get(model_field), f"{field}.{model_field}", settings.max_name_length)
     version = _name(raw.get("version"), f"{field}.version", settings.max_name_length)
-    return Report(
+    report = Report(
         model=model,
         version=version,
         time=_time(raw.get("time"), f"{field}.time", default_time, now),
         metrics=_metrics(metrics_raw, metrics_field, settings),
         labels=_labels(raw.get("labels"), f"{field}.labels", settings),
     )
+    _check_series_key(report, field)
+    return report
 
 
 def parse_reports(

@@ -9,7 +9,9 @@ from functools import lru_cache
 from modelstats.core.errors import ConfigError
 
 
-def _int(env: dict[str, str], name: str, default: int, minimum: int = 1) -> int:
+def _int(
+    env: dict[str, str], name: str, default: int, minimum: int = 1, maximum: int | None = None
+) -> int:
     raw = env.get(name)
     if raw is None or raw == "":
         return default
@@ -19,7 +21,13 @@ def _int(env: dict[str, str], name: str, default: int, minimum: int = 1) -> int:
         raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
     if value < minimum:
         raise ConfigError(f"{name} must be >= {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ConfigError(f"{name} must be <= {maximum}, got {value}")
     return value
+
+
+# The most MAX_ATTRIBUTE_BYTES may be: a (source, id) key of twice this fits an index row.
+MAX_ATTRIBUTE_BYTES_LIMIT = 1300
 
 
 @dataclass(frozen=True)
@@ -35,6 +43,10 @@ class Settings:
     max_metrics: int = 100
     max_labels: int = 20
     max_name_length: int = 200
+    # Each CloudEvent attribute value (id, source, type, extensions...), in UTF-8 bytes, as
+    # the functions judge it. Two of them key a row (source, id): together they must stay
+    # under PostgreSQL's index row limit (about 2,700 bytes), hence the maximum.
+    max_attribute_bytes: int = 1024
     # The local broker's spool refuses events past this size rather than fill the disk.
     spool_max_bytes: int = 1024**3
     # Bearer token of the stats API; unset leaves the API open.
@@ -79,6 +91,9 @@ def from_environment(env: dict[str, str] | None = None) -> Settings:
         max_metrics=_int(env, "MAX_METRICS_PER_REPORT", 100),
         max_labels=_int(env, "MAX_LABELS_PER_REPORT", 20),
         max_name_length=_int(env, "MAX_NAME_LENGTH", 200),
+        max_attribute_bytes=_int(
+            env, "MAX_ATTRIBUTE_BYTES", 1024, minimum=64, maximum=MAX_ATTRIBUTE_BYTES_LIMIT
+        ),
         spool_max_bytes=_int(env, "SPOOL_MAX_BYTES", 1024**3),
         stats_api_token=env.get("STATS_API_TOKEN") or None,
         alert_rules_file=env.get("ALERT_RULES_FILE") or "infra/knative/rules/alert-rules.yaml",

@@ -165,12 +165,13 @@ def cloudevent_function(
     *,
     ready: Ready = database_ready,
     start: Start | None = None,
-    strict_data: bool = True,
+    strict: bool = True,
     on_failure: OnFailure | None = None,
 ) -> Callable[[Handle], HttpFunction]:
     """Decorate `handle(event)`; the result is registered under its name as an `aio.http`
-    function, so `--target <name>` serves it. `strict_data=False` leaves data uninterpreted,
-    the raw bytes that arrived (the dead-letter sink keeps whatever it is given).
+    function, so `--target <name>` serves it. `strict=False` leaves data uninterpreted,
+    the raw bytes that arrived, and attribute values unjudged (the dead-letter sink keeps
+    whatever it is given).
     `on_failure(error, event)` is called for every event answered with an error status
     (`event` is None when the request was not a CloudEvent)."""
 
@@ -182,7 +183,7 @@ def cloudevent_function(
         async def deliver(request: Request) -> Response:
             event: Event | None = None
             try:
-                event = await read_event(request, strict_data=strict_data)
+                event = await read_event(request, strict=strict)
                 reply: CloudEvent | None = await call(handle, event)
             except ModelstatsError as error:
                 if isinstance(error, BadInput):
