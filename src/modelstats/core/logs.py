@@ -23,6 +23,9 @@ from typing import Any
 from modelstats.core.errors import ConfigError
 
 FORMATS = ("text", "json")
+# How much of a sender's text (an id, a source, a field, an error message) goes into a line:
+# a sender chooses its size, up to megabytes.
+LOGGED_CHARS = 200
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 # Loggers that say something per request at INFO (httpx logs every request it sends), and
 # pgserver, which narrates its own process bookkeeping at INFO.
@@ -30,6 +33,10 @@ QUIET = ("httpx", "httpcore", "uvicorn.access", "pgserver")
 # The servers' own loggers keep their handlers (and do not propagate): in JSON mode their
 # lines are formatted as ours, so a log pipeline gets one shape.
 SERVER_LOGGERS = ("gunicorn.error", "uvicorn.error")
+
+
+def clip(text: str, limit: int = LOGGED_CHARS) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 class JsonFormatter(logging.Formatter):

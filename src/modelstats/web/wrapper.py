@@ -56,8 +56,6 @@ log = logging.getLogger("modelstats.events")
 
 # The route label of event deliveries (Knative posts them to "/").
 EVENT_ROUTE = "/"
-# How much of a sender's id, source or error message goes into a log line.
-LOGGED_CHARS = 200
 
 
 async def call(function: Callable[..., Any], *args: Any) -> Any:
@@ -130,31 +128,28 @@ def rejection_reason(error: ModelstatsError, event: Event | None) -> str:
     return "invalid_data"
 
 
-def _clip(text: str) -> str:
-    return text if len(text) <= LOGGED_CHARS else text[: LOGGED_CHARS - 3] + "..."
-
-
 def log_rejection(error: ModelstatsError, event: Event | None, request: Request) -> None:
     """One INFO line per refused event, naming it, the field and why (the same words the
     sender gets in the 400 body, which Knative keeps only in the dead letter)."""
     headers = request.headers
     source = event.source if event else headers.get("ce-source", "?")
     event_id = event.id if event else headers.get("ce-id", "?")
-    field = error.field if isinstance(error, BadInput) else ""
+    field = logs.clip(error.field) if isinstance(error, BadInput) else ""
     message = error.message if isinstance(error, BadInput) else str(error)
+    event_type = event.type if event else headers.get("ce-type", "?")
     log.info(
         "rejected event %s from %s: %s: %s",
-        _clip(event_id),
-        _clip(source),
+        logs.clip(event_id),
+        logs.clip(source),
         field,
-        _clip(message),
+        logs.clip(message),
         extra={
             "fields": {
-                "source": _clip(source),
-                "id": _clip(event_id),
-                "type": event.type if event else headers.get("ce-type"),
+                "source": logs.clip(source),
+                "id": logs.clip(event_id),
+                "type": logs.clip(event_type),
                 "field": field,
-                "message": _clip(message),
+                "message": logs.clip(message),
                 "reason": rejection_reason(error, event),
             }
         },
