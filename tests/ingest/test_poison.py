@@ -5,15 +5,22 @@ from __future__ import annotations
 
 import asyncio
 import random
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
+import httpx
 import psycopg
+import pytest
 
 from modelstats.core.cloudevents import Event
 from modelstats.core.errors import BadInput
 from modelstats.core.reports import Report
 from modelstats.ingest import ingestor
+from modelstats.local.functions import function_process
 from modelstats.store import db
+from tests.cloudevents_http import binary, structured
+
+SOURCE = "functions/ingest/main.py"
 
 NOW = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
 
@@ -66,3 +73,81 @@ def test_values_the_store_refuses_fail_their_own_event_and_no_other(clean_db):
     assert "index row" in str(answers["index-row"])  # PostgreSQL's own words (program limit)
     assert _stored_ids(clean_db) == [f"ok-{i:02d}" for i in range(30)]
     assert all(not isinstance(answers[f"ok-{i:02d}"], Exception) for i in range(30))
+
+
+# --- hostile events against the ingest process (docs/hostile-inputs.md) ---------------------
+
+POISON = "poison\ud800"
+OK = {"model": "m", "version": "v1", "metrics": {"drift": 0.1}}
+WIDE = "\U0001f600" * 200  # 800 bytes in UTF-8, 200 characters: within each name's limit
+
+# (what, request, the field the 400 names)
+HOSTILE: list[tuple[str, tuple[dict[str, str], bytes], str]] = [
+    ("surrogate in a report's model", binary({**OK, "model": POISON}), "data.model"),
+    (
+        "surrogate in a label value of the third report",
+        binary({"reports": [OK, OK, {**OK, "labels": {"env": POISON}}]}),
+        "data.reports[2].labels.env",
+    ),
+    (
+        "surrogate in a metric name",
+        binary({**OK, "metrics": {POISON: 1.0}}),
+        "data.metrics.poison\\ud800",
+    ),
+    (
+        "surrogate in a label name",
+        binary({**OK, "labels": {POISON: "x"}}),
+        "data.labels.poison\\ud800",
+    ),
+    ("surrogate in the structured-mode id", structured(OK, id=POISON), "id"),
+    ("surrogate in the structured-mode source", structured(OK, source=POISON), "source"),
+    ("surrogate in an extension value", structured(OK, tenant=POISON), "tenant"),
+    ("surrogate in an extension name", structured(OK, **{"t\udc00": "x"}), "t\\udc00"),
+    ("percent-encoded bytes that are not UTF-8", binary(OK, source="/s%ED%A0%80"), "source"),
+    ("NUL in the id", binary(OK, id="a%00b"), "id"),
+    ("NUL in a label value", binary({**OK, "labels": {"env": "a\x00b"}}), "data.labels.env"),
+    ("a 6 KB id", binary(OK, id="i" * 6000), "id"),
+    ("a 4.8 KB source", binary(OK, source="/" + "s" * 4800), "source"),
+    ("a 1.1 KB extension value", binary(OK, tenant="t" * 1100), "tenant"),
+    ("a 1.1 KB type", binary(OK, type="t" * 1100), "type"),
+    (
+        "a series over 2,000 bytes (names and labels)",
+        binary({**OK, "model": WIDE, "version": WIDE, "labels": {"env": WIDE}}),
+        "data.labels",
+    ),
+]
+
+
+@pytest.mark.slow
+def test_each_hostile_event_is_a_400_naming_its_field_and_costs_no_neighbour(clean_db):
+    output: list[str] = []
+    with (
+        function_process("ingest", SOURCE, clean_db, output=output) as url,
+        httpx.Client(base_url=url, timeout=30) as client,
+        ThreadPoolExecutor(8) as pool,
+    ):
+
+        def post(request: tuple[dict[str, str], bytes]) -> httpx.Response:
+            headers, body = request
+            return client.post("/", headers=headers, content=body)
+
+        before = len(output)
+        for n, (what, request, field) in enumerate(HOSTILE):
+            valid = [binary(OK, id=f"ok-{n}-{i}", source="/valid") for i in range(20)]
+            answers = list(pool.map(post, [*valid[:10], request, *valid[10:]]))
+            refused = answers[10]
+            assert refused.status_code == 400, (what, refused.text)
+            assert refused.json()["field"] == field, what
+            assert [a.status_code for a in answers[:10] + answers[11:]] == [200] * 20, what
+        said = output[before:]
+    assert _stored_ids_from(clean_db, "/valid") == 20 * len(HOSTILE)
+    assert not [line for line in said if "Traceback" in line or "Error" in line.split(":")[0]]
+    # One line per refused event (the INFO line naming it), nothing for the neighbours.
+    assert len([line for line in said if "rejected event" in line]) == len(HOSTILE)
+    assert len(said) < 2 * len(HOSTILE), "\n".join(said)
+
+
+def _stored_ids_from(url: str, source: str) -> int:
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT count(*) FROM ingest_events WHERE source = %s", (source,))
+        return int(row.fetchone()[0])
