@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
@@ -19,6 +21,7 @@ from modelstats.ingest import ingestor
 from modelstats.local.functions import function_process
 from modelstats.store import db
 from tests.cloudevents_http import binary, structured
+from tests.stacks import poll, running_stack
 
 SOURCE = "functions/ingest/main.py"
 
@@ -151,3 +154,82 @@ def _stored_ids_from(url: str, source: str) -> int:
     with psycopg.connect(url) as conn:
         row = conn.execute("SELECT count(*) FROM ingest_events WHERE source = %s", (source,))
         return int(row.fetchone()[0])
+
+
+# --- poison among load, through `modelstats run` ------------------------------------------
+
+LOAD_SECONDS = 10
+POISON_PER_SECOND = 4
+
+
+def _post_for(
+    ingress: str, seconds: float, make: Callable[[int], tuple[dict, bytes]], pause: float
+):
+    """Post events made by `make(n)` for `seconds`; the numbers of those the broker accepted."""
+    accepted: list[int] = []
+    deadline = time.monotonic() + seconds
+    with httpx.Client(timeout=30) as client:
+        n = 0
+        while time.monotonic() < deadline:
+            headers, body = make(n)
+            if client.post(ingress, headers=headers, content=body).status_code == 202:
+                accepted.append(n)
+            n += 1
+            time.sleep(pause)
+    return accepted
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_poison_among_load_through_the_stack_costs_only_itself(clean_db, tmp_path):
+    """The issue's load (issue 22): 4 poison events a second among a few hundred valid ones.
+    Before, each poison failed its whole batch (500, retried): valid events were dead-lettered
+    and ingest's log grew by tracebacks. Now: every valid event stored, only the poison in the
+    dead letters, a few log lines per poison event."""
+    with running_stack(tmp_path, env={"DATABASE_URL": clean_db}, ping_every="1h") as stack:
+        before = len(stack.lines)
+
+        def valid(worker: int) -> Callable[[int], tuple[dict, bytes]]:
+            return lambda n: binary(OK, id=f"v{worker}-{n}", source="/load/valid")
+
+        def poison(n: int) -> tuple[dict, bytes]:
+            data = {**OK, "labels": {"env": POISON}} if n % 2 else {**OK, "model": POISON}
+            make = structured if n % 4 < 2 else binary  # the broker takes both modes
+            return make(data, id=f"p-{n}", source="/load/poison")
+
+        with ThreadPoolExecutor(9) as pool:
+            valid_runs = [
+                pool.submit(_post_for, stack.ingress, LOAD_SECONDS, valid(w), 0.02)
+                for w in range(8)
+            ]
+            poison_run = pool.submit(
+                _post_for, stack.ingress, LOAD_SECONDS, poison, 1 / POISON_PER_SECOND
+            )
+            sent_valid = sum(len(run.result()) for run in valid_runs)
+            sent_poison = len(poison_run.result())
+        assert sent_poison >= POISON_PER_SECOND * LOAD_SECONDS * 0.8
+        rate = sent_valid / LOAD_SECONDS
+        assert rate > 100, f"only {rate:.0f} valid events/s accepted"
+
+        def settled() -> bool:
+            return _stored_ids_from(clean_db, "/load/valid") == sent_valid and (
+                _dead_letter_count(clean_db) == sent_poison
+            )
+
+        poll(settled, 60, "every valid event stored and every poison dead-lettered")
+        said = stack.lines[before:]
+    assert _dead_letter_sources(clean_db) == {"/load/poison"}
+    assert not [line for _, line in said if "Traceback" in line]
+    per_poison = len(said) / sent_poison
+    print(f"{rate:.0f} valid/s accepted, {sent_poison} poison, {per_poison:.1f} lines each")
+    assert per_poison < 10, "\n".join(line for _, line in said[-50:])
+
+
+def _dead_letter_count(url: str) -> int:
+    with psycopg.connect(url) as conn:
+        return int(conn.execute("SELECT count(*) FROM dead_letters").fetchone()[0])
+
+
+def _dead_letter_sources(url: str) -> set[str]:
+    with psycopg.connect(url) as conn:
+        return {row[0] for row in conn.execute("SELECT DISTINCT event_source FROM dead_letters")}
