@@ -143,18 +143,19 @@ def _labels(raw: object, field: str, settings: Settings) -> dict[str, str]:
     return labels
 
 
-def _utf8_size(texts: list[str]) -> int:
-    # A character is at most 4 bytes: only text that might be too long is encoded to measure.
-    chars = sum(map(len, texts))
-    return chars if chars * 4 <= MAX_SERIES_KEY_BYTES else len("".join(texts).encode())
-
-
 def _check_series_key(report: Report, field: str) -> None:
-    longest_metric = max(report.metrics, key=len)
-    texts = [report.model, report.version, longest_metric, *report.labels, *report.labels.values()]
-    if _utf8_size(texts) > MAX_SERIES_KEY_BYTES:
+    labels = report.labels
+    chars = len(report.model) + len(report.version) + max(map(len, report.metrics))
+    if labels:
+        chars += sum(map(len, labels)) + sum(map(len, labels.values()))
+    # A character is at most 4 bytes: only text that might be too long is encoded to measure.
+    if chars * 4 <= MAX_SERIES_KEY_BYTES:
+        return
+    texts = (report.model, report.version, *labels, *labels.values())
+    size = len("".join(texts).encode()) + max(len(name.encode()) for name in report.metrics)
+    if size > MAX_SERIES_KEY_BYTES:
         raise BadInput(
-            f"{field}.labels" if report.labels else field,
+            f"{field}.labels" if labels else field,
             f"model, version, metric name and labels together are longer than"
             f" {MAX_SERIES_KEY_BYTES} bytes (a series key must fit a PostgreSQL index row)",
         )
