@@ -143,16 +143,11 @@ def _labels(raw: object, field: str, settings: Settings) -> dict[str, str]:
     return labels
 
 
-def _check_series_key(report: Report, field: str) -> None:
-    labels = report.labels
-    chars = len(report.model) + len(report.version) + max(map(len, report.metrics))
-    if labels:
-        chars += sum(map(len, labels)) + sum(map(len, labels.values()))
-    # A character is at most 4 bytes: only text that might be too long is encoded to measure.
-    if chars * 4 <= MAX_SERIES_KEY_BYTES:
-        return
-    texts = (report.model, report.version, *labels, *labels.values())
-    size = len("".join(texts).encode()) + max(len(name.encode()) for name in report.metrics)
+def _check_series_key(
+    model: str, version: str, metrics: dict[str, float], labels: dict[str, str], field: str
+) -> None:
+    texts = (model, version, *labels, *labels.values())
+    size = len("".join(texts).encode()) + max(len(name.encode()) for name in metrics)
     if size > MAX_SERIES_KEY_BYTES:
         raise BadInput(
             f"{field}.labels" if labels else field,
@@ -180,15 +175,17 @@ def parse_report(
         metrics_field = field
     model = _name(raw.get(model_field), f"{field}.{model_field}", settings.max_name_length)
     version = _name(raw.get("version"), f"{field}.version", settings.max_name_length)
-    report = Report(
-        model=model,
-        version=version,
-        time=_time(raw.get("time"), f"{field}.time", default_time, now),
-        metrics=_metrics(metrics_raw, metrics_field, settings),
-        labels=_labels(raw.get("labels"), f"{field}.labels", settings),
-    )
-    _check_series_key(report, field)
-    return report
+    time = _time(raw.get("time"), f"{field}.time", default_time, now)
+    metrics = _metrics(metrics_raw, metrics_field, settings)
+    labels = _labels(raw.get("labels"), f"{field}.labels", settings)
+    # Per report, so cheap first: a character is at most 4 bytes and a metric name at most
+    # max_name_length characters; only a series that might be too long is measured.
+    chars = len(model) + len(version) + settings.max_name_length
+    if labels:
+        chars += sum(map(len, labels)) + sum(map(len, labels.values()))
+    if chars * 4 > MAX_SERIES_KEY_BYTES:
+        _check_series_key(model, version, metrics, labels, field)
+    return Report(model, version, time, metrics, labels)
 
 
 def parse_reports(
