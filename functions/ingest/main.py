@@ -22,6 +22,6 @@ async def ingest(event: Event) -> CloudEvent | None:
     return await ingestor.handle(event)
 
 
-@cloudevent_function(strict_data=False)
+@cloudevent_function(strict=False)
 async def dead_letters(event: Event) -> None:
     await deadletters.keep(event)

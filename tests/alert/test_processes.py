@@ -76,3 +76,32 @@ def test_one_event_delivered_to_both_processes_at_once_is_evaluated_once(two_pro
     assert len(hook.wait_for(before + 1)) == before + 1
     assert len(hook.quiet_for(0.5)) == before + 1
     assert rows(clean_db, "SELECT count(*) FROM alert_notifications")[0][0] == 2  # log, webhook
+
+
+def test_a_hostile_stored_event_is_a_400_naming_its_field_and_costs_no_neighbour(two_processes):
+    """Text with no UTF-8 form (a JSON-escaped lone surrogate) used to be a 500 for the whole
+    batch (docs/hostile-inputs.md); now it is refused alone, its neighbours evaluated."""
+    (url, _), _, _ = two_processes
+    poison = "poison\ud800"
+    hostile = [
+        (stored(report(0.1, model=poison)), "data.reports[0].model"),
+        (stored(report(0.1, labels={"env": poison})), "data.reports[0].labels.env"),
+        (stored(report(0.1), id="i" * 6000), "id"),
+    ]
+    with ThreadPoolExecutor(8) as pool:
+        for (headers, body), field in hostile:
+            valid = [stored(report(0.1, model=f"ok-{i}")) for i in range(10)]
+            answers = list(
+                pool.map(lambda r: send(url, *r), [*valid[:5], (headers, body), *valid[5:]])
+            )
+            assert answers[5].status_code == 400, answers[5].text
+            assert answers[5].json()["field"] == field
+            assert all(a.status_code in (200, 204) for a in answers[:5] + answers[6:])
+    assert rows_count(two_processes) == 10 * len(hostile)
+
+
+def rows_count(two_processes) -> int:
+    from modelstats.core.settings import get_settings
+
+    ((count,),) = rows(get_settings().require_database_url(), "SELECT count(*) FROM alert_events")
+    return int(count)

@@ -48,7 +48,7 @@ def test_records_are_sent_as_logged_inference_events_ingest_accepts(receiver: Re
     event = cloudevents.parse(first.headers, first.body)
     records = parse_records(event.data, MOMENT, MOMENT, get_settings())
     assert (records.model, records.version, records.ids) == ("fraud", "v3", ["a", "b"])
-    assert list(records.features.numeric["amount"])[0] == 4.5
+    assert records.features.numeric["amount"][0] == 4.5
     assert records.scores.numeric["prediction"][0] == 0.9
     data = cloudevents.parse(second.headers, second.body).data
     assert data["model"] == "churn" and "version" not in data

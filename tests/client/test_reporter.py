@@ -16,7 +16,7 @@ import pytest
 
 from modelstats.client import Reporter, ReporterClosed
 from modelstats.core import cloudevents, reports, timestamps
-from modelstats.core.errors import BadInput
+from modelstats.core.errors import BadInput, ConfigError
 from tests.brokers import free_port
 from tests.receivers import Receiver, Reply, Request
 
@@ -35,7 +35,11 @@ def sent_reports(requests: list[Request], accepted_only: bool = False) -> list[d
 
 
 def values(requests: list[Request]) -> list[float]:
-    return [report["metrics"]["n"] for report in sent_reports(requests)]
+    return values_of(requests, "n")
+
+
+def values_of(requests: list[Request], metric: str) -> list[float]:
+    return [report["metrics"][metric] for report in sent_reports(requests)]
 
 
 @pytest.fixture
@@ -81,6 +85,12 @@ def test_reports_travel_as_binary_cloudevents_that_ingest_accepts(receiver: Rece
         ({"labels": {"env": 1}}, "report.labels.env"),
         ({"time": datetime(2026, 11, 1)}, "report.time"),
         ({"time": "yesterday"}, "report.time"),
+        # A lone surrogate has no UTF-8 form: named, never a UnicodeEncodeError.
+        ({"model": "poison\ud800"}, "report.model"),
+        ({"labels": {"env": "poison\udfff"}}, "report.labels.env"),
+        ({"labels": {"poison\ud800": "prod"}}, "report.labels.poison\\ud800"),
+        ({"metrics": {"drift\udc00": 0.1}}, "report.metrics.drift\\udc00"),
+        ({"labels": {"env": "a\x00b"}}, "report.labels.env"),
     ],
 )
 def test_a_bad_report_is_refused_at_the_call_site(
@@ -94,6 +104,31 @@ def test_a_bad_report_is_refused_at_the_call_site(
     assert reporter.counters.reported == 0
     assert reporter.close()
     assert receiver.requests == []
+
+
+def test_the_async_reporter_names_a_surrogate_too(receiver: Receiver) -> None:
+    import asyncio
+
+    from modelstats.client import AsyncReporter
+
+    async def main() -> BadInput:
+        async with AsyncReporter(receiver.url, source="/s", **FAST) as reporter:
+            with pytest.raises(BadInput) as caught:
+                reporter.report("m", "v1", {"x": 1.0}, labels={"env": "poison\ud800"})
+            reporter.report("m", "v1", {"x": 2.0})
+            assert await reporter.flush(timeout=10)
+        return caught.value
+
+    error = asyncio.run(main())
+    assert error.field == "report.labels.env"
+    assert values_of(receiver.requests, "x") == [2.0]
+
+
+def test_a_source_with_no_utf8_form_or_too_long_is_refused_up_front() -> None:
+    with pytest.raises(ConfigError, match="surrogate"):
+        Reporter("http://127.0.0.1:9", source="/s\ud800")
+    with pytest.raises(ConfigError, match="MAX_ATTRIBUTE_BYTES"):
+        Reporter("http://127.0.0.1:9", source="/" + "s" * 1024)
 
 
 def test_numbers_that_are_not_floats_are_sent_as_floats(receiver: Receiver) -> None:

@@ -98,7 +98,7 @@ def test_malformed_events_name_the_field(headers, body, field):
 
 def test_lenient_data_keeps_bytes():
     headers, _ = binary(None)
-    event = cloudevents.parse(headers, b"{oops", strict_data=False)
+    event = cloudevents.parse(headers, b"{oops", strict=False)
     assert event.data == b"{oops"
 
 
@@ -243,3 +243,103 @@ def test_spec_version_0_3_is_read_as_seldon_core_sends_it() -> None:
     headers = {**BINARY, "ce-specversion": "0.3", "content-type": "application/json"}
     event = cloudevents.parse(headers, b'{"data": {"ndarray": [[1]]}}')
     assert event.data == {"data": {"ndarray": [[1]]}}
+
+
+# --- text with no UTF-8 form, and attribute sizes ------------------------------------------
+
+POISON = "poison\ud800"
+
+
+@pytest.mark.parametrize(
+    ("data", "field"),
+    [
+        ({"model": POISON, "version": "v1"}, "data.model"),
+        ({"reports": [{}, {}, {"labels": {"env": POISON}}]}, "data.reports[2].labels.env"),
+        ({"metrics": {POISON: 1.0}}, "data.metrics.poison\\ud800"),
+        ([1, [2, ["\udfff"]]], "data[1][1][0]"),
+    ],
+)
+def test_a_lone_surrogate_in_data_is_refused_naming_where_it_is(data, field):
+    for headers, body in (binary(data), structured(data)):
+        assert b"\\ud" in body.lower()  # json.dumps writes the escape, as a hostile sender
+        with pytest.raises(BadInput) as caught:
+            cloudevents.parse(headers, body)
+        assert caught.value.field == field
+        json.dumps(caught.value.to_json()).encode()  # the answer itself can be written
+
+
+def test_an_escaped_backslash_before_ud800_is_ordinary_text():
+    headers, body = binary({"model": "c:\\ud800"})
+    assert cloudevents.parse(headers, body).data == {"model": "c:\\ud800"}
+
+
+@pytest.mark.parametrize(
+    ("extra", "field"),
+    [
+        ({"id": POISON}, "id"),
+        ({"source": POISON}, "source"),
+        ({"tenant": POISON}, "tenant"),
+        ({"bad\udc00name": "x"}, "bad\\udc00name"),
+    ],
+)
+def test_a_lone_surrogate_in_a_structured_attribute_is_refused_by_both_readers(extra, field):
+    headers, body = structured({"a": 1}, **extra)
+    for read in (cloudevents.decode, cloudevents.parse):
+        with pytest.raises(BadInput) as caught:
+            read(headers, body)
+        assert caught.value.field == field
+        str(caught.value).encode()  # the broker writes it into its 400 as is
+
+
+def test_the_broker_moves_surrogate_data_on_as_the_escape_it_came_as():
+    """decode does not judge data: a structured event's data is written back as JSON that
+    keeps the escape (never a UnicodeEncodeError), for the function to refuse."""
+    headers, body = structured({"model": POISON})
+    envelope = cloudevents.decode(headers, body)
+    assert envelope.data == b'{"model":"poison\\ud800"}'
+    out_headers, out_body = cloudevents.encode_binary(envelope)
+    with pytest.raises(BadInput) as caught:
+        cloudevents.parse(out_headers, out_body)
+    assert caught.value.field == "data.model"
+
+
+def test_lenient_parsing_keeps_what_strict_parsing_refuses_escaped():
+    """The dead-letter sink: surrogates, bytes that are not UTF-8, NUL and long values kept."""
+    headers, body = structured({"model": POISON}, id=POISON, tenant="a\x00b", note="x" * 5000)
+    event = cloudevents.parse(headers, body, strict=False)
+    assert event.id == "poison\\ud800"
+    assert event.extensions["tenant"] == "a\x00b"
+    assert len(event.extensions["note"]) == 5000
+    assert event.data == b'{"model":"poison\\ud800"}'
+    binary_headers, body = binary({"a": 1}, source="/s%FF%ED%A0%80")
+    assert cloudevents.parse(binary_headers, body, strict=False).source == "/s\\xff\\xed\\xa0\\x80"
+    with pytest.raises(BadInput) as caught:
+        cloudevents.parse(binary_headers, body)
+    assert caught.value.field == "source"
+
+
+@pytest.mark.parametrize("name", ["id", "source", "type", "subject", "dataschema", "tenant"])
+def test_attribute_values_are_bounded_in_bytes(name, monkeypatch):
+    from modelstats.core import settings
+
+    monkeypatch.delenv("MAX_ATTRIBUTE_BYTES", raising=False)
+    settings.reset_settings()
+    at_limit = "é" * 512  # 1,024 bytes in UTF-8
+    headers, body = structured({"a": 1}, **{name: at_limit})
+    assert cloudevents.parse(headers, body).attributes()[name] == at_limit
+    headers, body = structured({"a": 1}, **{name: at_limit + "x"})
+    with pytest.raises(BadInput) as caught:
+        cloudevents.parse(headers, body)
+    assert caught.value.field == name
+    assert "1024 bytes" in caught.value.message
+    # The broker moves such an event on without judging it.
+    assert cloudevents.decode(headers, body).attributes[name] == at_limit + "x"
+
+
+def test_the_attribute_limit_is_a_setting_with_a_ceiling():
+    from modelstats.core.errors import ConfigError
+    from modelstats.core.settings import from_environment
+
+    assert from_environment({"MAX_ATTRIBUTE_BYTES": "256"}).max_attribute_bytes == 256
+    with pytest.raises(ConfigError, match="MAX_ATTRIBUTE_BYTES must be <= 1300"):
+        from_environment({"MAX_ATTRIBUTE_BYTES": "4096"})

@@ -85,6 +85,8 @@ def test_explicit_time_is_kept_in_utc():
         ({"version": "v1", "drift": 1}, "data.model"),
         (report(model="bad\nname"), "data.model"),
         (report(model="x" * 201), "data.model"),
+        # PostgreSQL text cannot hold NUL; a label value is stored as text in jsonb.
+        ({"reports": [report(labels={"env": "a\x00b"})]}, "reports[0].labels.env"),
     ],
 )
 def test_bad_input_names_the_field(data: object, field: str):
@@ -99,6 +101,17 @@ def test_non_finite_numbers_from_json_are_rejected(literal: str):
         )
     )
     assert field_of(data) == "reports[0].metrics.drift"
+
+
+def test_a_series_key_must_fit_an_index_row():
+    """Each name is within its limit, but together (4-byte characters, several labels) they
+    could exceed PostgreSQL's index row, were the text incompressible: refused up front."""
+    wide = "\U0001f600" * 200  # 800 bytes
+    labels = {f"k{i}": wide for i in range(3)}
+    assert field_of(report(labels=labels)) == "data.labels"
+    assert field_of(report(model=wide, version=wide, metrics={wide: 1.0})) == "data"
+    fitting = {f"k{i}": "v" * 190 for i in range(9)}  # ASCII, 1,728 bytes with the names
+    assert parse(report(labels=fitting))
 
 
 def test_times_far_in_the_future_or_before_1970_are_rejected():

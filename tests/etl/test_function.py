@@ -128,9 +128,24 @@ def test_database_down_is_503(clean_db, client, tmp_path, monkeypatch):
     assert response.json()["error"] == "database_unavailable"
 
 
+POISON = "poison\ud800"
+HOSTILE_PINGS = [
+    (tick({"source": "synthetic", "models": ["GPT", POISON]}), "data.models[1]"),
+    (tick({"source": "synthetic", "name": POISON}), "data.name"),
+    (tick({"source": "synthetic", "labels": {POISON: "x"}}), "data.labels.poison\\ud800"),
+    (tick({"source": "jsonl", "path": "/logs/" + POISON}), "data.path"),
+    (tick({"source": "synthetic"}, id="i" * 6000), "id"),
+]
+
+
 @pytest.mark.slow
 def test_runs_under_functions_framework_as_the_container_does(clean_db):
     with function_process("etl", SOURCE, clean_db) as url:
+        # Hostile pings (docs/hostile-inputs.md): each a 400 naming its field, then a good one.
+        for (headers, body), field in HOSTILE_PINGS:
+            refused = httpx.post(url, headers=headers, content=body, timeout=10)
+            assert refused.status_code == 400, refused.text
+            assert refused.json()["field"] == field
         headers, body = tick({"source": "synthetic", "seed": 7})
         response = httpx.post(url, headers=headers, content=body, timeout=10)
     assert response.status_code == 200

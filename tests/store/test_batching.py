@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
+import psycopg
 import pytest
 
+from modelstats.core.errors import BadInput, DatabaseUnavailable, InternalError
 from modelstats.store.batching import GroupCommit, Pending, PerLoop
 
 
@@ -46,20 +49,77 @@ def test_a_batch_stops_at_its_weight() -> None:
     assert sum(len(batch) for batch in batches) == 9
 
 
-def test_a_failed_write_fails_every_item_it_held_and_later_items_still_go_through() -> None:
+def _writer(writes: list[list[int]]):
+    """A writer that fails a batch holding a negative item: -1 with text psycopg cannot send,
+    -2 with a bug, -3 with the database gone."""
+
     async def write(batch: list[Pending[int, int]]) -> None:
-        if any(pending.item < 0 for pending in batch):
-            raise ValueError("refused")
+        items = [pending.item for pending in batch]
+        writes.append(items)
+        await asyncio.sleep(0.001)
+        if -3 in items:
+            raise psycopg.OperationalError("connection to server failed: No such file")
+        if -2 in items:
+            raise ValueError("a bug")
+        if -1 in items:
+            "poison\ud800".encode()
         for pending in batch:
             pending.resolve(pending.item)
 
+    return write
+
+
+def _submit_together(items: list[int], writes: list[list[int]]) -> list[object]:
+    async def main() -> list[object]:
+        batcher: GroupCommit[int, int] = GroupCommit(_writer(writes), writers=1)
+        return await asyncio.gather(*(batcher.submit(i) for i in items), return_exceptions=True)
+
+    return asyncio.run(main())
+
+
+def test_one_bad_item_fails_alone_and_its_neighbours_are_written() -> None:
+    writes: list[list[int]] = []
+    items = [*range(1, 40), -1, *range(40, 80)]
+    answers = _submit_together(items, writes)
+    refused = answers[items.index(-1)]
+    assert isinstance(refused, BadInput) and refused.field == "data"
+    assert [a for a, i in zip(answers, items, strict=True) if i != -1] == [
+        i for i in items if i != -1
+    ]
+    assert writes[0] == items  # one batch, then halves: far fewer writes than items
+    assert len(writes) < 20
+
+
+def test_a_bug_in_one_item_is_a_500_for_it_alone_logged_once(caplog) -> None:
+    writes: list[list[int]] = []
+    items = [*range(1, 10), -2, *range(10, 20)]
+    with caplog.at_level(logging.DEBUG, logger="modelstats.store"):
+        answers = _submit_together(items, writes)
+    failed = answers[items.index(-2)]
+    assert isinstance(failed, InternalError) and "a bug" in str(failed)
+    assert [a for a in answers if isinstance(a, Exception)] == [failed]
+    errors = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(errors) == 1 and errors[0].exc_info is not None
+
+
+def test_the_database_gone_fails_the_whole_batch_without_splitting_it() -> None:
+    writes: list[list[int]] = []
+    items = [*range(1, 10), -3, *range(10, 20)]
+    answers = _submit_together(items, writes)
+    assert all(isinstance(a, DatabaseUnavailable) for a in answers)
+    assert writes == [items]  # no halves
+
+
+def test_a_failed_write_of_one_item_is_judged_and_later_items_still_go_through() -> None:
+    writes: list[list[int]] = []
+
     async def main() -> tuple[list[object], int]:
-        batcher: GroupCommit[int, int] = GroupCommit(write, writers=1)
+        batcher: GroupCommit[int, int] = GroupCommit(_writer(writes), writers=1)
         failed = await asyncio.gather(batcher.submit(-1), return_exceptions=True)
         return list(failed), await batcher.submit(7)
 
     failed, later = asyncio.run(main())
-    assert isinstance(failed[0], ValueError)
+    assert isinstance(failed[0], BadInput)
     assert later == 7
 
 

@@ -42,7 +42,7 @@ from modelstats.alert.state import AlertState, step
 from modelstats.alert.transitions import Context, record
 from modelstats.core import cloudevents, contract, metrics, timestamps
 from modelstats.core.cloudevents import Event
-from modelstats.core.errors import BadInput, DatabaseUnavailable
+from modelstats.core.errors import BadInput
 from modelstats.core.reports import Report, labels_json, parse_reports
 from modelstats.store import db, queries
 from modelstats.store.batching import GroupCommit, Pending, PerLoop
@@ -124,23 +124,6 @@ async def handle(event: Event) -> CloudEvent | None:
     return verdict.reply
 
 
-async def _write_batch(batch: Batch) -> None:
-    try:
-        await _commit_with_retries(batch)
-    except DatabaseUnavailable:
-        raise
-    except psycopg.Error:
-        if len(batch) == 1:
-            raise
-        # One event's failure must not fail the others: evaluate each on its own.
-        log.exception("batch of %d events failed; evaluating one by one", len(batch))
-        for pending in batch:
-            try:
-                await _commit_with_retries([pending])
-            except Exception as error:
-                pending.fail(error)
-
-
 async def _commit_with_retries(batch: Batch) -> None:
     for attempt in range(1, _ATTEMPTS + 1):
         try:
@@ -157,7 +140,9 @@ async def _commit_with_retries(batch: Batch) -> None:
 
 
 _evaluators: PerLoop[GroupCommit[Work, Verdict]] = PerLoop(
-    lambda: GroupCommit(_write_batch, weight=lambda work: len(work.observations), max_weight=5000)
+    lambda: GroupCommit(
+        _commit_with_retries, weight=lambda work: len(work.observations), max_weight=5000
+    )
 )
 
 

@@ -27,7 +27,7 @@ from typing import Any
 
 from cloudevents.http import CloudEvent
 
-from modelstats.core import cloudevents, inference, labels, reports, timestamps
+from modelstats.core import cloudevents, inference, labels, reports, surrogates, timestamps
 from modelstats.core.contract import INFERENCE_LOGGED, LABEL_REPORTED, METRIC_REPORTED
 from modelstats.core.errors import BadInput, ConfigError, ModelstatsError
 from modelstats.core.settings import get_settings
@@ -64,6 +64,11 @@ class Options:
     def __post_init__(self) -> None:
         if not self.source:
             raise ConfigError("source must be a non-empty URI reference, e.g. /my/model-server")
+        if surrogates.has(self.source):
+            raise ConfigError(f"source {surrogates.MESSAGE}")
+        limit = get_settings().max_attribute_bytes
+        if len(self.source.encode()) > limit:
+            raise ConfigError(f"source must be at most {limit} bytes (MAX_ATTRIBUTE_BYTES)")
         for name in ("max_buffered", "max_reports_per_event", "max_event_bytes"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
@@ -124,6 +129,7 @@ def encode_report(
     }
     if labels:
         raw["labels"] = dict(labels)
+    surrogates.check(raw, "report")
     report = reports.parse_report(raw, "report", now, now, get_settings())
     return json.dumps(report.to_json(), separators=(",", ":"), ensure_ascii=False).encode()
 

@@ -18,7 +18,9 @@ The rules, from the CloudEvents 1.0.2 spec and its HTTP binding:
 - header values are percent-encoded on the way out: space, `"`, `%` and everything outside
   printable ASCII (U+0021-U+007E); on the way in a double-quoted value is unquoted, then one
   round of percent-decoding is applied, and bytes that are not UTF-8 are refused. Encoding
-  `%` is what makes decoding safe: a value that contains `%41` arrives as `%41`. The
+  `%` is what makes decoding safe: a value that contains `%41` arrives as `%41`. In structured
+  mode the same rule refuses a lone surrogate (`"\\ud800"`, core/surrogates.py) in a name or
+  value: it has no UTF-8 form, so no binary-mode header could carry it on. The
   cloudevents 1.x SDK (functions-framework pins it) neither encodes nor decodes, which is why
   replies built with it go out through `binary_response` here, and why incoming events are
   read here and not with its `from_http`.
@@ -41,8 +43,9 @@ from urllib.parse import quote, unquote_to_bytes
 
 from cloudevents.http import CloudEvent
 
-from modelstats.core import timestamps
+from modelstats.core import surrogates, timestamps
 from modelstats.core.errors import BadInput
+from modelstats.core.settings import get_settings
 
 STRUCTURED = "application/cloudevents+json"
 # 0.3 is still what Seldon Core's request logger sends; its attributes read the same here.
@@ -67,14 +70,15 @@ def quote_header(value: str) -> str:
     return quote(value, safe=_HEADER_SAFE)
 
 
-def unquote_header(name: str, value: str) -> str:
-    """An HTTP header value as the attribute value: unquote a quoted string, percent-decode."""
+def unquote_header(name: str, value: str, lenient: bool = False) -> str:
+    """An HTTP header value as the attribute value: unquote a quoted string, percent-decode.
+    `lenient` keeps bytes that are not UTF-8 escaped (`\\xff`) instead of refusing them."""
     if len(value) >= 2 and value[0] == '"' and value[-1] == '"':
         value = re.sub(r"\\(.)", r"\1", value[1:-1])
     if "%" not in value:
         return value
     try:
-        return unquote_to_bytes(value).decode("utf-8")
+        return unquote_to_bytes(value).decode("utf-8", "backslashreplace" if lenient else "strict")
     except UnicodeDecodeError:
         raise BadInput(name, "percent-encoded bytes are not UTF-8") from None
 
@@ -141,6 +145,8 @@ def _validate(attributes: Mapping[str, str]) -> None:
 
 def _string(name: str, value: Any) -> str:
     if isinstance(value, str):
+        if surrogates.has(value):
+            raise BadInput(name, surrogates.MESSAGE)
         return value
     if name in REQUIRED:
         raise BadInput(name, f"must be a string, got {value!r}")
@@ -163,11 +169,16 @@ def _structured_data(document: dict[str, Any]) -> tuple[bytes, bool]:
     if value is None:
         return b"", False
     if isinstance(value, str) and not _is_json(document.get("datacontenttype")):
-        return value.encode(), True
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode(), True
+        return value.encode("utf-8", "backslashreplace"), True
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    try:
+        return text.encode(), True
+    except UnicodeEncodeError:
+        # A lone surrogate: written back as the escape it came as, for the function to judge.
+        return json.dumps(value, separators=(",", ":")).encode(), True
 
 
-def _from_structured(body: bytes) -> Envelope:
+def _from_structured(body: bytes, lenient: bool = False) -> Envelope:
     try:
         document = json.loads(body)
     except (ValueError, UnicodeDecodeError) as error:
@@ -177,7 +188,10 @@ def _from_structured(body: bytes) -> Envelope:
     if not isinstance(document, dict):
         raise BadInput("body", "structured CloudEvent must be a JSON object")
     attributes = {
-        name: _string(name, value)
+        # A name with a surrogate fails the name rule; escaped, it can be said in the answer.
+        surrogates.escape(name): surrogates.escape(value)
+        if lenient and isinstance(value, str)
+        else _string(surrogates.escape(name), value)
         for name, value in document.items()
         if name not in ("data", "data_base64") and value is not None
     }
@@ -193,8 +207,12 @@ def is_cloudevent(headers: Mapping[str, str]) -> bool:
     return "ce-specversion" in headers or content_type.lower().startswith(STRUCTURED)
 
 
-def decode(headers: Mapping[str, str], body: bytes) -> Envelope:
-    """Read a CloudEvent from HTTP (either mode), data kept as the bytes received."""
+def decode(headers: Mapping[str, str], body: bytes, lenient: bool = False) -> Envelope:
+    """Read a CloudEvent from HTTP (either mode), data kept as the bytes received.
+
+    `lenient` (the dead-letter sink, which keeps anything): attribute values with no UTF-8
+    form (a lone surrogate, percent-encoded bytes that are not UTF-8) are kept escaped
+    (`\\ud800`, `\\xff`) instead of refused."""
     lowered = {name.lower(): value for name, value in headers.items()}
     content_type = lowered.get("content-type")
     media = (content_type or "").split(";", 1)[0].strip().lower()
@@ -204,7 +222,7 @@ def decode(headers: Mapping[str, str], body: bytes) -> Envelope:
         )
     if "ce-specversion" in lowered:
         attributes = {
-            name[3:]: unquote_header(name[3:], value)
+            name[3:]: unquote_header(name[3:], value, lenient)
             for name, value in lowered.items()
             if name.startswith("ce-")
         }
@@ -213,7 +231,7 @@ def decode(headers: Mapping[str, str], body: bytes) -> Envelope:
         _validate(attributes)
         return Envelope(attributes, body, bool(body))
     if media == STRUCTURED:
-        return _from_structured(body)
+        return _from_structured(body, lenient)
     raise BadInput(
         "content-type",
         "not a CloudEvent: send ce-specversion/ce-id/ce-source/ce-type headers (binary mode)"
@@ -277,27 +295,41 @@ def _decode_data(body: bytes, content_type: str | None, strict: bool) -> Any:
     if not strict or not _is_json(content_type):
         return body
     try:
-        return json.loads(body)
+        data = json.loads(body)
     except (ValueError, UnicodeDecodeError) as error:
         raise BadInput("data", f"not valid JSON: {error}") from None
     except RecursionError:
         # Python's parser gives up around a thousand levels; no report nests that deep.
         raise BadInput("data", TOO_DEEP) from None
+    if surrogates.may_hold(body):
+        surrogates.check(data, "data")
+    return data
 
 
-def parse(headers: Mapping[str, str], body: bytes, strict_data: bool = True) -> Event:
-    """Read an HTTP request into an Event (binary or structured mode); BadInput on error.
-
-    With `strict_data` off, data is not interpreted: it stays the bytes that arrived (the
-    dead-letter sink keeps whatever it is given, byte for byte, for listing and replay).
-    """
-    envelope = decode(headers, body)
-    attrs = envelope.attributes
-    for name, value in attrs.items():
-        # PostgreSQL text and jsonb cannot hold NUL: refuse it here rather than fail on storing.
-        # (The broker passes such an event on; a function answers 400.)
+def _judge(attributes: Mapping[str, str]) -> None:
+    """What a function refuses in attributes that the broker moves on: text PostgreSQL cannot
+    hold (NUL), and values past the attribute limit (keys such as (source, id) must stay under
+    PostgreSQL's index row limit, about 2,700 bytes)."""
+    limit = get_settings().max_attribute_bytes
+    for name, value in attributes.items():
         if "\x00" in value:
             raise BadInput(name, "contains a NUL character")
+        # Characters are at most 4 bytes: only a long value needs encoding to be measured.
+        if len(value) * 4 > limit and len(value.encode()) > limit:
+            raise BadInput(name, f"longer than {limit} bytes (MAX_ATTRIBUTE_BYTES)")
+
+
+def parse(headers: Mapping[str, str], body: bytes, strict: bool = True) -> Event:
+    """Read an HTTP request into an Event (binary or structured mode); BadInput on error.
+
+    With `strict` off, neither data nor attribute values are judged beyond the wire format:
+    data stays the bytes that arrived and text with no UTF-8 form is escaped (the dead-letter
+    sink keeps whatever it is given, for listing and replay).
+    """
+    envelope = decode(headers, body, lenient=not strict)
+    attrs = envelope.attributes
+    if strict:
+        _judge(attrs)
     content_type = attrs.get("datacontenttype")
     time = attrs.get("time")
     return Event(
@@ -308,7 +340,7 @@ def parse(headers: Mapping[str, str], body: bytes, strict_data: bool = True) -> 
         datacontenttype=content_type,
         subject=attrs.get("subject"),
         dataschema=attrs.get("dataschema"),
-        data=_decode_data(envelope.data, content_type, strict_data),
+        data=_decode_data(envelope.data, content_type, strict),
         extensions={name: value for name, value in attrs.items() if name not in CORE},
     )
 

@@ -25,6 +25,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
+from modelstats.core import surrogates
 from modelstats.core.errors import BadInput
 
 MAGIC = b"MSC1"
@@ -159,13 +160,9 @@ def check_name(name: object, field: str, limit: int) -> str:
 
 
 def check_text(value: str, field: str) -> str:
-    """A string PostgreSQL and JSON can hold: no lone surrogates (JSON's "\\ud800" decodes to
-    one, and no UTF-8 encoder accepts it), no NUL."""
-    if not value.isascii():
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            raise BadInput(field, "contains a lone surrogate, which is not text") from None
+    """A string PostgreSQL and JSON can hold: no lone surrogate (core/surrogates.py), no NUL."""
+    if surrogates.has(value):
+        raise BadInput(field, surrogates.MESSAGE)
     if "\x00" in value:
         raise BadInput(field, "contains a NUL character")
     return value

@@ -71,6 +71,14 @@ class DatabaseUnavailable(ModelstatsError):
         return {"error": "database_unavailable", "message": str(self)}
 
 
+class InternalError(ModelstatsError):
+    """A failure that is ours, not the input's nor the database's availability: a bug. Answered
+    500 (Knative retries it a bounded number of times, then dead-letters the event)."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"error": "internal", "message": str(self)}
+
+
 class DeliveryFailed(ModelstatsError):
     """An outbound HTTP delivery (webhook, broker) failed; `retry_after` in seconds if known."""
 
@@ -90,6 +98,7 @@ HTTP_STATUS: dict[type[ModelstatsError], int] = {
     DatabaseUnavailable: 503,
     DeliveryFailed: 502,
     ConfigError: 500,
+    InternalError: 500,
 }
 
 

@@ -23,13 +23,24 @@ from typing import Any
 from modelstats.core.errors import ConfigError
 
 FORMATS = ("text", "json")
+# How much of a sender's text (an id, a source, a field, an error message) goes into a line:
+# a sender chooses its size, up to megabytes.
+LOGGED_CHARS = 200
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 # Loggers that say something per request at INFO (httpx logs every request it sends), and
 # pgserver, which narrates its own process bookkeeping at INFO.
 QUIET = ("httpx", "httpcore", "uvicorn.access", "pgserver")
+# psycopg_pool warns at each failed connection attempt: while PostgreSQL is down that is about
+# once a second per broken connection (store/db.py retries that often). The first says why;
+# the same warning again within this many seconds says nothing new.
+REPEATS_EVERY_SECONDS = {"psycopg.pool": 30.0}
 # The servers' own loggers keep their handlers (and do not propagate): in JSON mode their
 # lines are formatted as ours, so a log pipeline gets one shape.
 SERVER_LOGGERS = ("gunicorn.error", "uvicorn.error")
+
+
+def clip(text: str, limit: int = LOGGED_CHARS) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 class JsonFormatter(logging.Formatter):
@@ -74,6 +85,23 @@ def check_format(name: str) -> str:
     return lower
 
 
+class Repeats(logging.Filter):
+    """Lets a record through unless one with the same message template passed less than
+    `seconds` ago."""
+
+    def __init__(self, seconds: float):
+        super().__init__()
+        self.seconds = seconds
+        self._passed: dict[str, float] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        key = str(record.msg)
+        if record.created - self._passed.get(key, float("-inf")) < self.seconds:
+            return False
+        self._passed[key] = record.created
+        return True
+
+
 class _Ours(logging.StreamHandler):
     """The handler `configure` installs (calling it again replaces only this one). It writes
     to whatever sys.stderr is when a record comes, as logging's last resort does: a test
@@ -103,6 +131,10 @@ def configure(function: str, level: str | None = None, format: str | None = None
     root.setLevel(level_of(level))
     for name in QUIET:
         logging.getLogger(name).setLevel(logging.WARNING)
+    for name, seconds in REPEATS_EVERY_SECONDS.items():
+        logger = logging.getLogger(name)
+        logger.filters[:] = [f for f in logger.filters if not isinstance(f, Repeats)]
+        logger.addFilter(Repeats(seconds))
     if chosen == "json":
         for name in SERVER_LOGGERS:
             for server_handler in logging.getLogger(name).handlers:

@@ -29,6 +29,9 @@ _NAME = re.compile(r"^[^\x00-\x1f\x7f]+$")
 MAX_FUTURE = timedelta(days=1)
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 _FLAT_RESERVED = {"name", "model", "version", "time", "labels"}
+# A series is keyed by (model, version, metric, labels) in a PostgreSQL index, whose rows hold
+# at most about 2,700 bytes: the names and label text of one series, in UTF-8, stay under this.
+MAX_SERIES_KEY_BYTES = 2000
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,8 +144,23 @@ def _labels(raw: object, field: str, settings: Settings) -> dict[str, str]:
             raise BadInput(f"{field}.{key}", "label values must be strings")
         if len(value) > settings.max_name_length:
             raise BadInput(f"{field}.{key}", f"longer than {settings.max_name_length} characters")
+        if "\x00" in value:
+            raise BadInput(f"{field}.{key}", "contains a NUL character")
         labels[key] = value
     return labels
+
+
+def _check_series_key(
+    model: str, version: str, metrics: dict[str, float], labels: dict[str, str], field: str
+) -> None:
+    texts = (model, version, *labels, *labels.values())
+    size = len("".join(texts).encode()) + max(len(name.encode()) for name in metrics)
+    if size > MAX_SERIES_KEY_BYTES:
+        raise BadInput(
+            f"{field}.labels" if labels else field,
+            f"model, version, metric name and labels together are longer than"
+            f" {MAX_SERIES_KEY_BYTES} bytes (a series key must fit a PostgreSQL index row)",
+        )
 
 
 def parse_report(
@@ -167,14 +185,17 @@ def parse_report(
     replace = raw.get("replace", False) if "metrics" in raw else False
     if not isinstance(replace, bool):
         raise BadInput(f"{field}.replace", "must be true or false")
-    return Report(
-        model=model,
-        version=version,
-        time=_time(raw.get("time"), f"{field}.time", default_time, now),
-        metrics=_metrics(metrics_raw, metrics_field, settings),
-        labels=_labels(raw.get("labels"), f"{field}.labels", settings),
-        replace=replace,
-    )
+    time = _time(raw.get("time"), f"{field}.time", default_time, now)
+    metrics = _metrics(metrics_raw, metrics_field, settings)
+    labels = _labels(raw.get("labels"), f"{field}.labels", settings)
+    # Per report, so cheap first: a character is at most 4 bytes and a metric name at most
+    # max_name_length characters; only a series that might be too long is measured.
+    chars = len(model) + len(version) + settings.max_name_length
+    if labels:
+        chars += sum(map(len, labels)) + sum(map(len, labels.values()))
+    if chars * 4 > MAX_SERIES_KEY_BYTES:
+        _check_series_key(model, version, metrics, labels, field)
+    return Report(model, version, time, metrics, labels, replace)
 
 
 def parse_reports(

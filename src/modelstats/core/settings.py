@@ -9,7 +9,9 @@ from functools import lru_cache
 from modelstats.core.errors import ConfigError
 
 
-def _int(env: dict[str, str], name: str, default: int, minimum: int = 1) -> int:
+def _int(
+    env: dict[str, str], name: str, default: int, minimum: int = 1, maximum: int | None = None
+) -> int:
     raw = env.get(name)
     if raw is None or raw == "":
         return default
@@ -19,7 +21,13 @@ def _int(env: dict[str, str], name: str, default: int, minimum: int = 1) -> int:
         raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
     if value < minimum:
         raise ConfigError(f"{name} must be >= {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ConfigError(f"{name} must be <= {maximum}, got {value}")
     return value
+
+
+# The most MAX_ATTRIBUTE_BYTES may be: a (source, id) key of twice this fits an index row.
+MAX_ATTRIBUTE_BYTES_LIMIT = 1300
 
 
 @dataclass(frozen=True)
@@ -40,6 +48,10 @@ class Settings:
     max_features: int = 100
     # The inference job's configuration (etl/inference/monitors.py).
     monitors_file: str = "infra/knative/monitors/monitors.yaml"
+    # Each CloudEvent attribute value (id, source, type, extensions...), in UTF-8 bytes, as
+    # the functions judge it. Two of them key a row (source, id): together they must stay
+    # under PostgreSQL's index row limit (about 2,700 bytes), hence the maximum.
+    max_attribute_bytes: int = 1024
     # The local broker's spool refuses events past this size rather than fill the disk.
     spool_max_bytes: int = 1024**3
     # Bearer token of the stats API; unset leaves the API open.
@@ -87,6 +99,9 @@ def from_environment(env: dict[str, str] | None = None) -> Settings:
         max_rows=_int(env, "MAX_ROWS_PER_EVENT", 10_000),
         max_features=_int(env, "MAX_FEATURES_PER_EVENT", 100),
         monitors_file=env.get("MONITORS_FILE") or "infra/knative/monitors/monitors.yaml",
+        max_attribute_bytes=_int(
+            env, "MAX_ATTRIBUTE_BYTES", 1024, minimum=64, maximum=MAX_ATTRIBUTE_BYTES_LIMIT
+        ),
         spool_max_bytes=_int(env, "SPOOL_MAX_BYTES", 1024**3),
         stats_api_token=env.get("STATS_API_TOKEN") or None,
         alert_rules_file=env.get("ALERT_RULES_FILE") or "infra/knative/rules/alert-rules.yaml",

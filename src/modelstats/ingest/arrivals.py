@@ -9,7 +9,6 @@ transaction; a redelivered event conflicts on its dedup record and stores nothin
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
@@ -17,11 +16,8 @@ from typing import Any, Generic, TypeVar
 import psycopg
 
 from modelstats.core.cloudevents import Event
-from modelstats.core.errors import DatabaseUnavailable
 from modelstats.store import db, queries
 from modelstats.store.batching import GroupCommit, Pending
-
-log = logging.getLogger("modelstats.ingest")
 
 Content = TypeVar("Content")
 
@@ -65,22 +61,13 @@ class ArrivalStore(Generic[Content]):
         """A CheckViolation may mean a partition was dropped under us: forget what is cached."""
 
     async def _write_batch(self, batch: list[Pending[Arrival[Content], bool]]) -> None:
+        """One transaction for the batch (a failure other than an outage is narrowed down to
+        the event at fault by GroupCommit, which writes the batch again in halves)."""
         try:
             await self._write(batch)
-        except DatabaseUnavailable:
-            raise
         except psycopg.errors.CheckViolation:
             self.forget_caches()
             await self._write(batch)
-        except psycopg.Error:
-            if len(batch) == 1:
-                raise
-            log.warning("a batch of %d events failed; storing them one by one", len(batch))
-            for pending in batch:
-                try:
-                    await self._write([pending])
-                except Exception as error:
-                    pending.fail(error)
 
     async def _write(self, batch: list[Pending[Arrival[Content], bool]]) -> None:
         unique: dict[tuple[str, str, str], Arrival[Content]] = {}

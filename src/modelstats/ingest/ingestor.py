@@ -22,7 +22,7 @@ from cloudevents.http import CloudEvent
 
 from modelstats.core import cloudevents, contract, metrics, timestamps
 from modelstats.core.cloudevents import Event
-from modelstats.core.errors import BadInput, DatabaseUnavailable, ModelstatsError, http_status
+from modelstats.core.errors import BadInput, ModelstatsError, http_status
 from modelstats.core.reports import Report, labels_json, parse_reports
 from modelstats.ingest import inference, labels
 from modelstats.store import db, queries
@@ -117,24 +117,14 @@ class Ingestor:
         return await self._batches.submit(Delivery(event, reports, received_at))
 
     async def _write_batch(self, batch: Batch) -> None:
+        """One transaction for the batch (a failure other than an outage is narrowed down to
+        the event at fault by GroupCommit, which writes the batch again in halves)."""
         try:
             await self._write(batch)
-        except DatabaseUnavailable:
-            raise
         except psycopg.errors.CheckViolation:
             # A partition was dropped under us (retention): forget the cache and retry once.
             self._days.clear()
             await self._write(batch)
-        except psycopg.Error:
-            if len(batch) == 1:
-                raise
-            # Do not let one event's failure fail the others: store each on its own.
-            log.exception("batch of %d events failed; retrying one by one", len(batch))
-            for pending in batch:
-                try:
-                    await self._write([pending])
-                except Exception as error:
-                    pending.fail(error)
 
     async def _write(self, batch: Batch) -> None:
         # The same event delivered twice at once: store it once, answer both.

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from modelstats.core import contract, inference, reports
+from modelstats.core import contract, inference, reports, surrogates
 from modelstats.core.cloudevents import TOO_DEEP, Event
 from modelstats.core.columns import Columns
 from modelstats.core.errors import BadInput
@@ -94,11 +94,14 @@ def _data(event: Event) -> Any:
     data = event.data
     if isinstance(data, bytes | bytearray):
         try:
-            return json.loads(data)
+            value = json.loads(data)
         except (ValueError, UnicodeDecodeError) as error:
             raise BadInput("data", f"not valid JSON: {error}") from None
         except RecursionError:
             raise BadInput("data", TOO_DEEP) from None
+        if surrogates.may_hold(bytes(data)):
+            surrogates.check(value, "data")
+        return value
     if data is None:
         raise BadInput("data", "the event carries no body")
     return data

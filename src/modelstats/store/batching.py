@@ -9,15 +9,26 @@ transaction holding its item has committed (or with the error that stopped it).
     result = await batcher.submit(item)   # resolved by write_batch(batch)
 
 `write(batch)` gets the pending items in arrival order and resolves each one's future; one it
-leaves unresolved gets the exception `write` raised, or a RuntimeError.
+leaves unresolved gets a RuntimeError.
+
+One event must cost only itself. A write that fails because the database is away fails every
+item it held (each is answered 503 and retried); any other failure may be one item's fault,
+so the batch is written again in halves, and again, until the item at fault fails alone, with
+what its failure means for it (`db.judge`: 400 for values the store refused, else a 500 for a
+bug, logged once). Its neighbours are answered as if it had never come.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
+
+from modelstats.store import db
+
+log = logging.getLogger("modelstats.store")
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
@@ -70,14 +81,27 @@ class GroupCommit(Generic[Item, Result]):
                 pending = self._queue.get_nowait()
                 batch.append(pending)
                 size += self._weight(pending.item)
-            try:
-                await self._write(batch)
-            except Exception as error:  # every caller still waiting gets the failure
-                for pending in batch:
-                    pending.fail(error)
-            else:
-                for pending in batch:
-                    pending.fail(RuntimeError("the batch writer left this item unanswered"))
+            await self._settle(batch)
+
+    async def _settle(self, batch: list[Pending[Item, Result]]) -> None:
+        try:
+            await self._write(batch)
+        except Exception as error:
+            waiting = [pending for pending in batch if not pending.future.done()]
+            if len(waiting) > 1 and not db.is_unavailable(error):
+                log.debug(
+                    "a batch of %d failed (%s): writing its halves apart", len(waiting), error
+                )
+                half = len(waiting) // 2
+                await self._settle(waiting[:half])
+                await self._settle(waiting[half:])
+                return
+            judged = db.judge(error)
+            for pending in waiting:
+                pending.fail(judged)
+        else:
+            for pending in batch:
+                pending.fail(RuntimeError("the batch writer left this item unanswered"))
 
 
 _Batcher = TypeVar("_Batcher")

@@ -8,6 +8,7 @@ inherited across a fork is discarded and reopened).
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import threading
 import time
@@ -18,19 +19,62 @@ from typing import Any
 
 import psycopg
 from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolTimeout
+from psycopg_pool.base import AttemptWithBackoff
 
-from modelstats.core.errors import DatabaseUnavailable
+from modelstats.core.errors import BadInput, DatabaseUnavailable, InternalError, ModelstatsError
 from modelstats.core.settings import get_settings
 
-# SQLSTATE classes that mean "the server is not there or not usable right now".
-_UNAVAILABLE_STATES = ("08", "57P", "53")
+log = logging.getLogger("modelstats.store")
+
+# What means "not now" rather than "not this" (retried: 503). SQLSTATE classes 08 (connection
+# exception) and 53 (insufficient resources: too many connections, disk full, out of memory);
+# 57P0x (admin or crash shutdown, cannot connect now) and 57014 (a statement cancelled by its
+# timeout under load). Everything else is about the statement or its values and would fail
+# the same way again: a data exception (class 22) or a program limit (54) is the values' fault.
+_UNAVAILABLE_CLASSES = ("08", "53", "57P")
+_UNAVAILABLE_STATES = frozenset({"57014"})
+_REFUSED_VALUE_CLASSES = ("22", "54")
 
 
 def is_unavailable(error: BaseException) -> bool:
-    if isinstance(error, psycopg.OperationalError | PoolTimeout | psycopg.InterfaceError):
+    """Whether `error` says the database is away or overloaded (worth retrying as is)."""
+    if isinstance(error, DatabaseUnavailable | PoolTimeout | psycopg.InterfaceError):
+        return True  # no connection within the pool's timeout, or a connection closed under us
+    if not isinstance(error, psycopg.Error):
+        return False
+    state = error.sqlstate
+    if state is None:
+        # Raised by libpq, not the server: could not connect, or the server closed the
+        # connection; an error the server answered carries a SQLSTATE.
+        return isinstance(error, psycopg.OperationalError)
+    return state.startswith(_UNAVAILABLE_CLASSES) or state in _UNAVAILABLE_STATES
+
+
+def refused_values(error: BaseException) -> bool:
+    """Whether `error` refuses the values written (text with no UTF-8 form, which psycopg
+    cannot send; a data exception or a program limit from the server)."""
+    if isinstance(error, UnicodeError):
         return True
-    state = getattr(error, "sqlstate", None) or ""
-    return state.startswith(_UNAVAILABLE_STATES)
+    state = error.sqlstate if isinstance(error, psycopg.Error) else None
+    return state is not None and state.startswith(_REFUSED_VALUE_CLASSES)
+
+
+def judge(error: Exception) -> ModelstatsError:
+    """The typed error a write that failed for ONE event alone means for that event: the
+    database away (503), its values refused (400: nothing else shared its write), or a bug
+    (500, logged here with its traceback, once)."""
+    if isinstance(error, ModelstatsError):
+        return error
+    if is_unavailable(error):
+        return DatabaseUnavailable(f"database unavailable: {error}")
+    if refused_values(error):
+        return BadInput("data", f"the store refused a value: {_first_line(error)}")
+    log.error("writing an event failed: %s", _first_line(error), exc_info=error)
+    return InternalError(f"{type(error).__name__}: {_first_line(error)}")
+
+
+def _first_line(error: BaseException) -> str:
+    return str(error).strip().split("\n", 1)[0]
 
 
 @contextmanager
@@ -80,16 +124,6 @@ def _recently_used(conn: Any) -> bool:
     return time.monotonic() - _returned_at.get(conn, float("-inf")) < CHECK_AFTER_IDLE_SECONDS
 
 
-def _check(conn: psycopg.Connection[Any]) -> None:
-    if not _recently_used(conn):
-        ConnectionPool.check_connection(conn)
-
-
-async def _check_async(conn: psycopg.AsyncConnection[Any]) -> None:
-    if not _recently_used(conn):
-        await AsyncConnectionPool.check_connection(conn)
-
-
 def _pool_options() -> dict[str, Any]:
     settings = get_settings()
     return {
@@ -101,6 +135,63 @@ def _pool_options() -> dict[str, Any]:
         "max_idle": 300,
         "open": False,
     }
+
+
+# How soon ingest answers again once PostgreSQL is back, two delays of psycopg_pool's decide:
+# - it retries a failed connection after 1 s, doubling each time for as long as its reconnect
+#   timeout (5 minutes): the attempt that succeeds could come as late as the outage was long
+#   (about 9 s after a 20 s outage). Connecting to a server that is away is refused at once,
+#   so the delay here starts at 0.1 s and stays under a second;
+# - a request that draws a connection which fails its check sleeps (1 s, 2 s, ...) before it
+#   draws the next; after a restart every idle connection is stale, so a failed check tests
+#   them all at once (`check()`), and the next draw finds live ones or waits for new ones.
+RECONNECT_INITIAL_DELAY = 0.1
+RECONNECT_MAX_DELAY = 1.0
+
+
+class _Reconnection(AttemptWithBackoff):
+    INITIAL_DELAY = RECONNECT_INITIAL_DELAY
+
+    def update_delay(self, now: float) -> None:
+        super().update_delay(now)
+        self.delay = min(self.delay, RECONNECT_MAX_DELAY)
+
+
+class _Pool(ConnectionPool[Any]):
+    def __init__(self, **options: Any):
+        super().__init__(**options, check=self._check_idle, reset=_note_return)
+
+    def _add_connection(self, attempt: AttemptWithBackoff | None, growing: bool = False) -> None:
+        super()._add_connection(attempt or _Reconnection(timeout=self.reconnect_timeout), growing)
+
+    def _check_idle(self, conn: psycopg.Connection[Any]) -> None:
+        if _recently_used(conn):
+            return
+        try:
+            self.check_connection(conn)
+        except Exception:
+            self.check()
+            raise
+
+
+class _AsyncPool(AsyncConnectionPool[Any]):
+    def __init__(self, **options: Any):
+        super().__init__(**options, check=self._check_idle, reset=_note_return_async)
+
+    async def _add_connection(
+        self, attempt: AttemptWithBackoff | None, growing: bool = False
+    ) -> None:
+        attempt = attempt or _Reconnection(timeout=self.reconnect_timeout)
+        await super()._add_connection(attempt, growing)
+
+    async def _check_idle(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        if _recently_used(conn):
+            return
+        try:
+            await self.check_connection(conn)
+        except Exception:
+            await self.check()
+            raise
 
 
 class _PoolHolder:
@@ -122,9 +213,7 @@ class _PoolHolder:
         with self._lock:
             self._check_fork()
             if self._pool is None:
-                pool: ConnectionPool[Any] = ConnectionPool(
-                    **_pool_options(), check=_check, reset=_note_return, name="modelstats"
-                )
+                pool = _Pool(**_pool_options(), name="modelstats")
                 pool.open(wait=False)
                 self._pool = pool
             return self._pool
@@ -137,12 +226,7 @@ class _PoolHolder:
             created = self._async_pool is None or self._async_loop is not loop
             if created:
                 self._async_loop = loop
-                self._async_pool = AsyncConnectionPool(
-                    **_pool_options(),
-                    check=_check_async,
-                    reset=_note_return_async,
-                    name="modelstats-async",
-                )
+                self._async_pool = _AsyncPool(**_pool_options(), name="modelstats-async")
             pool = self._async_pool
         assert pool is not None
         if created:

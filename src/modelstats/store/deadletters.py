@@ -17,7 +17,7 @@ from typing import Any
 from psycopg.rows import class_row, dict_row
 from psycopg.types.json import Jsonb
 
-from modelstats.core import contract, metrics
+from modelstats.core import contract, logs, metrics
 from modelstats.core.cloudevents import Event
 from modelstats.store import db, queries
 
@@ -72,6 +72,12 @@ def data_fields(data: bytes | None) -> dict[str, str | None]:
         return {"data": None, "data_base64": base64.b64encode(data).decode("ascii")}
 
 
+def storable(text: str) -> str:
+    """`text` as PostgreSQL's text and jsonb can hold it: NUL written as the escape `\\x00`.
+    (The sink parses leniently: text with no UTF-8 form arrives escaped already.)"""
+    return text.replace("\x00", "\\x00") if "\x00" in text else text
+
+
 def _error_data(encoded: str | None) -> str | None:
     """knativeerrordata is the failed response body, base64-encoded; keep it readable."""
     if encoded is None:
@@ -80,7 +86,7 @@ def _error_data(encoded: str | None) -> str | None:
         text = base64.b64decode(encoded, validate=True).decode("utf-8", errors="replace")
     except (binascii.Error, ValueError):
         text = encoded
-    return text.replace("\x00", "\ufffd")  # a text column cannot hold NUL
+    return storable(text)
 
 
 def _error_code(raw: str | None) -> int | None:
@@ -102,18 +108,20 @@ def data_bytes(event: Event) -> bytes | None:
 
 async def keep(event: Event) -> int:
     """Store a dead letter, or reopen the one this event already has at this destination (a
-    redelivery, or a failure after a replay); return how many times it has failed there."""
+    redelivery, or a failure after a replay); return how many times it has failed there.
+    Whatever the event holds: its size (up to the body limit) and any text in it."""
     ext = event.extensions
     code = _error_code(ext.get(contract.ERROR_CODE))
     dest = ext.get(contract.ERROR_DEST)
+    attributes = {name: storable(value) for name, value in event.attributes().items()}
     params = {
-        "source": event.source,
-        "event_id": event.id,
-        "type": event.type,
-        "error_dest": dest,
+        "source": attributes["source"],
+        "event_id": attributes["id"],
+        "type": attributes["type"],
+        "error_dest": attributes.get(contract.ERROR_DEST),
         "error_code": code,
         "error_data": _error_data(ext.get(contract.ERROR_DATA)),
-        "attributes": Jsonb(event.attributes()),
+        "attributes": Jsonb(attributes),
         "data": data_bytes(event),
     }
     async with db.async_connection() as conn, conn.cursor(row_factory=dict_row) as cursor:
@@ -122,18 +130,19 @@ async def keep(event: Event) -> int:
     assert row is not None  # INSERT ... ON CONFLICT DO UPDATE always returns the row
     failures = int(row["failures"])
     _kept("unknown" if code is None else str(code)).inc()
+    source, event_id, dest = logs.clip(event.source), logs.clip(event.id), dest and logs.clip(dest)
     log.info(
         "dead letter kept: event %s from %s failed for good at %s with %s (failure %d there)",
-        event.id,
-        event.source,
+        event_id,
+        source,
         dest,
         "no status" if code is None else f"code {code}",
         failures,
         extra={
             "fields": {
-                "source": event.source,
-                "id": event.id,
-                "type": event.type,
+                "source": source,
+                "id": event_id,
+                "type": logs.clip(event.type),
                 "dest": dest,
                 "code": code,
                 "failures": failures,

@@ -35,7 +35,7 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-async def read_event(request: Request, strict_data: bool = True) -> cloudevents.Event:
+async def read_event(request: Request, strict: bool = True) -> cloudevents.Event:
     """The request's CloudEvent (binary or structured mode); BadInput names what is wrong."""
     body = await read_body(request, get_settings().max_body_bytes)
-    return cloudevents.parse(request.headers, body, strict_data=strict_data)
+    return cloudevents.parse(request.headers, body, strict=strict)

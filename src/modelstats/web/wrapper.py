@@ -56,8 +56,6 @@ log = logging.getLogger("modelstats.events")
 
 # The route label of event deliveries (Knative posts them to "/").
 EVENT_ROUTE = "/"
-# How much of a sender's id, source or error message goes into a log line.
-LOGGED_CHARS = 200
 
 
 async def call(function: Callable[..., Any], *args: Any) -> Any:
@@ -130,31 +128,28 @@ def rejection_reason(error: ModelstatsError, event: Event | None) -> str:
     return "invalid_data"
 
 
-def _clip(text: str) -> str:
-    return text if len(text) <= LOGGED_CHARS else text[: LOGGED_CHARS - 3] + "..."
-
-
 def log_rejection(error: ModelstatsError, event: Event | None, request: Request) -> None:
     """One INFO line per refused event, naming it, the field and why (the same words the
     sender gets in the 400 body, which Knative keeps only in the dead letter)."""
     headers = request.headers
     source = event.source if event else headers.get("ce-source", "?")
     event_id = event.id if event else headers.get("ce-id", "?")
-    field = error.field if isinstance(error, BadInput) else ""
+    field = logs.clip(error.field) if isinstance(error, BadInput) else ""
     message = error.message if isinstance(error, BadInput) else str(error)
+    event_type = event.type if event else headers.get("ce-type", "?")
     log.info(
         "rejected event %s from %s: %s: %s",
-        _clip(event_id),
-        _clip(source),
+        logs.clip(event_id),
+        logs.clip(source),
         field,
-        _clip(message),
+        logs.clip(message),
         extra={
             "fields": {
-                "source": _clip(source),
-                "id": _clip(event_id),
-                "type": event.type if event else headers.get("ce-type"),
+                "source": logs.clip(source),
+                "id": logs.clip(event_id),
+                "type": logs.clip(event_type),
                 "field": field,
-                "message": _clip(message),
+                "message": logs.clip(message),
                 "reason": rejection_reason(error, event),
             }
         },
@@ -165,12 +160,13 @@ def cloudevent_function(
     *,
     ready: Ready = database_ready,
     start: Start | None = None,
-    strict_data: bool = True,
+    strict: bool = True,
     on_failure: OnFailure | None = None,
 ) -> Callable[[Handle], HttpFunction]:
     """Decorate `handle(event)`; the result is registered under its name as an `aio.http`
-    function, so `--target <name>` serves it. `strict_data=False` leaves data uninterpreted,
-    the raw bytes that arrived (the dead-letter sink keeps whatever it is given).
+    function, so `--target <name>` serves it. `strict=False` leaves data uninterpreted,
+    the raw bytes that arrived, and attribute values unjudged (the dead-letter sink keeps
+    whatever it is given).
     `on_failure(error, event)` is called for every event answered with an error status
     (`event` is None when the request was not a CloudEvent)."""
 
@@ -182,7 +178,7 @@ def cloudevent_function(
         async def deliver(request: Request) -> Response:
             event: Event | None = None
             try:
-                event = await read_event(request, strict_data=strict_data)
+                event = await read_event(request, strict=strict)
                 reply: CloudEvent | None = await call(handle, event)
             except ModelstatsError as error:
                 if isinstance(error, BadInput):

@@ -5,7 +5,8 @@ INSERT INTO dead_letters AS letter
     (event_source, event_id, event_type, error_dest, error_code, error_data, attributes, data)
 VALUES (%(source)s, %(event_id)s, %(type)s, %(error_dest)s, %(error_code)s, %(error_data)s,
         %(attributes)s, %(data)s)
-ON CONFLICT (event_source, event_id, (coalesce(error_dest, '')))
+ON CONFLICT (dead_letter_digest(event_source), dead_letter_digest(event_id),
+             dead_letter_digest(coalesce(error_dest, '')))
 DO UPDATE SET failures    = letter.failures + 1,
               failed_at   = now(),
               event_type  = EXCLUDED.event_type,
