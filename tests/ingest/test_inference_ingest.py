@@ -85,7 +85,13 @@ def test_a_seldon_message_with_spec_version_0_3(client, clean_db) -> None:
             "data.inputs[0].data",
         ),
         (b'{"instances": [[1]]}', {"ce-inferenceservicename": ""}, "inferenceservicename"),
-        (b'{"instances": [["poison\\ud800"]]}', {}, "data.instances"),
+        (b'{"instances": [["poison\\ud800"]]}', {}, "data.instances[0][0]"),
+        # Read as JSON whatever the logger's content type: the surrogate is found all the same.
+        (
+            b'{"instances": [["poison\\ud800"]]}',
+            {"content-type": "application/x-www-form-urlencoded"},
+            "data.instances[0][0]",
+        ),
     ],
 )
 def test_bad_events_are_refused_naming_the_field_and_nothing_is_kept(
