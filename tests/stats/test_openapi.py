@@ -11,6 +11,7 @@ from jsonschema import Draft202012Validator
 
 from modelstats.stats import openapi
 from modelstats.web import wrapper
+from tests.configuration import configure
 from tests.stats.samples import SOURCE, add_samples, client, hours_ago
 
 
@@ -150,11 +151,8 @@ def test_documented_parameters_are_the_accepted_ones(seeded: str) -> None:
                 assert refused.status_code == 400, path
 
 
-def test_unauthorized_answer_is_documented(seeded: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    from modelstats.core import settings
-
-    monkeypatch.setenv("STATS_API_TOKEN", "t")
-    settings.reset_settings()
+def test_unauthorized_answer_is_documented(seeded: str) -> None:
+    configure(STATS_API_TOKEN="t")
     with client() as http:
         response = http.get("/stats/Mistral/v1")
     assert response.status_code == 401
