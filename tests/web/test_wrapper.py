@@ -17,8 +17,8 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
+from modelstats.core import holder
 from modelstats.local.functions import function_process
-from modelstats.web import lifecycle
 from tests.cloudevents_http import binary
 from tests.scrapes import moved, samples
 
@@ -175,7 +175,7 @@ def test_a_forked_worker_starts_its_own(source, monkeypatch):
         client.get("/healthz")
         # gunicorn imports main.py in the master, then forks: the child has another pid.
         child = os.getpid() + 1
-        monkeypatch.setattr(lifecycle.os, "getpid", lambda: child)
+        monkeypatch.setattr(holder.os, "getpid", lambda: child)
         client.get("/healthz")
         client.get("/healthz")
     assert module.STARTS == ["started", "started"]

@@ -23,9 +23,10 @@ from cloudevents.http import CloudEvent
 from modelstats.core import cloudevents, contract, metrics, timestamps
 from modelstats.core.cloudevents import Event
 from modelstats.core.errors import BadInput, DatabaseUnavailable, ModelstatsError, http_status
+from modelstats.core.holder import Holder
 from modelstats.core.reports import Report, labels_json, parse_reports
 from modelstats.store import db, queries
-from modelstats.store.batching import GroupCommit, Pending, PerLoop
+from modelstats.store.batching import GroupCommit, Pending
 from modelstats.web.wrapper import rejection_reason
 
 log = logging.getLogger("modelstats.ingest")
@@ -180,7 +181,7 @@ class Ingestor:
                     self._series[(model, version, metric, labels_json(labels))] = series_id
 
 
-_ingestors: PerLoop[Ingestor] = PerLoop(Ingestor)
+_ingestors: Holder[Ingestor] = Holder(Ingestor, per_loop=True)
 
 
 def ingestor() -> Ingestor:

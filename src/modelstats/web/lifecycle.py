@@ -20,7 +20,6 @@ later), so no ASGI startup or shutdown event ever reaches a function. So:
 from __future__ import annotations
 
 import atexit
-import os
 import signal
 import threading
 from collections.abc import Callable
@@ -30,6 +29,7 @@ from starlette.concurrency import run_in_threadpool
 from uvicorn.server import HANDLED_SIGNALS, Server
 
 from modelstats.core import logs
+from modelstats.core.holder import Holder
 from modelstats.core.settings import get_settings
 from modelstats.store import db
 
@@ -42,30 +42,26 @@ class Lifecycle:
         self._function = function
         self._start = start
         self._stop = stop
-        self._pid = 0
-        self._lock = threading.Lock()
+        # Holds True in a process that has started (a forked worker has not).
+        self._started: Holder[bool] = Holder(self._run_start)
 
-    def _run_start(self) -> None:
-        with self._lock:
-            if self._pid != os.getpid():
-                logs.configure(get_settings().extra.get("K_SERVICE") or self._function)
-                if self._start is not None:
-                    self._start()
-                self._pid = os.getpid()
-                atexit.register(self.stop)
+    def _run_start(self) -> bool:
+        logs.configure(get_settings().extra.get("K_SERVICE") or self._function)
+        if self._start is not None:
+            self._start()
+        atexit.register(self.stop)
+        return True
 
     async def started(self) -> None:
         """Run `start()` unless this process has run it."""
-        if self._pid != os.getpid():
+        if self._started.peek() is None:
             exit_normally_on_signals()
-            await run_in_threadpool(self._run_start)
+            await run_in_threadpool(self._started.get)
 
     def stop(self) -> None:
         """Run `stop()`, then close the pools; only in the process that started, and once."""
-        with self._lock:
-            if self._pid != os.getpid():
-                return
-            self._pid = 0
+        if self._started.take() is None:
+            return
         try:
             if self._stop is not None:
                 self._stop()
