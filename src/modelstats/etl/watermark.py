@@ -19,7 +19,7 @@ from psycopg.types.json import Jsonb
 
 from modelstats.core.errors import DatabaseUnavailable
 from modelstats.etl.logfiles import FileState
-from modelstats.etl.psi import Reference
+from modelstats.etl.psi import ReferenceBins
 from modelstats.etl.records import Record
 from modelstats.store import queries
 
@@ -106,11 +106,11 @@ def pending_count(conn: Connection, source: str) -> int:
     return int(row[0]) if row else 0
 
 
-def references(conn: Connection, source: str) -> dict[tuple[str, str], tuple[str, Reference]]:
+def references(conn: Connection, source: str) -> dict[tuple[str, str], tuple[str, ReferenceBins]]:
     """Stored references by (model, version): their origin and bins."""
     rows = conn.execute(_q("select_references"), (source,)).fetchall()
     return {
-        (model, version): (origin, Reference(tuple(edges), tuple(shares), size))
+        (model, version): (origin, ReferenceBins(tuple(edges), tuple(shares), size))
         for model, version, origin, edges, shares, size in rows
     }
 
@@ -120,7 +120,7 @@ def drop_references(conn: Connection, source: str) -> None:
 
 
 def add_reference(
-    conn: Connection, source: str, key: tuple[str, str], origin: str, reference: Reference
+    conn: Connection, source: str, key: tuple[str, str], origin: str, reference: ReferenceBins
 ) -> None:
     model, version = key
     conn.execute(

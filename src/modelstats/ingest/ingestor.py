@@ -47,7 +47,7 @@ class Stored:
 
 
 @dataclass
-class Delivery:
+class ParsedEvent:
     """One event on its way into the store, with the samples it holds."""
 
     event: Event
@@ -68,7 +68,7 @@ class Delivery:
         return (self.event.source, self.event.id)
 
 
-Batch = list[Pending[Delivery, "Stored"]]
+Batch = list[Pending[ParsedEvent, "Stored"]]
 
 
 def validate(event: Event, now: datetime) -> list[Report]:
@@ -82,7 +82,7 @@ class Ingestor:
     """Writes the deliveries of one event loop through group commit (store/batching.py)."""
 
     def __init__(self, writers: int = 2, max_batch_samples: int = 50_000):
-        self._batches: GroupCommit[Delivery, Stored] = GroupCommit(
+        self._batches: GroupCommit[ParsedEvent, Stored] = GroupCommit(
             self._write_batch,
             weight=lambda delivery: len(delivery.samples),
             max_weight=max_batch_samples,
@@ -92,7 +92,7 @@ class Ingestor:
         self._days: set[date] = set()
 
     async def store(self, event: Event, reports: list[Report], received_at: datetime) -> Stored:
-        return await self._batches.submit(Delivery(event, reports, received_at))
+        return await self._batches.submit(ParsedEvent(event, reports, received_at))
 
     async def _write_batch(self, batch: Batch) -> None:
         try:
@@ -116,7 +116,7 @@ class Ingestor:
 
     async def _write(self, batch: Batch) -> None:
         # The same event delivered twice at once: store it once, answer both.
-        unique: dict[tuple[str, str], Delivery] = {}
+        unique: dict[tuple[str, str], ParsedEvent] = {}
         for pending in batch:
             unique.setdefault(pending.item.key, pending.item)
         async with db.async_connection() as conn:
@@ -157,7 +157,7 @@ class Ingestor:
                 received = first_seen.get(item.key, unique[item.key].received_at)
                 pending.resolve(Stored(item.reports, True, received))
 
-    async def _prepare(self, conn: Any, items: Iterable[Delivery]) -> None:
+    async def _prepare(self, conn: Any, items: Iterable[ParsedEvent]) -> None:
         """Create missing series rows and daily partitions, outside the batch transaction."""
         missing: set[SeriesKey] = set()
         days: set[date] = set()
