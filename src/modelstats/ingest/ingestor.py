@@ -19,6 +19,7 @@ from typing import Any
 
 import psycopg
 from cloudevents.http import CloudEvent
+from psycopg.rows import dict_row
 
 from modelstats.core import cloudevents, contract, metrics, timestamps
 from modelstats.core.cloudevents import Event
@@ -123,7 +124,7 @@ class Ingestor:
             await self._prepare(conn, unique.values())
             async with conn.transaction():
                 ordered = sorted(unique.values(), key=lambda p: p.key)
-                cursor = await conn.execute(
+                cursor = await conn.cursor(row_factory=dict_row).execute(
                     queries.get("store", "insert_events"),
                     (
                         [p.event.source for p in ordered],
@@ -132,7 +133,7 @@ class Ingestor:
                         [len(p.samples) for p in ordered],
                     ),
                 )
-                new_keys = {(row[0], row[1]) for row in await cursor.fetchall()}
+                new_keys = {(row["source"], row["id"]) for row in await cursor.fetchall()}
                 async with conn.cursor().copy(queries.get("store", "copy_samples")) as copy:
                     copy.set_types(["int4", "timestamptz", "float8"])
                     for item in ordered:
@@ -143,11 +144,14 @@ class Ingestor:
             duplicates = [key for key in unique if key not in new_keys]
             first_seen: dict[tuple[str, str], datetime] = {}
             if duplicates:
-                cursor = await conn.execute(
+                cursor = await conn.cursor(row_factory=dict_row).execute(
                     queries.get("store", "select_events"),
                     ([k[0] for k in duplicates], [k[1] for k in duplicates]),
                 )
-                first_seen = {(row[0], row[1]): row[2] for row in await cursor.fetchall()}
+                first_seen = {
+                    (row["source"], row["id"]): row["received_at"]
+                    for row in await cursor.fetchall()
+                }
         for pending in batch:
             item = pending.item
             if item.key in new_keys and unique[item.key] is item:
@@ -176,9 +180,11 @@ class Ingestor:
             columns = tuple(list(column) for column in zip(*keys, strict=True))
             async with conn.transaction():
                 await conn.execute(queries.get("store", "upsert_series"), columns)
-                cursor = await conn.execute(queries.get("store", "select_series"), columns)
-                for series_id, model, version, metric, labels in await cursor.fetchall():
-                    self._series[(model, version, metric, labels_json(labels))] = series_id
+                cursor = conn.cursor(row_factory=dict_row)
+                await cursor.execute(queries.get("store", "select_series"), columns)
+                for row in await cursor.fetchall():
+                    key = (row["model"], row["version"], row["metric"], labels_json(row["labels"]))
+                    self._series[key] = row["id"]
 
 
 _ingestors: Holder[Ingestor] = Holder(Ingestor, per_loop=True)
