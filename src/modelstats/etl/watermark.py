@@ -110,11 +110,6 @@ def add_pending(conn: Connection, source: str, records: Iterable[Record]) -> Non
             copy.write_row((source, r.model, r.version, r.time, r.correct, r.latency_ms, r.score))
 
 
-def pending_count(conn: Connection, source: str) -> int:
-    row = conn.execute(_q("count_pending"), (source,)).fetchone()
-    return int(row[0]) if row else 0
-
-
 def references(conn: Connection, source: str) -> dict[tuple[str, str], tuple[str, ReferenceBins]]:
     """Stored references by (model, version): their origin and bins."""
     rows = conn.cursor(row_factory=dict_row).execute(_q("select_references"), (source,))

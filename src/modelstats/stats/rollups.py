@@ -39,15 +39,6 @@ class Part:
     hi: float
 
 
-def _dates(start: datetime, stop: datetime) -> list[date]:
-    days = []
-    day = start.date()
-    while day < stop.date():
-        days.append(day)
-        day += timedelta(days=1)
-    return days
-
-
 async def ensure(
     conn: AsyncConnection[Any], ids: Sequence[int], start: datetime, stop: datetime
 ) -> bool:

@@ -77,13 +77,6 @@ export function axisLabel(date, stepSeconds, first) {
   return midnight || first ? `${clock}\n${dayName}` : clock;
 }
 
-const DURATION_UNITS = { m: 60, h: 3600, d: 86400, w: 604800 };
-
-export function parseDuration(text) {
-  const found = /^(\d+)([mhdw])$/.exec(text);
-  return found ? Number(found[1]) * DURATION_UNITS[found[2]] : null;
-}
-
 export function duration(seconds) {
   for (const [unit, size] of [
     ["d", 86400],
