@@ -5,6 +5,7 @@ import { test } from "node:test";
 
 import {
   axisLabel,
+  clock,
   duration,
   exact,
   fmt,
@@ -55,6 +56,11 @@ test("times are UTC, seconds only when they are not zero", () => {
   assert.equal(utc(new Date("2026-11-29T22:14:00Z")), "2026-11-29 22:14 UTC");
   assert.equal(utc(new Date("2026-01-02T03:04:05Z")), "2026-01-02 03:04:05 UTC");
   assert.equal(rfc3339(new Date("2026-01-02T03:04:05.678Z")), "2026-01-02T03:04:05Z");
+});
+
+test("the page's clock is UTC, 24 hours, to the second", () => {
+  assert.equal(clock(new Date("2026-12-06T19:04:05Z")), "19:04:05 UTC");
+  assert.equal(clock(new Date("2026-12-06T00:00:00.900Z")), "00:00:00 UTC");
 });
 
 test("axis labels: the date under the first label and at midnight, days alone", () => {

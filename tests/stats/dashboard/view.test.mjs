@@ -4,9 +4,12 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import {
+  DEFAULT_RANGE,
   REFRESH_DEFAULT_SECONDS,
   REFRESH_MIN_SECONDS,
   apiQuery,
+  chartedMetrics,
+  fittingRange,
   fromUtcInput,
   readView,
   settle,
@@ -54,14 +57,17 @@ test("writing a view and reading it back gives the same view", () => {
   assert.deepEqual(readView(`?${query}`), custom);
 });
 
+const NOW = Date.parse("2026-01-03T00:00:00Z");
+const minutesAgo = (minutes) => new Date(NOW - minutes * 60_000).toISOString();
+
 function catalogue() {
   const versions = (entries) => new Map(entries.map((e) => [e.version, e]));
   return new Map([
     [
       "Mistral",
       versions([
-        { version: "v1", last_seen: "2026-01-01T00:00:00Z" },
-        { version: "v2", last_seen: "2026-01-03T00:00:00Z" },
+        { version: "v1", first_seen: minutesAgo(9000), last_seen: "2026-01-01T00:00:00Z" },
+        { version: "v2", first_seen: minutesAgo(20), last_seen: "2026-01-03T00:00:00Z" },
       ]),
     ],
     ["Llama", versions([{ version: "v9", last_seen: "2026-01-02T00:00:00Z" }])],
@@ -70,19 +76,19 @@ function catalogue() {
 
 test("settle: the first model, its newest version, no baseline, unless the URL chose", () => {
   const view = readView("");
-  settle(view, catalogue());
+  settle(view, catalogue(), NOW);
   assert.deepEqual([view.model, view.version, view.baseline], ["Mistral", "v2", null]);
   const chosen = readView("?model=Mistral&version=v1&baseline=v2");
-  settle(chosen, catalogue());
+  settle(chosen, catalogue(), NOW);
   assert.deepEqual([chosen.model, chosen.version, chosen.baseline], ["Mistral", "v1", "v2"]);
 });
 
 test("settle: what the catalogue no longer has is replaced", () => {
   const view = readView("?model=Gone&version=v7&baseline=v8");
-  settle(view, catalogue());
+  settle(view, catalogue(), NOW);
   assert.deepEqual([view.model, view.version, view.baseline], ["Mistral", "v2", null]);
   const same = readView("?model=Mistral&version=v2&baseline=v2");
-  settle(same, catalogue());
+  settle(same, catalogue(), NOW);
   assert.equal(same.baseline, null); // a version is not its own baseline
 });
 
@@ -108,4 +114,47 @@ test("the custom range's fields: UTC as YYYY-MM-DD HH:MM, RFC 3339 in the URL", 
   assert.equal(fromUtcInput("2026-13-40 25:00"), null);
   assert.equal(toUtcInput("2026-01-02T03:04:05Z"), "2026-01-02 03:04");
   assert.equal(toUtcInput(null), "");
+});
+
+test("without a range in the URL: one that holds a new version's samples, else a day", () => {
+  assert.equal(readView("").range, null);
+  assert.equal(readView("?range=2h").range, null); // not one of the buttons
+  const young = readView("?model=Mistral&version=v2"); // began reporting 20 minutes ago
+  settle(young, catalogue(), NOW);
+  assert.equal(young.range, "1h");
+  assert.equal(readView(`?${viewQuery(young)}`).range, "1h"); // the link keeps it
+  const old = readView("?model=Mistral&version=v1"); // for days
+  settle(old, catalogue(), NOW);
+  assert.equal(old.range, DEFAULT_RANGE);
+  const chosen = readView("?model=Mistral&version=v2&range=7d");
+  settle(chosen, catalogue(), NOW);
+  assert.equal(chosen.range, "7d"); // the URL's choice stands
+});
+
+test("the fitting range is the shortest that holds the version's first sample", () => {
+  const since = (minutes) => ({ first_seen: minutesAgo(minutes) });
+  assert.equal(fittingRange(since(3), NOW), "15m");
+  assert.equal(fittingRange(since(15), NOW), "15m");
+  assert.equal(fittingRange(since(16), NOW), "1h");
+  assert.equal(fittingRange(since(300), NOW), "6h");
+  assert.equal(fittingRange(since(1000), NOW), "24h");
+  assert.equal(fittingRange(since(100000), NOW), DEFAULT_RANGE); // never longer than a day
+  assert.equal(fittingRange(undefined, NOW), DEFAULT_RANGE);
+});
+
+test("every ticked metric gets a chart, said to be empty when it has no samples", () => {
+  const known = ["drift", "latency", "accuracy"];
+  const all = readView("");
+  assert.deepEqual(chartedMetrics(all, known, ["drift"]), [
+    { metric: "accuracy", sampled: false },
+    { metric: "drift", sampled: true },
+    { metric: "latency", sampled: false },
+  ]);
+  const ticked = readView("?metric=latency,drift");
+  assert.deepEqual(chartedMetrics(ticked, known, ["drift"]), [
+    { metric: "drift", sampled: true },
+    { metric: "latency", sampled: false },
+  ]);
+  // Nothing at all in the range: the page says where the samples are instead.
+  assert.deepEqual(chartedMetrics(all, known, []), []);
 });

@@ -53,6 +53,12 @@ export function utc(date) {
   return `${day} ${pad(date.getUTCHours())}:${pad(date.getUTCMinutes())}${seconds} UTC`;
 }
 
+// "19:46:50 UTC": when the page last loaded, on the 24-hour UTC clock of every other time.
+export function clock(date) {
+  const [h, m, s] = [date.getUTCHours(), date.getUTCMinutes(), date.getUTCSeconds()].map(pad);
+  return `${h}:${m}:${s} UTC`;
+}
+
 export function local(date) {
   return date.toLocaleString(undefined, {
     year: "numeric",
