@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test test-fast lint format bench image-test images deploy undeploy minikube clean
+.PHONY: install run test test-fast test-js lint format bench image-test images deploy undeploy minikube clean
 
 install: $(STAMP)
 
@@ -18,12 +18,18 @@ $(STAMP): pyproject.toml
 run: install
 	$(BIN)/modelstats run $(ARGS)
 
-test: install
+test: install test-js
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 # The tests that start no process and no PostgreSQL (well under 30 s).
-test-fast: install
+test-fast: install test-js
 	$(BIN)/pytest -m "not slow and not postgres" $(PYTEST_ARGS)
+
+# The dashboard's pure modules under node's own test runner: no npm package, no browser (Node
+# 20.19 or later, which reads their .js files as the ES modules they are).
+test-js:
+	@command -v node >/dev/null || { echo "test-js: needs node (20.19 or later)" >&2; exit 1; }
+	node --test --test-reporter=dot tests/stats/dashboard/
 
 lint: install
 	$(BIN)/ruff check .

@@ -131,7 +131,7 @@ def run(ctx: Context) -> list[Row]:
     os.environ["DATABASE_URL"] = ctx.database_url
     tmp = Path(tempfile.mkdtemp(prefix="modelstats-bench-etl-"))
     os.environ["ETL_ROOT"] = str(tmp)  # jobs read only under it, as in the function
-    settings.reset_settings()
+    settings.forget()  # read again from the environment the function process gets too
     try:
         rows = _in_process(tmp, 20_000 if ctx.quick else 200_000)
         rows += _function(ctx, tmp, 10 if ctx.quick else 50)

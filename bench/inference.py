@@ -25,8 +25,8 @@ from pathlib import Path
 import numpy as np
 import psycopg
 
+from modelstats.core import settings
 from modelstats.core.columns import Columns
-from modelstats.core.settings import reset_settings
 from modelstats.etl import jobs, runner
 from modelstats.etl.inference import monitors
 from modelstats.ingest.inference import BLOCK_TYPES, block_row
@@ -272,7 +272,7 @@ def run(ctx: Context) -> list[Row]:
     # The job runs in this process, on the bench's database, with the checkout's monitors.
     os.environ["DATABASE_URL"] = ctx.database_url
     os.environ.pop("MONITORS_FILE", None)
-    reset_settings()
+    settings.forget()
     monitors.reset()
     rows += _job(ctx, 200_000 if ctx.quick else 1_000_000)
     return rows

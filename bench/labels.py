@@ -21,8 +21,8 @@ import httpx
 import numpy as np
 import psycopg
 
+from modelstats.core import settings
 from modelstats.core.columns import Columns
-from modelstats.core.settings import reset_settings
 from modelstats.etl import jobs, runner
 from modelstats.etl.inference import monitors
 from modelstats.ingest.inference import BLOCK_TYPES, block_row
@@ -106,7 +106,7 @@ def run(ctx: Context) -> list[Row]:
     rows = 200_000 if ctx.quick else 1_000_000
     os.environ["DATABASE_URL"] = ctx.database_url
     os.environ.pop("MONITORS_FILE", None)
-    reset_settings()
+    settings.forget()
     monitors.reset()
     ids = _seed(ctx, rows)
     job = jobs.parse({"source": "inference"})

@@ -55,6 +55,15 @@ def _processes_only_in_slow_tests(
     monkeypatch.setattr(subprocess.Popen, "_execute_child", refuse)
 
 
+@pytest.fixture(autouse=True)
+def _settings_of_the_environment() -> Iterator[None]:
+    """Each test starts and ends with the settings the environment gives (a test changes them
+    with tests/configuration.configure)."""
+    settings.forget()
+    yield
+    settings.forget()
+
+
 def _reset_schema(url: str) -> None:
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("DROP SCHEMA IF EXISTS public CASCADE")
@@ -81,8 +90,9 @@ def database_url(postgres: EmbeddedPostgres | None) -> str:
     url = os.environ.get("TEST_DATABASE_URL") or (postgres.url if postgres else "")
     _reset_schema(url)
     migrate.migrate(url)
+    # In the environment: the processes the tests start inherit it too.
     os.environ["DATABASE_URL"] = url
-    settings.reset_settings()
+    settings.forget()
     return url
 
 
@@ -105,7 +115,5 @@ def clean_db(database_url: str) -> Iterator[str]:
         if tables:
             conn.execute("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY")
         conn.execute("SELECT drop_sample_partitions_before('9999-01-01')")
-    settings.reset_settings()
     yield database_url
     db.close_pools()
-    settings.reset_settings()

@@ -4,7 +4,8 @@ Answers 200 with a binary-mode `modelstats.alert.fired` / `.resolved` CloudEvent
 there is nothing to say, 400 for a bad event (naming the field), 503 while PostgreSQL is
 unreachable, 500 while the rules file is malformed (GET /healthz answers the same, so such a
 revision never becomes ready). Concurrent events share one transaction (group commit).
-The outbox senders start with the worker process, before the first request it serves.
+The outbox senders start with the worker process, before the first request it serves, and
+stop when it exits.
 """
 
 from __future__ import annotations
@@ -26,6 +27,6 @@ def ready() -> Mapping[str, int]:
     return {"rules": len(loaded)}
 
 
-@cloudevent_function(ready=ready, start=outbox.start)
+@cloudevent_function(ready=ready, start=outbox.start, stop=outbox.shutdown)
 async def alert(event: Event) -> CloudEvent | None:
     return await evaluation.handle(event)

@@ -1,23 +1,26 @@
 """The stats function (target `stats`): read-only HTTP API over the stored samples.
 
-ROUTES is the whole API: a path pattern and a handler each (see modelstats.stats.routes).
-To add a route, write a handler here (parse -> call the core -> respond), add one line to
-ROUTES, and document it with one entry in modelstats.stats.openapi.PATHS.
+ROUTES is the whole API beside the wrapper's GET /healthz and GET /metrics: a path pattern and
+a handler each (see modelstats.web.routes). To add a route, write a handler here (parse -> call
+the core -> respond), add one line to ROUTES, and document it with one entry in
+modelstats.stats.openapi.PATHS.
 """
 
 from __future__ import annotations
 
-import functions_framework.aio
+from collections.abc import Sequence
+
+from prometheus_client.registry import Collector
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
 from modelstats.core import timestamps
-from modelstats.stats import csv, dashboard, exported, listing, openapi, params, summaries
-from modelstats.stats.routes import Route, dispatch
+from modelstats.stats import access, csv, dashboard, exported, listing, openapi, params, summaries
 from modelstats.store import alert_history, deadletters
 from modelstats.web.responses import json_response
-from modelstats.web.wrapper import database_ready, health, metrics_response
+from modelstats.web.routes import Route
+from modelstats.web.wrapper import http_function
 
 
 def _respond(result: dict[str, object], query: params.StatsQuery) -> Response:
@@ -63,15 +66,6 @@ async def alerts(request: Request, path: dict[str, str]) -> Response:
     return json_response({"alerts": [alert.to_json() for alert in found]})
 
 
-async def healthz(request: Request, path: dict[str, str]) -> Response:
-    return await health(database_ready)
-
-
-async def metrics(request: Request, path: dict[str, str]) -> Response:
-    params.parse_metrics(request.query_params.multi_items())
-    return metrics_response(request, (await exported.last_values(),))
-
-
 async def openapi_json(request: Request, path: dict[str, str]) -> Response:
     return json_response(openapi.document())
 
@@ -87,8 +81,6 @@ async def dashboard_file(request: Request, path: dict[str, str]) -> Response:
 ROUTES = [
     Route("/", dashboard_page, public=True),  # a static page: it asks the browser for the token
     Route("/dashboard/{asset}", dashboard_file, public=True),  # its scripts and styles
-    Route("/healthz", healthz, public=True),
-    Route("/metrics", metrics),  # Prometheus text: the token applies, as to the data
     Route("/openapi.json", openapi_json),
     Route("/models", models),
     Route("/dead-letters", dead_letters),
@@ -98,6 +90,10 @@ ROUTES = [
 ]
 
 
-@functions_framework.aio.http
-async def stats(request: Request) -> Response:
-    return await dispatch(ROUTES, request)
+async def scrape(request: Request) -> Sequence[Collector]:
+    """GET /metrics adds each recent series' last value to the process's own metrics."""
+    params.parse_metrics(request.query_params.multi_items())
+    return (await exported.last_values(),)
+
+
+stats = http_function("stats", ROUTES, authorize=access.authorize, scrape=scrape)

@@ -17,8 +17,9 @@ import pytest
 
 from modelstats.alert import evaluation, outbox, rules
 from modelstats.alert.evaluation import Verdict
-from modelstats.core import cloudevents, contract, settings, timestamps
+from modelstats.core import cloudevents, contract, timestamps
 from modelstats.store import db
+from tests import configuration
 from tests.clients import function_client
 
 STORED = contract.METRIC_STORED
@@ -94,13 +95,8 @@ def write_rules(directory: Path, text: str) -> Path:
 
 
 def configure(monkeypatch: pytest.MonkeyPatch, **env: str | None) -> None:
-    """Set (or, with None, remove) environment variables and forget cached settings/rules."""
-    for name, value in env.items():
-        if value is None:
-            monkeypatch.delenv(name, raising=False)
-        else:
-            monkeypatch.setenv(name, value)
-    settings.reset_settings()
+    """Settings as if these variables were set (None: unset), and the rules read again."""
+    configuration.configure(**env)
     rules.reset()
 
 
@@ -128,8 +124,6 @@ def alert_function(
     finally:
         outbox.shutdown()
         rules.reset()
-        # Read again on next use, once monkeypatch has put the environment back.
-        settings.reset_settings()
 
 
 def rows(url: str, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:

@@ -13,6 +13,7 @@ from modelstats.alert import rules
 from modelstats.alert.state import AlertState, step
 from modelstats.cli import main as cli
 from modelstats.core.errors import ConfigError
+from tests.configuration import configure
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -183,13 +184,10 @@ def test_check_rules_command(tmp_path):
     assert "rule 'Broken' (rules[0]), field 'for'" in bad.output
 
 
-def test_current_reloads_a_changed_file_and_keeps_the_last_good_rules(tmp_path, monkeypatch):
-    from modelstats.core import settings
-
+def test_current_reloads_a_changed_file_and_keeps_the_last_good_rules(tmp_path):
     path = tmp_path / "rules.yaml"
     path.write_text("rules: [{name: A, metric: m, op: '<', threshold: 1}]")
-    monkeypatch.setenv("ALERT_RULES_FILE", str(path))
-    settings.reset_settings()
+    configure(ALERT_RULES_FILE=str(path))
     rules.reset()
     try:
         assert [r.name for r in rules.current()] == ["A"]
@@ -199,7 +197,6 @@ def test_current_reloads_a_changed_file_and_keeps_the_last_good_rules(tmp_path, 
         assert [r.name for r in rules.current()] == ["B"]
     finally:
         rules.reset()
-        settings.reset_settings()
 
 
 # The lifecycle, one observation at a time (sample times from T, wall clock from NOW).

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from modelstats.core import settings
+from tests.configuration import configure
 
 
 @pytest.fixture(autouse=True)
-def etl_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    monkeypatch.setenv("ETL_ROOT", str(tmp_path))
-    settings.reset_settings()
-    yield tmp_path
-    settings.reset_settings()  # monkeypatch then restores the environment
+def etl_root(tmp_path: Path) -> Path:
+    configure(ETL_ROOT=str(tmp_path))
+    return tmp_path

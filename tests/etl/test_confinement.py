@@ -18,6 +18,7 @@ from modelstats.core.errors import BadInput
 from modelstats.etl import jobs, logfiles, windows
 from modelstats.local.functions import function_process
 from tests.cloudevents_http import binary
+from tests.configuration import configure
 
 pytestmark = pytest.mark.slow
 
@@ -115,15 +116,10 @@ def test_without_etl_root_the_function_reads_nothing(tree: Path, clean_db: str) 
     assert synthetic.status_code == 200
 
 
-def test_a_directory_swapped_for_a_link_after_listing_is_not_followed(
-    tree: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_directory_swapped_for_a_link_after_listing_is_not_followed(tree: Path) -> None:
     """No check-then-open window: the open itself refuses what the listing did not see."""
     root = tree / "root"
-    monkeypatch.setenv("ETL_ROOT", str(root))
-    from modelstats.core import settings
-
-    settings.reset_settings()
+    configure(ETL_ROOT=str(root))
     job = jobs.parse(jsonl(root / "logs"))
     assert isinstance(job, jobs.JsonlJob)
     listed = logfiles.discover(job.path)
@@ -137,15 +133,10 @@ def test_a_directory_swapped_for_a_link_after_listing_is_not_followed(
     assert "symbolic links" in caught.value.message
 
 
-def test_a_root_given_through_a_link_accepts_both_spellings(
-    tree: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_root_given_through_a_link_accepts_both_spellings(tree: Path) -> None:
     """ETL_ROOT=/tmp/x on a machine where /tmp is a link: jobs may name either form."""
-    from modelstats.core import settings
-
     (tree / "root-link").symlink_to(tree / "root")
-    monkeypatch.setenv("ETL_ROOT", str(tree / "root-link"))
-    settings.reset_settings()
+    configure(ETL_ROOT=str(tree / "root-link"))
     for spelling in (tree / "root-link" / "logs", tree / "root" / "logs"):
         job = jobs.parse(jsonl(spelling))
         assert isinstance(job, jobs.JsonlJob)

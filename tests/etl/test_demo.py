@@ -6,11 +6,11 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
-from modelstats.core import settings
 from modelstats.core.cloudevents import Event
 from modelstats.etl import jobs, runner
 from modelstats.etl.inference import monitors
 from tests.clients import function_client
+from tests.configuration import configure
 
 TRAFFIC = jobs.parse({"source": "demo", "part": "traffic", "rows": 120})
 LABELS = jobs.parse({"source": "demo", "part": "labels", "rows": 120})
@@ -27,8 +27,7 @@ def ping(at: datetime) -> Event:
 
 
 def test_the_demo_drifts_half_the_hour_and_its_accuracy_falls(clean_db, monkeypatch) -> None:
-    monkeypatch.delenv("MONITORS_FILE", raising=False)
-    settings.reset_settings()
+    configure(MONITORS_FILE=None)
     monitors.reset()
     start = datetime(2026, 12, 1, 10, 21, tzinfo=UTC)
     with function_client("ingest", "functions/ingest/main.py") as client:

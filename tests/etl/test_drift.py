@@ -88,7 +88,7 @@ def test_named_methods_psi_and_hellinger() -> None:
     window = rng.normal(0.8, 1, 2_000)
     by_psi = drift.compare(reference, window, method="psi")
     assert by_psi is not None and by_psi.drifted
-    assert by_psi.statistic == psi.psi(psi.Reference.of(reference.tolist()), window.tolist())
+    assert by_psi.statistic == psi.psi(psi.ReferenceBins.of(reference.tolist()), window.tolist())
     by_hellinger = drift.compare(reference, window, method="hellinger")
     edges = np.histogram_bin_edges(np.concatenate([reference, window]), bins="sturges")
     p = np.histogram(reference, edges)[0] / len(reference)

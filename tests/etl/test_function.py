@@ -9,13 +9,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from modelstats.core import cloudevents, contract, settings, timestamps
+from modelstats.core import cloudevents, contract, timestamps
 from modelstats.etl import windows
 from modelstats.ingest import ingestor
 from modelstats.local.functions import function_process
 from modelstats.store import db
 from tests.clients import function_client
 from tests.cloudevents_http import binary
+from tests.configuration import configure
 
 SOURCE = "functions/etl/main.py"
 PING = contract.PING
@@ -115,10 +116,8 @@ def test_methods_and_health(client):
     assert client.get("/healthz").status_code == 200
 
 
-def test_database_down_is_503(clean_db, client, tmp_path, monkeypatch):
-    monkeypatch.setenv("DATABASE_URL", "postgresql://127.0.0.1:1/none?connect_timeout=1")
-    monkeypatch.setenv("DB_POOL_TIMEOUT_S", "1")
-    settings.reset_settings()
+def test_database_down_is_503(clean_db, client, tmp_path):
+    configure(DATABASE_URL="postgresql://127.0.0.1:1/none?connect_timeout=1", DB_POOL_TIMEOUT_S="1")
     db.close_pools()
     log = tmp_path / "inference.jsonl"
     write_log(log)

@@ -13,11 +13,11 @@ import psycopg
 import pytest
 from scipy import stats
 
-from modelstats.core import settings
 from modelstats.etl import jobs, runner
 from modelstats.etl.inference import datasets, monitors, references
 from modelstats.store import db
 from tests.clients import function_client
+from tests.configuration import configure
 
 W0 = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
 JOB = jobs.parse({"source": "inference"})
@@ -35,8 +35,7 @@ monitors:
 def ingest(clean_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     path = tmp_path / "monitors.yaml"
     path.write_text(MONITORS)
-    monkeypatch.setenv("MONITORS_FILE", str(path))
-    settings.reset_settings()
+    configure(MONITORS_FILE=str(path))
     monitors.reset()
     with function_client("ingest", "functions/ingest/main.py") as client:
 

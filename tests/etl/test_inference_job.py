@@ -11,11 +11,11 @@ import numpy as np
 import psycopg
 import pytest
 
-from modelstats.core import settings
 from modelstats.core.cloudevents import Event
 from modelstats.etl import jobs, runner
 from modelstats.etl.inference import monitors
 from tests.clients import function_client
+from tests.configuration import configure
 from tests.loggers import kserve_headers, v2_request, v2_response
 
 W0 = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
@@ -26,8 +26,7 @@ JOB = jobs.parse({"source": "inference"})
 def monitors_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     path = tmp_path / "monitors.yaml"
     path.write_text("defaults: {window: 1m, lateness: 30s}\n")
-    monkeypatch.setenv("MONITORS_FILE", str(path))
-    settings.reset_settings()
+    configure(MONITORS_FILE=str(path))
     monitors.reset()
     yield path
     monitors.reset()

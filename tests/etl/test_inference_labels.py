@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from sklearn import metrics as sk
 
-from modelstats.core import settings
 from modelstats.etl import jobs, runner
 from modelstats.etl.inference import monitors
 from tests.clients import function_client
+from tests.configuration import configure
 from tests.loggers import kserve_headers, v2_request, v2_response
 
 W0 = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
@@ -33,8 +33,7 @@ monitors:
 def post(clean_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     path = tmp_path / "monitors.yaml"
     path.write_text(MONITORS)
-    monkeypatch.setenv("MONITORS_FILE", str(path))
-    settings.reset_settings()
+    configure(MONITORS_FILE=str(path))
     monitors.reset()
     with function_client("ingest", "functions/ingest/main.py") as client:
 

@@ -10,6 +10,7 @@ from modelstats.core import contract
 from modelstats.core.cloudevents import Event
 from modelstats.core.errors import BadInput
 from modelstats.etl import jobs, records, windows
+from tests.configuration import configure
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
@@ -69,13 +70,10 @@ def test_malformed_jobs_name_the_field(data, field):
     assert field_of(data) == field
 
 
-def test_etl_root_confines_paths_and_references(tmp_path, monkeypatch):
-    from modelstats.core.settings import reset_settings
-
+def test_etl_root_confines_paths_and_references(tmp_path):
     logs = tmp_path / "logs"
     logs.mkdir()
-    monkeypatch.setenv("ETL_ROOT", str(logs))
-    reset_settings()
+    configure(ETL_ROOT=str(logs))
     inside = jobs.parse({"source": "jsonl", "path": str(logs / "a.jsonl")})
     assert isinstance(inside, jobs.JsonlJob)
     assert field_of({"source": "jsonl", "path": "/etc/passwd"}) == "data.path"
@@ -87,13 +85,10 @@ def test_etl_root_confines_paths_and_references(tmp_path, monkeypatch):
     assert field_of(outside_reference) == "data.reference"
 
 
-def test_outside_the_root_one_answer_whether_the_path_exists_or_not(tmp_path, monkeypatch):
-    from modelstats.core.settings import reset_settings
-
+def test_outside_the_root_one_answer_whether_the_path_exists_or_not(tmp_path):
     (tmp_path / "logs").mkdir()
     (tmp_path / "secret.jsonl").write_text('{"model": "m"}\n')
-    monkeypatch.setenv("ETL_ROOT", str(tmp_path / "logs"))
-    reset_settings()
+    configure(ETL_ROOT=str(tmp_path / "logs"))
     messages = set()
     for name in ("secret.jsonl", "absent.jsonl"):
         with pytest.raises(BadInput) as caught:
@@ -102,11 +97,8 @@ def test_outside_the_root_one_answer_whether_the_path_exists_or_not(tmp_path, mo
     assert len(messages) == 1, messages
 
 
-def test_without_etl_root_jsonl_jobs_are_refused_and_say_why(tmp_path, monkeypatch):
-    from modelstats.core.settings import reset_settings
-
-    monkeypatch.delenv("ETL_ROOT")
-    reset_settings()
+def test_without_etl_root_jsonl_jobs_are_refused_and_say_why(tmp_path):
+    configure(ETL_ROOT=None)
     with pytest.raises(BadInput) as caught:
         jobs.parse({"source": "jsonl", "path": str(tmp_path)})
     assert caught.value.field == "data.path"

@@ -15,10 +15,11 @@ from typing import Any
 import psycopg
 import pytest
 
-from modelstats.core import contract, reports, settings
+from modelstats.core import contract, reports
 from modelstats.core.cloudevents import Event
 from modelstats.core.errors import BadInput
 from modelstats.etl import jobs, runner
+from tests.configuration import configure
 
 T0 = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
 ETL_TABLES = "etl_replies, etl_references, etl_pending, etl_files, etl_sources"
@@ -336,9 +337,8 @@ def test_a_byte_budget_spreads_a_backlog_over_runs_without_closing_windows_early
     }
 
 
-def test_reports_beyond_the_event_limit_wait_for_the_next_run(clean_db, tmp_path, monkeypatch):
-    monkeypatch.setenv("MAX_REPORTS_PER_EVENT", "3")  # two model reports + the etl report
-    settings.reset_settings()
+def test_reports_beyond_the_event_limit_wait_for_the_next_run(clean_db, tmp_path):
+    configure(MAX_REPORTS_PER_EVENT="3")  # two model reports + the etl report
     log = tmp_path / "inference.jsonl"
     append(log, [record(60 * w + 1, model=m) for w in range(3) for m in ("a", "b")])
     the_job = job(log)
@@ -353,11 +353,8 @@ def test_reports_beyond_the_event_limit_wait_for_the_next_run(clean_db, tmp_path
         valid_event(outcome, at(600))
 
 
-def test_a_window_larger_than_the_event_limit_is_cut_rather_than_stuck(
-    clean_db, tmp_path, monkeypatch
-):
-    monkeypatch.setenv("MAX_REPORTS_PER_EVENT", "3")
-    settings.reset_settings()
+def test_a_window_larger_than_the_event_limit_is_cut_rather_than_stuck(clean_db, tmp_path):
+    configure(MAX_REPORTS_PER_EVENT="3")
     log = tmp_path / "inference.jsonl"
     append(log, [record(1, model=m) for m in ("a", "b", "c")] + [record(61, model="d")])
     the_job = job(log)

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from modelstats.core import settings
 from modelstats.core.errors import ConfigError
 from modelstats.etl.inference import monitors
+from tests.configuration import configure
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -62,8 +62,7 @@ def test_the_file_is_read_again_when_it_changes_and_a_bad_edit_keeps_the_last_go
 ) -> None:
     path = tmp_path / "monitors.yaml"
     path.write_text("defaults: {window: 5m}\n")
-    monkeypatch.setenv("MONITORS_FILE", str(path))
-    settings.reset_settings()
+    configure(MONITORS_FILE=str(path))
     monitors.reset()
     try:
         assert monitors.current().defaults.window == timedelta(minutes=5)
@@ -74,4 +73,3 @@ def test_the_file_is_read_again_when_it_changes_and_a_bad_edit_keeps_the_last_go
         assert monitors.current().defaults.window == timedelta(minutes=15)
     finally:
         monitors.reset()
-        settings.reset_settings()

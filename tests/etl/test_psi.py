@@ -32,7 +32,7 @@ def test_bins_are_right_closed_with_open_outer_edges():
 
 
 def test_reference_shares_are_one_tenth_per_bin():
-    reference = psi.Reference.of(REFERENCE)
+    reference = psi.ReferenceBins.of(REFERENCE)
     assert reference.shares == pytest.approx([0.1] * 10)
     assert reference.size == 10
 
@@ -42,7 +42,7 @@ def test_psi_of_a_concentrated_distribution_by_hand():
     # PSI = 2 * (0.5 - 0.1) * ln(0.5 / 0.1) + 8 * (1e-4 - 0.1) * ln(1e-4 / 0.1)
     #     = 0.8 * 1.6094379124341003 + 0.7992 * 6.907755278982137
     #     = 1.2875503299472803 + 5.520678018962524 = 6.808228348909804
-    value = psi.psi(psi.Reference.of(REFERENCE), [1.0] * 5 + [2.0] * 5)
+    value = psi.psi(psi.ReferenceBins.of(REFERENCE), [1.0] * 5 + [2.0] * 5)
     assert value == pytest.approx(6.808228348909804, rel=1e-12)
 
 
@@ -50,17 +50,17 @@ def test_psi_of_a_shifted_distribution_by_hand():
     # Actual 2..11: the first bin is empty (epsilon), 2..9 one per bin, 10 and 11 share the
     # open last bin (0.2). PSI = (1e-4 - 0.1) * ln(1e-4 / 0.1) + (0.2 - 0.1) * ln(2)
     #                           = 0.6900847523703155 + 0.06931471805599453 = 0.75939947042631
-    value = psi.psi(psi.Reference.of(REFERENCE), [float(v) for v in range(2, 12)])
+    value = psi.psi(psi.ReferenceBins.of(REFERENCE), [float(v) for v in range(2, 12)])
     assert value == pytest.approx(0.75939947042631, rel=1e-12)
 
 
 def test_psi_of_the_reference_itself_is_zero():
-    assert psi.psi(psi.Reference.of(REFERENCE), REFERENCE) == 0.0
+    assert psi.psi(psi.ReferenceBins.of(REFERENCE), REFERENCE) == 0.0
 
 
 def test_tied_reference_gives_empty_bins_on_both_sides():
     # All edges equal 0.5: everything at 0.5 falls in the first bin, on both sides.
-    reference = psi.Reference.of([0.5] * 20)
+    reference = psi.ReferenceBins.of([0.5] * 20)
     assert psi.psi(reference, [0.5] * 7) == 0.0
     # Everything in the last bin instead: 2 * (1 - 1e-4) * ln(1 / 1e-4).
     expected = 2 * (1 - 1e-4) * math.log(1e4)

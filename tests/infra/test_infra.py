@@ -266,7 +266,8 @@ def test_the_target_exists_in_the_function_source(
     args = container_of(services[name])["args"]
     source = ROOT / args[1]
     assert source.exists(), f"{args[1]}: the service's source is missing"
-    assert re.search(rf"^(async )?def {args[3]}\(", source.read_text(), re.M), args
+    defined = rf"^((async )?def {args[3]}\(|{args[3]} = )"  # a decorated handler, or built
+    assert re.search(defined, source.read_text(), re.M), args
 
 
 def test_concurrency_threads_and_pool_are_one_number(services: dict[str, dict[str, Any]]) -> None:

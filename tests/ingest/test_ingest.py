@@ -14,6 +14,7 @@ from modelstats.local.functions import function_process
 from modelstats.store import db
 from tests.clients import function_client
 from tests.cloudevents_http import binary, structured
+from tests.configuration import configure
 
 SOURCE = "functions/ingest/main.py"
 
@@ -144,11 +145,8 @@ def test_not_a_cloudevent_and_wrong_method(client):
     assert client.get("/healthz").json() == {"status": "ok"}
 
 
-def test_body_size_limit_is_413(clean_db, monkeypatch):
-    monkeypatch.setenv("MAX_BODY_BYTES", "1000")
-    from modelstats.core.settings import reset_settings
-
-    reset_settings()
+def test_body_size_limit_is_413(clean_db):
+    configure(MAX_BODY_BYTES="1000")
     with function_client("ingest", SOURCE) as client:
         headers, body = binary({"reports": [REPORT] * 20})
         response = client.post("/", headers=headers, content=body)

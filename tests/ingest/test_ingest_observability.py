@@ -9,6 +9,7 @@ import pytest
 
 from tests.clients import function_client
 from tests.cloudevents_http import binary
+from tests.configuration import configure
 from tests.scrapes import Samples, moved, samples
 
 SOURCE = "functions/ingest/main.py"
@@ -91,11 +92,8 @@ def test_counters_move_with_each_outcome(client, caplog) -> None:
     assert any(line.startswith(duplicate) for line in debug)
 
 
-def test_a_body_over_the_limit_is_counted_as_too_large(clean_db, monkeypatch) -> None:
-    from modelstats.core import settings
-
-    monkeypatch.setenv("MAX_BODY_BYTES", "1024")
-    settings.reset_settings()
+def test_a_body_over_the_limit_is_counted_as_too_large(clean_db) -> None:
+    configure(MAX_BODY_BYTES="1024")
     with function_client("ingest", SOURCE) as client:
         before = scrape(client)
         headers, body = binary({**REPORT, "labels": {"pad": "x" * 2000}}, id="m-big")

@@ -4,10 +4,14 @@ Mistral v1 and v2 report prediction_accuracy, drift and inference_time every 5 m
 day and hourly for a week before; v2's accuracy collapses for 28 minutes, and an alert fired
 and resolved around it; another alert (drift) is firing now. v2 also runs in staging, where its
 accuracy differs. Llama and Phi report a little. Two dead letters arrived in the last day.
+Alerts and their transitions are written as the alert function writes them (a resolved alert's
+series goes back to inactive); `add_alert` writes more.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -69,21 +73,22 @@ ALERT_COLUMNS = (
 )
 
 
-def _alert(conn: psycopg.Connection[Any], values: dict[str, Any], moves: list[tuple]) -> None:
+def add_alert(conn: psycopg.Connection[Any], values: dict[str, Any], moves: list[tuple]) -> None:
+    """One alert of Mistral v2 (in `values["env"]`, prod by default) and its transitions."""
     labels = {
         "alertname": values["rule"],
         "model": "Mistral",
         "version": "v2",
         "metric": values["metric"],
         "severity": values["severity"],
-        "env": "prod",
+        "env": values.get("env", "prod"),
     }
     row = conn.execute(
         f"INSERT INTO alerts ({ALERT_COLUMNS}) VALUES"
         " (%s, %s, %s, 'Mistral', 'v2', %s, %s, %s, %s, %s, %s, %s, now(), now()) RETURNING id",
         (
             values["rule"],
-            values["rule"][:16].ljust(16, "0"),
+            hashlib.sha256(json.dumps(labels, sort_keys=True).encode()).hexdigest()[:16],
             values["state"],
             values["metric"],
             Jsonb(labels),
@@ -106,10 +111,10 @@ def _alert(conn: psycopg.Connection[Any], values: dict[str, Any], moves: list[tu
 
 def _alerts(conn: psycopg.Connection[Any], scenario: Scenario) -> None:
     active = scenario.collapse_start
-    _alert(
+    add_alert(
         conn,
         {
-            "rule": "accuracy_low",
+            "rule": "LowPredictionAccuracy",
             "state": "resolved",
             "metric": "prediction_accuracy",
             "severity": "critical",
@@ -122,10 +127,10 @@ def _alerts(conn: psycopg.Connection[Any], scenario: Scenario) -> None:
         [
             ("pending", "inactive", "pending", active),
             ("firing", "pending", "firing", scenario.fired_at),
-            ("resolved", "firing", "resolved", scenario.resolved_at),
+            ("resolved", "firing", "inactive", scenario.resolved_at),
         ],
     )
-    _alert(
+    add_alert(
         conn,
         {
             "rule": "drift_high",

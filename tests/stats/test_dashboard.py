@@ -7,20 +7,15 @@ import hashlib
 import re
 from importlib import resources
 
-import pytest
-
-from modelstats.core import settings
 from modelstats.stats import dashboard
+from tests.configuration import configure
 from tests.stats.samples import client
 
 FOLDER = resources.files("modelstats.stats.dashboard")
 
 
-def test_page_and_files_are_public_typed_and_cacheable(
-    clean_db: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("STATS_API_TOKEN", "s3cret")
-    settings.reset_settings()
+def test_page_and_files_are_public_typed_and_cacheable(clean_db: str) -> None:
+    configure(STATS_API_TOKEN="s3cret")
     with client() as http:
         page = http.get("/")
         script = http.get("/dashboard/app.js")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -23,7 +24,7 @@ import pytest
 from modelstats.local.functions import function_process
 from tests.stats import browser
 from tests.stats.samples import SOURCE, add_samples, iso
-from tests.stats.scenario import Scenario, seed
+from tests.stats.scenario import Scenario, add_alert, seed
 
 pytestmark = pytest.mark.slow
 
@@ -134,7 +135,10 @@ def test_a_view_from_its_url_has_a_utc_time_axis_over_the_whole_range(
     assert driver.execute_script("return document.getElementById('version').value") == "v2"
     since = scenario.now - timedelta(hours=6)
     until = scenario.now + timedelta(hours=2)
-    assert text(driver, "#status").startswith(f"{utc(since)} → {utc(until)}, buckets of 2m")
+    status = text(driver, "#status")
+    assert status.startswith(f"{utc(since)} → {utc(until)}, buckets of 2m")
+    # When it was loaded, on the same 24-hour UTC clock as every other time on the page.
+    assert re.search(r", updated [0-2]\d:[0-5]\d:[0-5]\d UTC$", status), status
     figures = driver.find_elements("css selector", "figure.chart")
     assert [f.get_attribute("data-metric") for f in figures] == [
         "drift",
@@ -163,7 +167,7 @@ def test_the_firing_interval_is_shaded_on_its_metric_with_the_alert_on_hover(
     bands = accuracy.find_elements("css selector", ".alert-band")
     assert len(bands) == 1
     band = bands[0]
-    assert band.get_attribute("data-rule") == "accuracy_low"
+    assert band.get_attribute("data-rule") == "LowPredictionAccuracy"
     assert "critical" in band.get_attribute("class").split()
     assert band.get_attribute("data-from") == iso(scenario.fired_at).replace("Z", ".000Z")
     assert band.get_attribute("data-to") == iso(scenario.resolved_at).replace("Z", ".000Z")
@@ -174,6 +178,13 @@ def test_the_firing_interval_is_shaded_on_its_metric_with_the_alert_on_hover(
     width = band.size["width"] / plot.size["width"]
     assert left == pytest.approx((scenario.fired_at - (scenario.now - span)) / span, abs=0.005)
     assert width == pytest.approx((scenario.resolved_at - scenario.fired_at) / span, abs=0.005)
+    # The band is narrower than its rule's name: the label is the name in full, in the plot.
+    label = band.find_element("css selector", ".alert-label")
+    assert label.text == "LowPredictionAccuracy"
+    assert label.size["width"] > band.size["width"]
+    assert plot.location["x"] <= label.location["x"]
+    assert label.location["x"] + label.size["width"] <= plot.location["x"] + plot.size["width"]
+    assert driver.execute_script("return arguments[0].scrollWidth", label) <= label.size["width"]
     # The drift alert still fires: its band runs to the end; latency had no alert.
     drift = driver.find_element("css selector", "figure[data-metric=drift] .alert-band")
     assert drift.get_attribute("data-rule") == "drift_high"
@@ -182,16 +193,16 @@ def test_the_firing_interval_is_shaded_on_its_metric_with_the_alert_on_hover(
 
     hover(driver, band)
     tooltip = text(driver, "figure[data-metric=prediction_accuracy] .tooltip")
-    assert "alert accuracy_low (critical): prediction_accuracy lower than 0.3" in tooltip
+    assert "alert LowPredictionAccuracy (critical): prediction_accuracy lower than 0.3" in tooltip
     assert f"fired {utc(scenario.fired_at)}, resolved {utc(scenario.resolved_at)}" in tooltip
     local = text(driver, "figure[data-metric=prediction_accuracy] .tooltip .local")
     assert str(scenario.now.year) in local  # the bucket's time again, in the browser's zone
     panel = text(driver, "#alerts")
     assert "Firing now (1)" in panel and "drift_high" in panel
-    assert (
-        f"{utc(scenario.resolved_at)} accuracy_low v2 prediction_accuracy: firing → resolved"
-        in (panel)
-    )
+    # In the API's words: the series went back to inactive, the alert is resolved.
+    resolved = "LowPredictionAccuracy v2 prediction_accuracy {env=prod}: firing → resolved"
+    assert f"{utc(scenario.resolved_at)} {resolved}" in panel
+    assert "inactive" not in panel.split(resolved)[0].splitlines()[-1]
     assert "Dead letters in the last 24 h: 2" in text(driver, "#health")
     assert "model: missing" in text(driver, "#health")
     shot(driver, tmp_path, "alert")
@@ -423,4 +434,110 @@ def test_a_refresh_interval_below_the_minimum_is_raised_to_it(
     open_view(driver, view(stats_url, model="Mistral", version="v1", range="1h", refresh="soon"))
     assert text(driver, "label.refresh") == "auto-refresh 30s"
     assert "refresh" not in parse_qs(urlsplit(driver.current_url).query)
+    assert_only_own_requests_and_no_errors(driver, stats_url)
+
+
+def test_alerts_that_differ_only_by_labels_are_told_apart(
+    driver: Any, stats_url: str, scenario: Scenario, clean_db: str
+) -> None:
+    import psycopg
+
+    twin = {
+        "rule": "drift_high",
+        "state": "firing",
+        "metric": "drift",
+        "severity": "warning",
+        "summary": "drift higher than 0.2",
+        "value": 0.23,
+        "active_at": scenario.drift_fired_at - timedelta(minutes=5),
+        "fired_at": scenario.drift_fired_at,
+        "env": "staging",
+    }
+    with psycopg.connect(clean_db) as conn:
+        add_alert(conn, twin, [("firing", "pending", "firing", scenario.drift_fired_at)])
+    open_view(driver, view(stats_url, model="Mistral", version="v2", **six_hours(scenario)))
+    firing = [li.text for li in driver.find_elements("css selector", "#alerts ul.firing li")]
+    assert len(firing) == 2
+    assert any("drift_high (warning) v2 drift {env=prod}: drift higher" in f for f in firing)
+    assert any("drift_high (warning) v2 drift {env=staging}: drift higher" in f for f in firing)
+    changes = driver.find_elements("css selector", "#alerts ul.transitions li")
+    twins = [c.text for c in changes if "drift_high" in c.text]
+    assert len(twins) == 2 and twins[0] != twins[1]
+    assert_only_own_requests_and_no_errors(driver, stats_url)
+
+
+def test_at_1400_px_the_summary_table_fits_with_a_baseline(
+    driver: Any, stats_url: str, scenario: Scenario, tmp_path: Path
+) -> None:
+    params = {"model": "Mistral", "version": "v2", "baseline": "v1", "range": "24h"}
+    driver.set_window_size(1400, 1000)
+    try:
+        open_view(driver, view(stats_url, **params))
+        table = driver.find_element("css selector", "#table table.summary")
+        heads = [th.text for th in table.find_elements("css selector", "thead th")]
+        assert heads[-2:] == ["mean vs v1", "p95 vs v1"]
+        box = driver.find_element("css selector", "section.table")
+        scroll, client = driver.execute_script(
+            "return [arguments[0].scrollWidth, arguments[0].clientWidth]", box
+        )
+        assert scroll <= client, f"the table is {scroll} px wide in {client} px"
+        shot(driver, tmp_path, "table-1400")
+    finally:
+        driver.set_window_size(1500, 1200)
+    assert_only_own_requests_and_no_errors(driver, stats_url)
+
+
+def test_a_ticked_metric_without_samples_in_the_range_says_so(
+    driver: Any, stats_url: str, scenario: Scenario, clean_db: str
+) -> None:
+    # Known to the catalogue (it reported three days ago), not in the six hours shown.
+    old = scenario.now - timedelta(days=3)
+    add_samples(clean_db, [("Mistral", "v2", "queue_depth", {"env": "prod"}, old, 4.0)])
+    window = six_hours(scenario)
+    open_view(driver, view(stats_url, model="Mistral", version="v2", **window))
+    assert driver.find_element("css selector", "#metrics input[value=queue_depth]").is_selected()
+    figures = driver.find_elements("css selector", "figure.chart")
+    assert [f.get_attribute("data-metric") for f in figures] == [
+        "drift",
+        "inference_time",
+        "prediction_accuracy",
+        "queue_depth",
+    ]
+    empty = driver.find_element("css selector", "figure.chart[data-metric=queue_depth]")
+    assert empty.text == "queue_depth\nno samples in this range"
+    assert empty.find_elements("css selector", ".u-over") == []  # no plot of nothing
+    # Ticked alone beside one that has samples, as a link would tick it.
+    open_view(
+        driver,
+        view(stats_url, model="Mistral", version="v2", metric="drift,queue_depth", **window),
+    )
+    shown = driver.find_elements("css selector", "figure.chart")
+    assert [
+        (f.get_attribute("data-metric"), "empty" in f.get_attribute("class")) for f in shown
+    ] == [
+        ("drift", False),
+        ("queue_depth", True),
+    ]
+    assert_only_own_requests_and_no_errors(driver, stats_url)
+
+
+def test_a_model_that_began_reporting_minutes_ago_fills_its_default_view(
+    driver: Any, stats_url: str, scenario: Scenario, clean_db: str
+) -> None:
+    now = datetime.now(UTC)
+    minutes = [now - timedelta(minutes=m, seconds=30) for m in range(20)]
+    add_samples(
+        clean_db, [("Fresh", "v1", "drift", {}, t, 0.1 + i / 100) for i, t in enumerate(minutes)]
+    )
+    open_view(driver, view(stats_url, model="Fresh"))  # no range: the page picks one
+    assert parse_qs(urlsplit(driver.current_url).query)["range"] == ["1h"]
+    pressed = driver.find_element("css selector", "#ranges button[aria-pressed=true]")
+    assert pressed.text == "1h"
+    assert ", buckets of 1m, " in text(driver, "#status")
+    # Twenty buckets over the last third of the chart, not a few dots at its right edge.
+    count = driver.find_element("css selector", "table.summary tbody td:nth-child(3)").text
+    assert count == "20"
+    # A model with a day and more of samples keeps the day.
+    open_view(driver, view(stats_url, model="Mistral", version="v2"))
+    assert parse_qs(urlsplit(driver.current_url).query)["range"] == ["24h"]
     assert_only_own_requests_and_no_errors(driver, stats_url)

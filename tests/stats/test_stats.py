@@ -12,10 +12,10 @@ import httpx
 import psycopg
 import pytest
 
-from modelstats.core import settings
 from modelstats.local.embedded import EmbeddedPostgres
 from modelstats.local.functions import function_process
 from modelstats.store import db
+from tests.configuration import configure
 from tests.stats.samples import (
     SOURCE,
     add_samples,
@@ -283,9 +283,8 @@ def test_runs_as_the_container_does_and_answers_503_while_the_database_is_down(
 DOWN_PATHS = ("/stats/Mistral/v1", "/stats/Mistral/v1?since=20d", "/models", "/healthz")
 
 
-def test_token_required_when_set(data: datetime, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("STATS_API_TOKEN", "s3cret")
-    settings.reset_settings()
+def test_token_required_when_set(data: datetime) -> None:
+    configure(STATS_API_TOKEN="s3cret")
     with client() as http:
         missing = http.get("/stats/Mistral/v1")
         wrong = http.get("/models", headers={"Authorization": "Bearer nope"})
@@ -302,9 +301,8 @@ def test_token_required_when_set(data: datetime, monkeypatch: pytest.MonkeyPatch
     assert health.status_code == 200
 
 
-def test_open_without_token(data: datetime, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("STATS_API_TOKEN", raising=False)
-    settings.reset_settings()
+def test_open_without_token(data: datetime) -> None:
+    configure(STATS_API_TOKEN=None)
     with client() as http:
         assert http.get("/models").status_code == 200
 
@@ -338,9 +336,7 @@ def test_dead_letters_listing(clean_db: str) -> None:
         assert response.status_code == 400 and response.json()["field"] == "limit"
 
 
-def test_a_query_past_the_statement_timeout_is_503(
-    clean_db: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_query_past_the_statement_timeout_is_503(clean_db: str) -> None:
     add_samples(clean_db, [("Big", "v1", "x", {}, hours_ago(0.1), 1.0)])
     with psycopg.connect(clean_db) as conn:
         conn.execute("SELECT ensure_sample_partitions(ARRAY[current_date - 1, current_date])")
@@ -350,8 +346,7 @@ def test_a_query_past_the_statement_timeout_is_503(
             " generate_series(1, 300000) AS i"
         )
     db.close_pools()
-    monkeypatch.setenv("DB_STATEMENT_TIMEOUT_MS", "1")
-    settings.reset_settings()
+    configure(DB_STATEMENT_TIMEOUT_MS="1")
     with client() as http:
         response = http.get("/stats/Big/v1?exact=true")
     assert response.status_code == 503

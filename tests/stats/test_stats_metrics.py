@@ -4,7 +4,7 @@ parser, over samples stored in the real PostgreSQL)."""
 
 from __future__ import annotations
 
-from modelstats.core import settings
+from tests.configuration import configure
 from tests.scrapes import key, moved, samples
 from tests.stats.samples import add_samples, client, hours_ago
 
@@ -29,9 +29,8 @@ def seed(url: str) -> None:
     )
 
 
-def test_each_recent_series_last_value_is_a_gauge(clean_db, monkeypatch):
-    monkeypatch.delenv("STATS_API_TOKEN", raising=False)
-    settings.reset_settings()
+def test_each_recent_series_last_value_is_a_gauge(clean_db):
+    configure(STATS_API_TOKEN=None)
     seed(clean_db)
     with client() as stats:
         response = stats.get("/metrics")
@@ -50,16 +49,11 @@ def test_each_recent_series_last_value_is_a_gauge(clean_db, monkeypatch):
     assert any(k[0] == "process_cpu_seconds_total" for k in scraped)
 
 
-def test_the_cap_keeps_the_most_recently_updated_and_says_how_many_were_left(clean_db, monkeypatch):
-    monkeypatch.delenv("STATS_API_TOKEN", raising=False)
-    monkeypatch.setenv("METRICS_MAX_SERIES", "2")
-    settings.reset_settings()
+def test_the_cap_keeps_the_most_recently_updated_and_says_how_many_were_left(clean_db):
+    configure(STATS_API_TOKEN=None, METRICS_MAX_SERIES="2")
     seed(clean_db)
-    try:
-        with client() as stats:
-            scraped = samples(stats.get("/metrics").text)
-    finally:
-        settings.reset_settings()
+    with client() as stats:
+        scraped = samples(stats.get("/metrics").text)
     exported = sorted(k[1] for k in scraped if k[0] == LAST)
     assert exported == [
         (("metric", "drift"), ("model", "Mistral"), ("version", "v2")),
@@ -68,21 +62,17 @@ def test_the_cap_keeps_the_most_recently_updated_and_says_how_many_were_left(cle
     assert scraped[key(OMITTED)] == 1
 
 
-def test_metrics_follow_the_stats_token_and_requests_are_timed(clean_db, monkeypatch):
+def test_metrics_follow_the_stats_token_and_requests_are_timed(clean_db):
     token = "s3cret"
-    monkeypatch.setenv("STATS_API_TOKEN", token)
-    settings.reset_settings()
+    configure(STATS_API_TOKEN=token)
     auth = {"authorization": f"Bearer {token}"}
-    try:
-        with client() as stats:
-            assert stats.get("/metrics").status_code == 401
-            before = samples(stats.get("/metrics", headers=auth).text)
-            assert stats.get("/models", headers=auth).status_code == 200
-            assert stats.get("/stats/Nobody/v1", headers=auth).status_code == 404
-            assert stats.get("/no/such/path/at/all", headers=auth).status_code == 404
-            after = samples(stats.get("/metrics", headers=auth).text)
-    finally:
-        settings.reset_settings()
+    with client() as stats:
+        assert stats.get("/metrics").status_code == 401
+        before = samples(stats.get("/metrics", headers=auth).text)
+        assert stats.get("/models", headers=auth).status_code == 200
+        assert stats.get("/stats/Nobody/v1", headers=auth).status_code == 404
+        assert stats.get("/no/such/path/at/all", headers=auth).status_code == 404
+        after = samples(stats.get("/metrics", headers=auth).text)
     timed = "modelstats_http_request_duration_seconds_count"
     assert moved(before, after, timed, function="stats", route="/models", code="200") == 1
     route = "/stats/{model}/{version}"

@@ -9,7 +9,7 @@ import psycopg
 import pytest
 
 from modelstats.core.errors import BadInput, DatabaseUnavailable, InternalError
-from modelstats.store.batching import GroupCommit, Pending, PerLoop
+from modelstats.store.batching import GroupCommit, Pending
 
 
 def test_concurrent_items_share_batches_and_each_gets_its_own_answer() -> None:
@@ -132,15 +132,3 @@ def test_an_item_the_writer_forgot_is_an_error_not_a_hang() -> None:
 
     with pytest.raises(RuntimeError, match="unanswered"):
         asyncio.run(main())
-
-
-def test_per_loop_gives_each_event_loop_its_own_instance() -> None:
-    made: list[object] = []
-    holder: PerLoop[object] = PerLoop(lambda: made.append(object()) or made[-1])
-
-    async def twice() -> bool:
-        return holder.get() is holder.get()
-
-    assert asyncio.run(twice())
-    assert asyncio.run(twice())
-    assert len(made) == 2

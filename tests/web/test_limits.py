@@ -17,10 +17,11 @@ import pytest
 from starlette.testclient import TestClient
 
 from modelstats.alert import outbox
-from modelstats.core import contract, settings
+from modelstats.core import contract
 from modelstats.local.functions import function_process
 from tests.clients import function_client
 from tests.cloudevents_http import binary_headers
+from tests.configuration import configure
 
 DEEP = b"[" * 10_000 + b"]" * 10_000
 EVENT_TYPES = {
@@ -67,9 +68,8 @@ def test_the_dead_letter_sink_keeps_deep_json_as_it_came(clean_db):
     assert (letter.event_id, letter.data) == ("deep", DEEP)
 
 
-def test_a_chunked_body_over_the_limit_is_413(clean_db, monkeypatch):
-    monkeypatch.setenv("MAX_BODY_BYTES", "1000")
-    settings.reset_settings()
+def test_a_chunked_body_over_the_limit_is_413(clean_db):
+    configure(MAX_BODY_BYTES="1000")
     headers = {**binary_headers(contract.METRIC_REPORTED), "content-type": "application/json"}
 
     def chunks() -> Iterator[bytes]:  # no content-length: the limit is found while reading

@@ -43,9 +43,10 @@ from modelstats.alert.transitions import Context, record
 from modelstats.core import cloudevents, contract, metrics, timestamps
 from modelstats.core.cloudevents import Event
 from modelstats.core.errors import BadInput
+from modelstats.core.holder import Holder
 from modelstats.core.reports import Report, labels_json, parse_reports
 from modelstats.store import db, queries
-from modelstats.store.batching import GroupCommit, Pending, PerLoop
+from modelstats.store.batching import GroupCommit, Pending
 
 log = logging.getLogger("modelstats.alerts")
 
@@ -139,10 +140,11 @@ async def _commit_with_retries(batch: Batch) -> None:
         return
 
 
-_evaluators: PerLoop[GroupCommit[Work, Verdict]] = PerLoop(
+_evaluators: Holder[GroupCommit[Work, Verdict]] = Holder(
     lambda: GroupCommit(
         _commit_with_retries, weight=lambda work: len(work.observations), max_weight=5000
-    )
+    ),
+    per_loop=True,
 )
 
 

@@ -22,7 +22,6 @@ whatever is due from anywhere.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -35,6 +34,7 @@ import psycopg
 from modelstats.alert.notifiers import Notifier, configured
 from modelstats.core import metrics, timestamps
 from modelstats.core.errors import DatabaseUnavailable, DeliveryFailed
+from modelstats.core.holder import Holder
 from modelstats.core.settings import Settings, get_settings
 from modelstats.store import db, queries
 
@@ -211,25 +211,23 @@ class Dispatcher:
             conn.close()
 
 
-_lock = threading.Lock()
-_dispatcher: Dispatcher | None = None
-_pid = 0
+def _start_dispatcher() -> Dispatcher:
+    settings = get_settings()
+    started = Dispatcher(
+        settings.alert_delivery_threads,
+        settings.alert_poll_interval_ms / 1000,
+        settings.alert_delivery_timeout_ms / 1000,
+    )
+    started.start()
+    return started
+
+
+_dispatcher: Holder[Dispatcher] = Holder(_start_dispatcher)
 
 
 def dispatcher() -> Dispatcher:
     """This process's dispatcher, started on first use (in the worker, never at import)."""
-    global _dispatcher, _pid
-    with _lock:
-        if _dispatcher is None or _pid != os.getpid():
-            settings = get_settings()
-            _dispatcher = Dispatcher(
-                settings.alert_delivery_threads,
-                settings.alert_poll_interval_ms / 1000,
-                settings.alert_delivery_timeout_ms / 1000,
-            )
-            _pid = os.getpid()
-            _dispatcher.start()
-        return _dispatcher
+    return _dispatcher.get()
 
 
 def start() -> None:
@@ -238,9 +236,8 @@ def start() -> None:
 
 
 def shutdown() -> None:
-    """Stop this process's dispatcher (tests; a new one starts on next use)."""
-    global _dispatcher
-    with _lock:
-        current, _dispatcher = _dispatcher, None
-    if current is not None and _pid == os.getpid():
+    """Stop this process's dispatcher (the function's stop hook, and tests; a new one starts
+    on next use)."""
+    current = _dispatcher.take()
+    if current is not None:
         current.stop()

@@ -10,9 +10,9 @@ checkout's `.modelstats`), as `replay` always did.
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -77,15 +77,15 @@ def data_dir_option(command: Command) -> Command:
 
 def find_database(data_dir: str | None) -> str | None:
     """The database a command works on: DATABASE_URL, else the running stack's in `data_dir`
-    (None when neither). Put into the environment, where the code under the commands reads it."""
-    url = os.environ.get("DATABASE_URL")
-    if not url:
-        from modelstats.local import state
+    (None when neither). Given to the code under the command through this process's settings."""
+    current = settings.get_settings()
+    if current.database_url:
+        return current.database_url
+    from modelstats.local import state
 
-        url = state.running_state(resolve_data_dir(data_dir)).get("database_url")
+    url = state.running_state(resolve_data_dir(data_dir)).get("database_url")
     if url:
-        os.environ["DATABASE_URL"] = url
-        settings.reset_settings()
+        settings.use(replace(current, database_url=url))
     return url or None
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -46,11 +47,11 @@ def etl_run(job_text: str, commit: bool, data_dir: str | None) -> None:
     from modelstats.store import db
 
     try:
-        if not os.environ.get("ETL_ROOT"):
+        current = settings.get_settings()
+        if not current.etl_root:
             etl_root = state.running_state(resolve_data_dir(data_dir)).get("etl_root")
             if etl_root:
-                os.environ["ETL_ROOT"] = etl_root
-                settings.reset_settings()
+                settings.use(replace(current, etl_root=os.path.abspath(etl_root)))
         text = Path(job_text[1:]).read_text("utf-8") if job_text.startswith("@") else job_text
         job = jobs.parse(text)
         if isinstance(job, jobs.SyntheticJob):

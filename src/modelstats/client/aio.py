@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 
 from modelstats.client.buffered import BufferedReports
-from modelstats.client.core import Batcher, Delivery
+from modelstats.client.core import BatchDelivery, Batcher
 from modelstats.client.sync import CLOSE_MARGIN_SECONDS, _weak_call, deliver, drain, options_from
 
 FLUSH_POLL_SECONDS = 0.02
@@ -40,7 +40,7 @@ class AsyncReporter(BufferedReports):
         self._wake = asyncio.Event()
         self._interrupt = asyncio.Event()
         self._deadline: float | None = None
-        self._current: Delivery | None = None  # the batch being sent, kept if the task dies
+        self._current: BatchDelivery | None = None  # the batch being sent, kept if the task dies
         self._closed = False
         self._at_exit = _weak_call(self, "_close_at_exit")
         atexit.register(self._at_exit)
@@ -129,7 +129,7 @@ class AsyncReporter(BufferedReports):
                 if closing:
                     return
 
-    async def _deliver(self, client: httpx.AsyncClient, delivery: Delivery) -> None:
+    async def _deliver(self, client: httpx.AsyncClient, delivery: BatchDelivery) -> None:
         """`sync.deliver` with awaits: post until the batch is settled."""
         self._current = delivery
         while (attempt := delivery.next_attempt(self._deadline)) is not None:

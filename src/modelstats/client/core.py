@@ -1,7 +1,7 @@
 """What the sync and the async reporter share: the buffer, the events and the retry decisions.
 
 Nothing here does I/O. A `Batcher` holds the validated reports (encoded once, as JSON bytes)
-in a bounded FIFO and keeps the counters; `take()` hands the sender a `Delivery`: the reports
+in a bounded FIFO and keeps the counters; `take()` hands the sender a `BatchDelivery`: the reports
 of one or more events and what to do after each answer. The senders (`sync.py`, `aio.py`)
 only post, sleep and wait.
 
@@ -45,7 +45,7 @@ class ReporterClosed(ModelstatsError):
 
 
 @dataclass(frozen=True)
-class Options:
+class ReporterOptions:
     source: str
     # Reports held while the broker is slow or down; beyond it the oldest are dropped.
     max_buffered: int = 100_000
@@ -242,7 +242,7 @@ def labels_envelope(model: str) -> Envelope:
 
 
 @dataclass
-class Event:
+class EncodedEvent:
     """One binary-mode CloudEvent, built once: a retry is the same event (same id), which
     ingest recognises as a redelivery."""
 
@@ -254,13 +254,13 @@ class Event:
     attempts: int = 0
 
 
-def build_event(source: str, envelope: Envelope, items: list[bytes]) -> Event:
+def build_event(source: str, envelope: Envelope, items: list[bytes]) -> EncodedEvent:
     body = envelope.head + b",".join(items) + envelope.tail
     attributes = {"type": envelope.type, "source": source, "datacontenttype": "application/json"}
     # The SDK gives the event a fresh id (a UUID) and the current time.
     event = CloudEvent(attributes, body)
     headers, payload = cloudevents.binary_response(event)
-    return Event(str(event["id"]), headers, payload, envelope, items)
+    return EncodedEvent(str(event["id"]), headers, payload, envelope, items)
 
 
 def _reason(body: str) -> str:
@@ -278,7 +278,7 @@ def _reason(body: str) -> str:
 class Batcher:
     """The bounded buffer and the counters, shared by the sending side and report()."""
 
-    def __init__(self, options: Options):
+    def __init__(self, options: ReporterOptions):
         self.options = options
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
@@ -311,7 +311,7 @@ class Batcher:
                 self._changed.notify_all()
             return len(self._queue) >= self.options.max_reports_per_event
 
-    def take(self) -> Delivery | None:
+    def take(self) -> BatchDelivery | None:
         """The next batch from the front of the buffer (bounded by count and bytes), or None."""
         limit, budget = self.options.max_reports_per_event, self.options.max_event_bytes
         with self._lock:
@@ -332,7 +332,7 @@ class Batcher:
             first = self._head
             self._head += len(items)
             self._in_flight[first] = len(items)
-        return Delivery(self, first, [build_event(self.options.source, envelope, items)])
+        return BatchDelivery(self, first, [build_event(self.options.source, envelope, items)])
 
     def mark(self) -> int:
         """A flush's mark: everything reported so far."""
@@ -421,25 +421,25 @@ class Batcher:
 
 
 @dataclass(frozen=True)
-class Attempt:
-    event: Event
+class SendAttempt:
+    event: EncodedEvent
     wait: float  # seconds to sleep first
     timeout: float  # for the request
 
 
-class Delivery:
+class BatchDelivery:
     """The attempts to deliver one batch: usually one event, several if the broker finds it
     too large (413: split in two, each half a new event). The sender asks `next_attempt()`,
     posts, and reports the answer with `answered()` or `unreachable()`."""
 
-    def __init__(self, batcher: Batcher, first: int, events: list[Event]):
+    def __init__(self, batcher: Batcher, first: int, events: list[EncodedEvent]):
         self.batcher = batcher
         self.options = batcher.options
         self.first = first
         self.events = events  # a stack: the last is sent next
         self.wait = 0.0
 
-    def next_attempt(self, deadline: float | None) -> Attempt | None:
+    def next_attempt(self, deadline: float | None) -> SendAttempt | None:
         """None when done; at the close deadline, what is left counts as failed."""
         if not self.events:
             return None
@@ -453,7 +453,7 @@ class Delivery:
             # One last attempt at the deadline, whose timeout may run a second past it.
             wait = min(wait, left)
             timeout = max(1.0, min(timeout, left - wait))
-        return Attempt(self.events[-1], wait, timeout)
+        return SendAttempt(self.events[-1], wait, timeout)
 
     def answered(self, status: int, retry_after: str | None, body: str) -> None:
         event = self.events[-1]
@@ -486,7 +486,7 @@ class Delivery:
         self.events.clear()
         self._finish_if_done()
 
-    def _retry(self, event: Event, reason: str, retry_after: str | None) -> None:
+    def _retry(self, event: EncodedEvent, reason: str, retry_after: str | None) -> None:
         # Exponential backoff with full jitter: senders that failed together spread out.
         ceiling = min(self.options.retry_max, self.options.retry_initial * 2**event.attempts)
         self.wait = random.uniform(0, ceiling)

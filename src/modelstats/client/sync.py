@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 
 from modelstats.client.buffered import BufferedReports
-from modelstats.client.core import Batcher, Delivery, Options
+from modelstats.client.core import BatchDelivery, Batcher, ReporterOptions
 
 CLOSE_MARGIN_SECONDS = 2.0
 
@@ -30,14 +30,14 @@ def default_source() -> str:
     return f"/modelstats/reporter/{socket.gethostname()}"
 
 
-def options_from(source: str | None, settings: dict[str, Any]) -> Options:
-    return Options(source=source or default_source(), **settings)
+def options_from(source: str | None, settings: dict[str, Any]) -> ReporterOptions:
+    return ReporterOptions(source=source or default_source(), **settings)
 
 
 def deliver(
     client: httpx.Client,
     url: str,
-    delivery: Delivery,
+    delivery: BatchDelivery,
     deadline: Callable[[], float | None],
     sleep: Callable[[float], None],
 ) -> None:

@@ -32,6 +32,8 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
+from modelstats.core.holder import Holder
+
 # From 1 ms (an ingest under group commit) to 30 s (a stats query near its statement timeout).
 SECONDS_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
@@ -143,21 +145,20 @@ class Children:
         return child
 
 
-_multiprocess: CollectorRegistry | None = None
-_multiprocess_lock = threading.Lock()
+def _multiprocess_registry() -> CollectorRegistry:
+    collected = CollectorRegistry()
+    MultiProcessCollector(collected)
+    return collected
+
+
+_multiprocess: Holder[CollectorRegistry] = Holder(_multiprocess_registry)
 
 
 def registry() -> Collector:
     """What /metrics reports: this process's registry, or every worker's files."""
-    global _multiprocess
     if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         return REGISTRY
-    with _multiprocess_lock:
-        if _multiprocess is None:
-            collected = CollectorRegistry()
-            MultiProcessCollector(collected)
-            _multiprocess = collected
-    return _multiprocess
+    return _multiprocess.get()
 
 
 class _Together:

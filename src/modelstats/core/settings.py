@@ -1,12 +1,17 @@
-"""One settings object, read from the environment on first use (never at import)."""
+"""One settings object per process: read from the environment on first use (never at import),
+or given explicitly with `use()` (the CLI, when a command finds its database; tests).
+
+    settings.use(replace(get_settings(), database_url=url))
+    settings.forget()    # the next get_settings() reads the environment again
+"""
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from functools import lru_cache
 
 from modelstats.core.errors import ConfigError
+from modelstats.core.holder import Holder
 
 
 def _int(
@@ -121,11 +126,19 @@ def from_environment(env: dict[str, str] | None = None) -> Settings:
     )
 
 
-@lru_cache(maxsize=1)
+_settings: Holder[Settings] = Holder(from_environment)
+
+
 def get_settings() -> Settings:
-    return from_environment()
+    """This process's settings."""
+    return _settings.get()
 
 
-def reset_settings() -> None:
-    """Forget the cached settings (tests change the environment)."""
-    get_settings.cache_clear()
+def use(settings: Settings) -> None:
+    """This process's settings from now on (a forked child reads its environment anew)."""
+    _settings.set(settings)
+
+
+def forget() -> None:
+    """Drop the settings in use: the next `get_settings()` reads the environment."""
+    _settings.take()

@@ -131,7 +131,7 @@ def _moment(value: datetime | None) -> str:
 
 @dataclass
 class _Read:
-    """Steps 1-2: what this run read, and what of it is still to report."""
+    """What this run read and parsed, and what of it is still to report."""
 
     chunks: list[logfiles.Chunk]
     parsed: _Parsed
@@ -162,8 +162,8 @@ def _read(
 def _closed_windows(
     conn: Any, job: JsonlJob, source: str, read: _Read, previous: datetime | None, now: datetime
 ) -> tuple[datetime | None, list[Record], list[Record]]:
-    """Step 3: the cut (end of the last closed window, if it moved), the records of the windows
-    it closed (pending ones included), and those to keep pending."""
+    """The cut (end of the last closed window, if it moved), the records of the windows it
+    closed (pending ones included), and those to keep pending."""
     horizon = _horizon(job, read.chunks, read.parsed, read.newest, now)
     cut = windows.cutoff(horizon, job.window) if horizon is not None else None
     if cut is None or (previous is not None and cut <= previous):
@@ -193,7 +193,7 @@ def run(
         previous = state.reported_until
         cut, closing, keep = _closed_windows(conn, job, source, read, previous, now)
 
-        # 4: reports of the closed windows that fit in one event (one slot for the etl report).
+        # As many closed windows as fit in one event, leaving a slot for the etl report.
         batch = windows.limit(windows.group(closing, job.window), get_settings().max_reports - 1)
         if batch.truncated:
             log.error("%s: %d model/version groups of one window dropped", source, batch.truncated)
@@ -207,7 +207,7 @@ def run(
             until = previous
         reply = Reply(_event_id(job, source, read, previous, until, reports), reports, now)
 
-        # 5: save it all with the reply, in the transaction that holds the lock.
+        # Saved with the reply, under the source's lock: the run happens whole or not at all.
         watermark.add_pending(conn, source, keep)
         watermark.save_files(conn, source, [chunk.state for chunk in read.chunks])
         watermark.save(conn, source, watermark.SourceState(read.newest, until))

@@ -56,7 +56,7 @@ def shares(counts: Sequence[int]) -> list[float]:
 
 
 @dataclass(frozen=True)
-class Reference:
+class ReferenceBins:
     """What PSI needs of a reference sample: its bin edges and the share in each bin."""
 
     edges: tuple[float, ...]
@@ -64,12 +64,12 @@ class Reference:
     size: int
 
     @classmethod
-    def of(cls, scores: Sequence[float]) -> Reference:
+    def of(cls, scores: Sequence[float]) -> ReferenceBins:
         edges = decile_edges(scores)
         return cls(tuple(edges), tuple(shares(bin_counts(edges, scores))), len(scores))
 
 
-def psi(reference: Reference, scores: Sequence[float]) -> float:
+def psi(reference: ReferenceBins, scores: Sequence[float]) -> float:
     """The population stability index of `scores` against `reference` (0 = same shape)."""
     actual = shares(bin_counts(reference.edges, scores))
     total = 0.0

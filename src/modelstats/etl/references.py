@@ -23,7 +23,7 @@ from datetime import datetime
 from modelstats.core import timestamps
 from modelstats.core.errors import BadInput
 from modelstats.etl import confined, watermark
-from modelstats.etl.psi import Reference, psi
+from modelstats.etl.psi import ReferenceBins, psi
 from modelstats.etl.watermark import Connection
 
 FIRST = "first"
@@ -70,9 +70,9 @@ class References:
         self._conn = conn
         self._source = source
         self._setting = setting
-        self._known: dict[Key, Reference] | None = None
+        self._known: dict[Key, ReferenceBins] | None = None
 
-    def _load(self) -> dict[Key, Reference]:
+    def _load(self) -> dict[Key, ReferenceBins]:
         stored = watermark.references(self._conn, self._source)
         origins = {origin for origin, _ in stored.values()}
         if self._setting == FIRST:
@@ -87,7 +87,7 @@ class References:
         known = {}
         for key, sample in scores.items():
             if len(sample) >= MIN_SCORES:
-                known[key] = Reference.of(sample)
+                known[key] = ReferenceBins.of(sample)
                 watermark.add_reference(self._conn, self._source, key, origin, known[key])
         return known
 
@@ -103,7 +103,7 @@ class References:
         if reference is None:
             if self._setting != FIRST or len(scores) < MIN_SCORES:
                 return None
-            reference = Reference.of(scores)
+            reference = ReferenceBins.of(scores)
             origin = f"window:{timestamps.format(window)}"
             watermark.add_reference(self._conn, self._source, (model, version), origin, reference)
             self._known[(model, version)] = reference

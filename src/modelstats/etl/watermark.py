@@ -15,11 +15,12 @@ from datetime import datetime
 from typing import Any
 
 import psycopg
+from psycopg.rows import class_row, dict_row
 from psycopg.types.json import Jsonb
 
 from modelstats.core.errors import DatabaseUnavailable
 from modelstats.etl.logfiles import FileState
-from modelstats.etl.psi import Reference
+from modelstats.etl.psi import ReferenceBins
 from modelstats.etl.records import Record
 from modelstats.store import queries
 
@@ -52,13 +53,14 @@ def lock(conn: Connection, source: str) -> SourceState:
     try:
         conn.execute(_q("lock_timeout"), (LOCK_TIMEOUT,))
         conn.execute(_q("ensure_source"), (source,))
-        row = conn.execute(_q("lock_source"), (source,)).fetchone()
+        state = conn.cursor(row_factory=class_row(SourceState))
+        found = state.execute(_q("lock_source"), (source,)).fetchone()
     except psycopg.errors.LockNotAvailable:
         raise DatabaseUnavailable(
             f"another etl run of {source} holds its watermark for over {LOCK_TIMEOUT}; retry later"
         ) from None
-    assert row is not None
-    return SourceState(newest_time=row[0], reported_until=row[1])
+    assert found is not None
+    return found
 
 
 def save(conn: Connection, source: str, state: SourceState) -> None:
@@ -66,10 +68,17 @@ def save(conn: Connection, source: str, state: SourceState) -> None:
 
 
 def files(conn: Connection, source: str) -> dict[tuple[int, int], FileState]:
-    rows = conn.execute(_q("select_files"), (source,)).fetchall()
+    rows = conn.cursor(row_factory=dict_row).execute(_q("select_files"), (source,)).fetchall()
     states = [
-        FileState(int(dev), int(ino), path, offset, head_length, bytes(head))
-        for dev, ino, path, offset, head_length, head in rows
+        FileState(
+            device=int(row["device"]),  # numeric: st_dev and st_ino are unsigned 64-bit
+            inode=int(row["inode"]),
+            path=row["path"],
+            offset=row["read_offset"],
+            head_length=row["head_length"],
+            head_sha256=bytes(row["head_sha256"]),
+        )
+        for row in rows
     ]
     return {state.key: state for state in states}
 
@@ -90,8 +99,8 @@ def save_files(conn: Connection, source: str, states: Sequence[FileState]) -> No
 
 def take_pending(conn: Connection, source: str, before: datetime) -> list[Record]:
     """Remove and return the pending records older than `before` (their windows closed)."""
-    rows = conn.execute(_q("take_pending"), (source, before)).fetchall()
-    return [Record(*row) for row in rows]
+    taken = conn.cursor(row_factory=class_row(Record))
+    return taken.execute(_q("take_pending"), (source, before)).fetchall()
 
 
 def add_pending(conn: Connection, source: str, records: Iterable[Record]) -> None:
@@ -101,17 +110,15 @@ def add_pending(conn: Connection, source: str, records: Iterable[Record]) -> Non
             copy.write_row((source, r.model, r.version, r.time, r.correct, r.latency_ms, r.score))
 
 
-def pending_count(conn: Connection, source: str) -> int:
-    row = conn.execute(_q("count_pending"), (source,)).fetchone()
-    return int(row[0]) if row else 0
-
-
-def references(conn: Connection, source: str) -> dict[tuple[str, str], tuple[str, Reference]]:
+def references(conn: Connection, source: str) -> dict[tuple[str, str], tuple[str, ReferenceBins]]:
     """Stored references by (model, version): their origin and bins."""
-    rows = conn.execute(_q("select_references"), (source,)).fetchall()
+    rows = conn.cursor(row_factory=dict_row).execute(_q("select_references"), (source,))
     return {
-        (model, version): (origin, Reference(tuple(edges), tuple(shares), size))
-        for model, version, origin, edges, shares, size in rows
+        (row["model"], row["version"]): (
+            row["origin"],
+            ReferenceBins(tuple(row["edges"]), tuple(row["shares"]), row["size"]),
+        )
+        for row in rows
     }
 
 
@@ -120,7 +127,7 @@ def drop_references(conn: Connection, source: str) -> None:
 
 
 def add_reference(
-    conn: Connection, source: str, key: tuple[str, str], origin: str, reference: Reference
+    conn: Connection, source: str, key: tuple[str, str], origin: str, reference: ReferenceBins
 ) -> None:
     model, version = key
     conn.execute(
@@ -138,10 +145,11 @@ def add_reference(
 
 
 def find_reply(conn: Connection, source: str, ping_source: str, ping_id: str) -> Reply | None:
-    row = conn.execute(_q("select_reply"), (source, ping_source, ping_id)).fetchone()
+    replies = conn.cursor(row_factory=dict_row)
+    row = replies.execute(_q("select_reply"), (source, ping_source, ping_id)).fetchone()
     if row is None:
         return None
-    return Reply(event_id=row[0], reports=row[1] or [], time=row[2])
+    return Reply(event_id=row["event_id"], reports=row["reports"] or [], time=row["time"])
 
 
 def save_reply(conn: Connection, source: str, ping_source: str, ping_id: str, reply: Reply) -> None:

@@ -20,13 +20,13 @@ import psycopg
 from modelstats.core import metrics, timestamps
 from modelstats.core.cloudevents import Event
 from modelstats.core.columns import Columns
+from modelstats.core.holder import Holder
 from modelstats.core.inference import BLOCK_SPAN_SECONDS, TIME
 from modelstats.core.settings import get_settings
 from modelstats.ingest import logged
 from modelstats.ingest.arrivals import Arrival, ArrivalStore
 from modelstats.ingest.logged import Block
 from modelstats.store import queries
-from modelstats.store.batching import PerLoop
 
 # copy_blocks' columns: model, kind, time_min, time_max, rows, meta, features, outputs, scores.
 BLOCK_TYPES = ["text", "text", "timestamptz", "timestamptz", "int4", *["bytea"] * 4]
@@ -105,7 +105,7 @@ def block_row(block: Block) -> tuple[object, ...]:
     )
 
 
-_stores: PerLoop[InferenceStore] = PerLoop(InferenceStore)
+_stores: Holder[InferenceStore] = Holder(InferenceStore, per_loop=True)
 
 
 async def store(event: Event) -> bool:

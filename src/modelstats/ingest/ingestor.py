@@ -19,14 +19,16 @@ from typing import Any
 
 import psycopg
 from cloudevents.http import CloudEvent
+from psycopg.rows import dict_row
 
 from modelstats.core import cloudevents, contract, metrics, timestamps
 from modelstats.core.cloudevents import Event
 from modelstats.core.errors import BadInput, ModelstatsError, http_status
+from modelstats.core.holder import Holder
 from modelstats.core.reports import Report, labels_json, parse_reports
 from modelstats.ingest import inference, labels
 from modelstats.store import db, queries
-from modelstats.store.batching import GroupCommit, Pending, PerLoop
+from modelstats.store.batching import GroupCommit, Pending
 from modelstats.web.wrapper import rejection_reason
 
 log = logging.getLogger("modelstats.ingest")
@@ -47,7 +49,7 @@ class Stored:
 
 
 @dataclass
-class Delivery:
+class ParsedEvent:
     """One event on its way into the store, with the samples it holds."""
 
     event: Event
@@ -86,7 +88,7 @@ class Delivery:
         return (self.event.source, self.event.id)
 
 
-Batch = list[Pending[Delivery, "Stored"]]
+Batch = list[Pending[ParsedEvent, "Stored"]]
 
 
 # Every type ingest takes: metric reports, logged inference traffic (inference.py), labels.
@@ -104,7 +106,7 @@ class Ingestor:
     """Writes the deliveries of one event loop through group commit (store/batching.py)."""
 
     def __init__(self, writers: int = 2, max_batch_samples: int = 50_000):
-        self._batches: GroupCommit[Delivery, Stored] = GroupCommit(
+        self._batches: GroupCommit[ParsedEvent, Stored] = GroupCommit(
             self._write_batch,
             weight=lambda delivery: len(delivery.samples),
             max_weight=max_batch_samples,
@@ -114,7 +116,7 @@ class Ingestor:
         self._days: set[date] = set()
 
     async def store(self, event: Event, reports: list[Report], received_at: datetime) -> Stored:
-        return await self._batches.submit(Delivery(event, reports, received_at))
+        return await self._batches.submit(ParsedEvent(event, reports, received_at))
 
     async def _write_batch(self, batch: Batch) -> None:
         """One transaction for the batch (a failure other than an outage is narrowed down to
@@ -128,14 +130,14 @@ class Ingestor:
 
     async def _write(self, batch: Batch) -> None:
         # The same event delivered twice at once: store it once, answer both.
-        unique: dict[tuple[str, str], Delivery] = {}
+        unique: dict[tuple[str, str], ParsedEvent] = {}
         for pending in batch:
             unique.setdefault(pending.item.key, pending.item)
         async with db.async_connection() as conn:
             await self._prepare(conn, unique.values())
             async with conn.transaction():
                 ordered = sorted(unique.values(), key=lambda p: p.key)
-                cursor = await conn.execute(
+                cursor = await conn.cursor(row_factory=dict_row).execute(
                     queries.get("store", "insert_events"),
                     (
                         [p.event.source for p in ordered],
@@ -144,7 +146,7 @@ class Ingestor:
                         [len(p.samples) for p in ordered],
                     ),
                 )
-                new_keys = {(row[0], row[1]) for row in await cursor.fetchall()}
+                new_keys = {(row["source"], row["id"]) for row in await cursor.fetchall()}
                 last = await self._replace(conn, batch, new_keys)
                 async with conn.cursor().copy(queries.get("store", "copy_samples")) as copy:
                     copy.set_types(["int4", "timestamptz", "float8"])
@@ -157,11 +159,14 @@ class Ingestor:
             duplicates = [key for key in unique if key not in new_keys]
             first_seen: dict[tuple[str, str], datetime] = {}
             if duplicates:
-                cursor = await conn.execute(
+                cursor = await conn.cursor(row_factory=dict_row).execute(
                     queries.get("store", "select_events"),
                     ([k[0] for k in duplicates], [k[1] for k in duplicates]),
                 )
-                first_seen = {(row[0], row[1]): row[2] for row in await cursor.fetchall()}
+                first_seen = {
+                    (row["source"], row["id"]): row["received_at"]
+                    for row in await cursor.fetchall()
+                }
         for pending in batch:
             item = pending.item
             if item.key in new_keys and unique[item.key] is item:
@@ -173,10 +178,10 @@ class Ingestor:
 
     async def _replace(
         self, conn: Any, batch: Batch, new_keys: set[tuple[str, str]]
-    ) -> dict[tuple[SeriesKey, datetime], Delivery]:
+    ) -> dict[tuple[SeriesKey, datetime], ParsedEvent]:
         """Delete the samples that new `replace` reports take the place of; return, for each
         replaced (series, time), the last event of the batch to write it (the one kept)."""
-        last: dict[tuple[SeriesKey, datetime], Delivery] = {}
+        last: dict[tuple[SeriesKey, datetime], ParsedEvent] = {}
         for pending in batch:  # arrival order: the later report wins
             if pending.item.key in new_keys:
                 for replaced in pending.item.replaces:
@@ -189,7 +194,7 @@ class Ingestor:
             )
         return last
 
-    async def _prepare(self, conn: Any, items: Iterable[Delivery]) -> None:
+    async def _prepare(self, conn: Any, items: Iterable[ParsedEvent]) -> None:
         """Create missing series rows and daily partitions, outside the batch transaction."""
         missing: set[SeriesKey] = set()
         days: set[date] = set()
@@ -208,12 +213,14 @@ class Ingestor:
             columns = tuple(list(column) for column in zip(*keys, strict=True))
             async with conn.transaction():
                 await conn.execute(queries.get("store", "upsert_series"), columns)
-                cursor = await conn.execute(queries.get("store", "select_series"), columns)
-                for series_id, model, version, metric, labels in await cursor.fetchall():
-                    self._series[(model, version, metric, labels_json(labels))] = series_id
+                cursor = conn.cursor(row_factory=dict_row)
+                await cursor.execute(queries.get("store", "select_series"), columns)
+                for row in await cursor.fetchall():
+                    key = (row["model"], row["version"], row["metric"], labels_json(row["labels"]))
+                    self._series[key] = row["id"]
 
 
-_ingestors: PerLoop[Ingestor] = PerLoop(Ingestor)
+_ingestors: Holder[Ingestor] = Holder(Ingestor, per_loop=True)
 
 
 def ingestor() -> Ingestor:

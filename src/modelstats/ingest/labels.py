@@ -15,11 +15,11 @@ import psycopg
 
 from modelstats.core import metrics, timestamps
 from modelstats.core.cloudevents import Event
+from modelstats.core.holder import Holder
 from modelstats.core.labels import Labels, parse_labels
 from modelstats.core.settings import get_settings
 from modelstats.ingest.arrivals import Arrival, ArrivalStore
 from modelstats.store import queries
-from modelstats.store.batching import PerLoop
 
 
 class LabelStore(ArrivalStore[Labels]):
@@ -64,7 +64,7 @@ class LabelStore(ArrivalStore[Labels]):
         metrics.INGEST_LABELS.inc(sum(arrival.size for arrival in new))
 
 
-_stores: PerLoop[LabelStore] = PerLoop(LabelStore)
+_stores: Holder[LabelStore] = Holder(LabelStore, per_loop=True)
 
 
 async def store(event: Event) -> bool:

@@ -1,2 +1,2 @@
-"""The stats function's domain: aggregates, rollups, sketches, parameters, routes, OpenAPI and
-the dashboard."""
+"""The stats function's domain: aggregates, rollups, sketches, parameters, the access rule,
+OpenAPI and the dashboard."""

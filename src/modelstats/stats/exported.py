@@ -18,11 +18,12 @@ between scrapes, and every replica answers the same.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
-from typing import Any
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
+from psycopg.rows import class_row
 
 from modelstats.core import timestamps
 from modelstats.core.settings import get_settings
@@ -32,11 +33,23 @@ WINDOW = timedelta(days=1)
 LABELS = ["model", "version", "metric"]
 
 
+@dataclass(frozen=True)
+class Newest:
+    """The newest sample of one series, and how many series the query found in all."""
+
+    model: str
+    version: str
+    metric: str
+    time: datetime
+    value: float
+    total: int
+
+
 class LastValues:
     """The gauges of one scrape (a collector for `metrics.exposition`)."""
 
-    def __init__(self, rows: list[tuple[str, str, str, Any, float]], omitted: int):
-        self.rows = rows
+    def __init__(self, rows: list[Newest], omitted: int):
+        self.rows = sorted(rows, key=lambda row: (row.model, row.version, row.metric))
         self.omitted = omitted
 
     def collect(self) -> Iterator[Metric]:
@@ -50,9 +63,10 @@ class LastValues:
             "When the newest sample of each series was taken (its report's time), Unix seconds.",
             labels=LABELS,
         )
-        for model, version, metric, moment, sample in sorted(self.rows):
-            value.add_metric([model, version, metric], sample)
-            taken.add_metric([model, version, metric], moment.timestamp())
+        for row in self.rows:
+            series = [row.model, row.version, row.metric]
+            value.add_metric(series, float(row.value))
+            taken.add_metric(series, row.time.timestamp())
         yield value
         yield taken
         yield GaugeMetricFamily(
@@ -68,10 +82,11 @@ async def last_values() -> LastValues:
     cap = get_settings().metrics_max_series
     since = timestamps.now() - WINDOW
     async with db.async_connection() as conn:
-        cursor = await conn.execute(
+        cursor = conn.cursor(row_factory=class_row(Newest))
+        await cursor.execute(
             queries.get("stats", "last_values"), {"since": since, "limit": max(cap, 1)}
         )
         found = await cursor.fetchall()
-    total = int(found[0][5]) if found else 0
-    rows = [(row[0], row[1], row[2], row[3], float(row[4])) for row in found[:cap]]
+    total = found[0].total if found else 0
+    rows = found[:cap]
     return LastValues(rows, total - len(rows))

@@ -7,13 +7,19 @@ from datetime import datetime
 from typing import Any
 
 from psycopg import AsyncConnection
+from psycopg.rows import dict_row
 
 from modelstats.core import timestamps
 from modelstats.stats import rollups
-from modelstats.stats.summaries import DAY, ROLLUP_MIN_DAYS, connection, rollup_days, series_ends
+from modelstats.stats.summaries import (
+    DAY,
+    ROLLUP_MIN_DAYS,
+    SeriesEnds,
+    connection,
+    rollup_days,
+    series_ends,
+)
 from modelstats.store import queries
-
-Ends = dict[int, tuple[datetime, datetime, float]]
 
 
 async def _counts(
@@ -28,7 +34,7 @@ async def _counts(
     if not use_rollups:
         start = stop = since
     parts = await rollups.moments(conn, ids, since, until, start, stop)
-    return {series_id: sum(part[0] for part in found) for series_id, found in parts.items()}
+    return {series_id: sum(part.n for part in found) for series_id, found in parts.items()}
 
 
 def _version(version: str, first: datetime, last: datetime) -> dict[str, Any]:
@@ -42,18 +48,23 @@ def _version(version: str, first: datetime, last: datetime) -> dict[str, Any]:
     }
 
 
-def _listing(series: list[tuple[Any, ...]], counts: dict[int, int], ends: Ends) -> dict[str, Any]:
+def _listing(
+    series: list[dict[str, Any]], counts: dict[int, int], ends: dict[int, SeriesEnds]
+) -> dict[str, Any]:
     """model -> version -> entry, from the series that have samples in the window."""
     found: dict[str, dict[str, dict[str, Any]]] = {}
-    for series_id, model, version, metric, labels in series:
-        if series_id not in ends:
+    for one in series:
+        window = ends.get(one["id"])
+        if window is None:
             continue
-        first, last, _ = ends[series_id]
-        entry = found.setdefault(model, {}).setdefault(version, _version(version, first, last))
-        entry["metrics"].add(metric)
-        for key, value in labels.items():
+        first, last, version = window.first, window.last, one["version"]
+        entry = found.setdefault(one["model"], {}).setdefault(
+            version, _version(version, first, last)
+        )
+        entry["metrics"].add(one["metric"])
+        for key, value in one["labels"].items():
             entry["labels"].setdefault(key, set()).add(value)
-        entry["samples"] += counts.get(series_id, 0)
+        entry["samples"] += counts.get(one["id"], 0)
         entry["first_seen"] = min(entry["first_seen"], first)
         entry["last_seen"] = max(entry["last_seen"], last)
     return found
@@ -72,13 +83,14 @@ def _version_json(entry: dict[str, Any]) -> dict[str, Any]:
 async def models(since: datetime | None, until: datetime) -> dict[str, Any]:
     """GET /models over [since, until); all time when since is None."""
     async with connection() as conn:
-        cursor = await conn.execute(queries.get("stats", "models"))
+        cursor = conn.cursor(row_factory=dict_row)
+        await cursor.execute(queries.get("stats", "models"))
         series = await cursor.fetchall()
-        ids = [row[0] for row in series]
+        ids = [one["id"] for one in series]
         if since is None:
             since = await rollups.first_day(conn) or until
         counts: dict[int, int] = {}
-        ends: Ends = {}
+        ends: dict[int, SeriesEnds] = {}
         if ids and since < until:
             counts = await _counts(conn, ids, since, until)
             ends = await series_ends(conn, ids, since, until)

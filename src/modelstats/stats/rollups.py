@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import psycopg
 from psycopg import AsyncConnection
+from psycopg.rows import class_row, dict_row, scalar_row
 
 from modelstats.store import queries
 
@@ -24,17 +26,17 @@ log = logging.getLogger("modelstats.stats")
 # How long a query waits for a day's partition lock before using raw samples instead.
 LOCK_TIMEOUT = "200ms"
 
-# One series' mergeable moments: n, mean, m2, min, max.
-Part = tuple[int, float, float, float, float]
 
+@dataclass(frozen=True)
+class Part:
+    """One series' mergeable moments over part of a window: a whole day, or the raw rest."""
 
-def _dates(start: datetime, stop: datetime) -> list[date]:
-    days = []
-    day = start.date()
-    while day < stop.date():
-        days.append(day)
-        day += timedelta(days=1)
-    return days
+    series_id: int
+    n: int
+    mean: float
+    m2: float
+    lo: float
+    hi: float
 
 
 async def ensure(
@@ -46,12 +48,14 @@ async def ensure(
     transaction. False when a day could not be locked or sealed: use raw samples instead.
     """
     window = {"ids": list(ids), "first": start.date(), "end": stop.date()}
-    cursor = await conn.execute(queries.get("stats", "partition_days"), window)
-    days = {row[0] for row in await cursor.fetchall()}
-    cursor = await conn.execute(queries.get("stats", "rollup_keys"), window)
+    cursor = conn.cursor(row_factory=scalar_row)
+    await cursor.execute(queries.get("stats", "partition_days"), window)
+    days = set(await cursor.fetchall())
+    keys = conn.cursor(row_factory=dict_row)
+    await keys.execute(queries.get("stats", "rollup_keys"), window)
     have: dict[date, int] = {}
-    for _, day in await cursor.fetchall():
-        have[day] = have.get(day, 0) + 1
+    for key in await keys.fetchall():
+        have[key["day"]] = have.get(key["day"], 0) + 1
     await conn.commit()
     missing = sorted(day for day in days if have.get(day, 0) < len(set(ids)))
     if missing:
@@ -61,9 +65,10 @@ async def ensure(
         try:
             async with conn.transaction():
                 await conn.execute(queries.get("stats", "lock_timeout"), {"timeout": LOCK_TIMEOUT})
-                cursor = await conn.execute(queries.get("stats", "lock_day"), {"day": day})
-                row = await cursor.fetchone()
-                if row is None or row[0] is None:
+                locked = conn.cursor(row_factory=scalar_row)
+                await locked.execute(queries.get("stats", "lock_day"), {"day": day})
+                part = await locked.fetchone()
+                if part is None:
                     continue  # dropped by retention meanwhile: nothing to roll up
                 start_of_day = datetime.combine(day, datetime.min.time(), tzinfo=UTC)
                 await conn.execute(
@@ -71,7 +76,7 @@ async def ensure(
                     {
                         "ids": list(ids),
                         "day": day,
-                        "part": row[0],
+                        "part": part,
                         "start": start_of_day,
                         "end": start_of_day + timedelta(days=1),
                     },
@@ -106,12 +111,11 @@ async def moments(
     stop: datetime,
 ) -> dict[int, list[Part]]:
     """Each series' parts (whole days and the raw rest) of the window; merge them to combine."""
-    cursor = await conn.execute(
-        queries.get("stats", "moments"), _window(ids, since, until, start, stop)
-    )
+    cursor = conn.cursor(row_factory=class_row(Part))
+    await cursor.execute(queries.get("stats", "moments"), _window(ids, since, until, start, stop))
     parts: dict[int, list[Part]] = {}
-    for series_id, n, mean, m2, lo, hi in await cursor.fetchall():
-        parts.setdefault(series_id, []).append((n, mean, m2, lo, hi))
+    for part in await cursor.fetchall():
+        parts.setdefault(part.series_id, []).append(part)
     return parts
 
 
@@ -124,21 +128,21 @@ async def sketches(
     stop: datetime,
 ) -> dict[int, list[tuple[int, int]]]:
     """Each series' sketch of the window: (bucket, count) in bucket order."""
-    cursor = await conn.execute(
-        queries.get("stats", "histogram"), _window(ids, since, until, start, stop)
-    )
+    cursor = conn.cursor(row_factory=dict_row)
+    await cursor.execute(queries.get("stats", "histogram"), _window(ids, since, until, start, stop))
     found: dict[int, list[tuple[int, int]]] = {}
-    for series_id, bucket, count in await cursor.fetchall():
-        found.setdefault(series_id, []).append((bucket, count))
+    for row in await cursor.fetchall():
+        found.setdefault(row["series_id"], []).append((row["key"], row["n"]))
     return found
 
 
 async def first_day(conn: AsyncConnection[Any]) -> datetime | None:
     """Midnight (UTC) of the oldest day that has a partition."""
-    cursor = await conn.execute(
+    cursor = conn.cursor(row_factory=scalar_row)
+    await cursor.execute(
         queries.get("stats", "partition_days"), {"first": date.min, "end": date.max}
     )
-    days = [row[0] for row in await cursor.fetchall()]
+    days = await cursor.fetchall()
     if not days:
         return None
     return datetime.combine(min(days), datetime.min.time(), tzinfo=UTC)

@@ -19,6 +19,7 @@ from typing import Any
 
 import psycopg
 from psycopg import AsyncConnection
+from psycopg.rows import class_row, dict_row, scalar_row
 from psycopg.types.json import Jsonb
 
 from modelstats.core import timestamps
@@ -72,17 +73,30 @@ class Group:
     ids: list[int] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class SeriesEnds:
+    """One series' first and last sample in a window, and the last one's value."""
+
+    series_id: int
+    first: datetime
+    last: datetime
+    last_value: float
+
+
 @dataclass
 class Ends:
+    """The first and last sample of a group's series (merged with `add`)."""
+
     first: datetime | None = None
     last: datetime | None = None
     last_value: float | None = None
 
-    def add(self, first: datetime, last: datetime, value: float) -> None:
-        if self.first is None or first < self.first:
-            self.first = first
-        if self.last is None or (last, value) > (self.last, self.last_value or -math.inf):
-            self.last, self.last_value = last, value
+    def add(self, series: SeriesEnds) -> None:
+        if self.first is None or series.first < self.first:
+            self.first = series.first
+        newest = (series.last, series.last_value)
+        if self.last is None or newest > (self.last, self.last_value or -math.inf):
+            self.last, self.last_value = newest
 
 
 @asynccontextmanager
@@ -119,16 +133,17 @@ async def _groups(
         "metrics": list(query.metrics) if query.metrics else None,
         "labels": [Jsonb({key: value}) for key, value in query.labels],
     }
-    cursor = await conn.execute(queries.get("stats", "model_exists"), params)
-    row = await cursor.fetchone()
-    if not row or not row[0]:
+    exists = conn.cursor(row_factory=scalar_row)
+    await exists.execute(queries.get("stats", "model_exists"), params)
+    if not await exists.fetchone():
         what = f"model {model!r}" + (f" version {version!r}" if version is not None else "")
         raise NotFound(f"{what} has no samples")
     groups: dict[tuple[str, str], Group] = {}
-    cursor = await conn.execute(queries.get("stats", "series"), params)
-    for series_id, series_version, metric in await cursor.fetchall():
-        group = groups.setdefault((series_version, metric), Group(series_version, metric))
-        group.ids.append(series_id)
+    cursor = conn.cursor(row_factory=dict_row)
+    await cursor.execute(queries.get("stats", "series"), params)
+    for series in await cursor.fetchall():
+        key = (series["version"], series["metric"])
+        groups.setdefault(key, Group(*key)).ids.append(series["id"])
     return sorted(groups.values(), key=lambda g: (g.version, g.metric))
 
 
@@ -142,11 +157,11 @@ def _ids_and_groups(groups: list[Group]) -> tuple[list[int], list[int]]:
 
 async def series_ends(
     conn: AsyncConnection[Any], ids: list[int], since: datetime, until: datetime
-) -> dict[int, tuple[datetime, datetime, float]]:
-    cursor = await conn.execute(
-        queries.get("stats", "ends"), {"ids": ids, "since": since, "until": until}
-    )
-    return {row[0]: (row[1], row[2], row[3]) for row in await cursor.fetchall()}
+) -> dict[int, SeriesEnds]:
+    """The ends of each series that has samples in the window."""
+    cursor = conn.cursor(row_factory=class_row(SeriesEnds))
+    await cursor.execute(queries.get("stats", "ends"), {"ids": ids, "since": since, "until": until})
+    return {ends.series_id: ends for ends in await cursor.fetchall()}
 
 
 def _metric_json(moments: Moments, percentiles: list[float], ends: Ends) -> dict[str, Any]:
@@ -168,7 +183,8 @@ async def _exact(
     conn: AsyncConnection[Any], groups: list[Group], query: StatsQuery
 ) -> dict[int, tuple[Moments, list[float]]]:
     ids, numbers = _ids_and_groups(groups)
-    cursor = await conn.execute(
+    cursor = conn.cursor(row_factory=dict_row)
+    await cursor.execute(
         queries.get("stats", "exact_summary"),
         {
             "ids": ids,
@@ -179,9 +195,11 @@ async def _exact(
         },
     )
     found = {}
-    for number, n, mean, lo, hi, stddev, percentiles in await cursor.fetchall():
-        m2 = (stddev or 0.0) ** 2 * (n - 1)
-        found[number] = (Moments(n, mean, m2, lo, hi), list(percentiles))
+    for row in await cursor.fetchall():
+        n = row["n"]
+        m2 = (row["stddev"] or 0.0) ** 2 * (n - 1)
+        moments = Moments(n, row["mean"], m2, row["lo"], row["hi"])
+        found[row["grp"]] = (moments, list(row["percentiles"]))
     return found
 
 
@@ -200,7 +218,7 @@ async def _from_rollups(
     for series_id, parts in moments.items():
         target = merged.setdefault(group_of[series_id], Moments())
         for part in parts:
-            target.add(*part)
+            target.add(part.n, part.mean, part.m2, part.lo, part.hi)
     found = {}
     for number, total in merged.items():
         if total.n == 0:
@@ -231,10 +249,8 @@ async def _summaries(
         found = await _exact(conn, groups, query)
     group_of = dict(zip(ids, numbers, strict=True))
     ends: dict[int, Ends] = {}
-    for series_id, (first, last, value) in (
-        await series_ends(conn, ids, query.since, query.until)
-    ).items():
-        ends.setdefault(group_of[series_id], Ends()).add(first, last, value)
+    for series_id, series in (await series_ends(conn, ids, query.since, query.until)).items():
+        ends.setdefault(group_of[series_id], Ends()).add(series)
     return {
         number: _metric_json(moments, percentiles, ends.get(number, Ends()))
         for number, (moments, percentiles) in found.items()
@@ -245,7 +261,8 @@ async def _series(
     conn: AsyncConnection[Any], groups: list[Group], query: StatsQuery
 ) -> dict[int, list[dict[str, Any]]]:
     ids, numbers = _ids_and_groups(groups)
-    cursor = await conn.execute(
+    cursor = conn.cursor(row_factory=dict_row)
+    await cursor.execute(
         queries.get("stats", "buckets"),
         {
             "ids": ids,
@@ -256,15 +273,15 @@ async def _series(
         },
     )
     series: dict[int, list[dict[str, Any]]] = {}
-    for number, moment, n, mean, lo, hi, p95 in await cursor.fetchall():
-        series.setdefault(number, []).append(
+    for row in await cursor.fetchall():
+        series.setdefault(row["grp"], []).append(
             {
-                "time": timestamps.format(moment),
-                "count": n,
-                "mean": mean,
-                "min": lo,
-                "max": hi,
-                "p95": p95,
+                "time": timestamps.format(row["t"]),
+                "count": row["n"],
+                "mean": row["mean"],
+                "min": row["lo"],
+                "max": row["hi"],
+                "p95": row["p95"],
             }
         )
     return series
@@ -297,11 +314,10 @@ async def _last_samples(
             numbers.extend([names.index(group.version)] * len(group.ids))
     found: dict[str, str | None] = dict.fromkeys(names)
     if ids:
-        cursor = await conn.execute(
-            queries.get("stats", "last_samples"), {"ids": ids, "groups": numbers}
-        )
-        for number, moment in await cursor.fetchall():
-            found[names[number]] = timestamps.format(moment)
+        cursor = conn.cursor(row_factory=dict_row)
+        await cursor.execute(queries.get("stats", "last_samples"), {"ids": ids, "groups": numbers})
+        for row in await cursor.fetchall():
+            found[names[row["grp"]]] = timestamps.format(row["newest"])
     return found
 
 

@@ -102,22 +102,3 @@ class GroupCommit(Generic[Item, Result]):
         else:
             for pending in batch:
                 pending.fail(RuntimeError("the batch writer left this item unanswered"))
-
-
-_Batcher = TypeVar("_Batcher")
-
-
-class PerLoop(Generic[_Batcher]):
-    """One instance per running event loop, created on first use (never at import): a
-    batcher's queue and tasks belong to the loop that made them."""
-
-    def __init__(self, factory: Callable[[], _Batcher]):
-        self._factory = factory
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._instance: _Batcher | None = None
-
-    def get(self) -> _Batcher:
-        loop = asyncio.get_running_loop()
-        if self._instance is None or self._loop is not loop:
-            self._loop, self._instance = loop, self._factory()
-        return self._instance

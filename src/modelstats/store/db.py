@@ -2,15 +2,12 @@
 
 functions-framework imports `main.py` in gunicorn's master before it forks workers, so nothing
 here connects at import: each pool opens on first use, in the process that uses it (a pool
-inherited across a fork is discarded and reopened).
+inherited across a fork is left alone and another opened: core/holder.py).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import os
-import threading
 import time
 import weakref
 from collections.abc import AsyncIterator, Iterator
@@ -22,6 +19,7 @@ from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolTimeout
 from psycopg_pool.base import AttemptWithBackoff
 
 from modelstats.core.errors import BadInput, DatabaseUnavailable, InternalError, ModelstatsError
+from modelstats.core.holder import Holder
 from modelstats.core.settings import get_settings
 
 log = logging.getLogger("modelstats.store")
@@ -94,7 +92,7 @@ def connect_kwargs() -> dict[str, Any]:
     settings = get_settings()
     return {
         "options": f"-c statement_timeout={settings.statement_timeout_ms}",
-        "application_name": os.environ.get("K_SERVICE", "modelstats"),
+        "application_name": settings.extra.get("K_SERVICE") or "modelstats",
     }
 
 
@@ -194,76 +192,35 @@ class _AsyncPool(AsyncConnectionPool[Any]):
             raise
 
 
-class _PoolHolder:
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._pid = 0
-        self._pool: ConnectionPool[Any] | None = None
-        self._async_pool: AsyncConnectionPool[Any] | None = None
-        self._async_loop: asyncio.AbstractEventLoop | None = None
-
-    def _check_fork(self) -> None:
-        if self._pid != os.getpid():
-            # A pool copied from the parent process must not be used (its sockets are shared).
-            self._pool = None
-            self._async_pool = None
-            self._pid = os.getpid()
-
-    def pool(self) -> ConnectionPool[Any]:
-        with self._lock:
-            self._check_fork()
-            if self._pool is None:
-                pool = _Pool(**_pool_options(), name="modelstats")
-                pool.open(wait=False)
-                self._pool = pool
-            return self._pool
-
-    async def async_pool(self) -> AsyncConnectionPool[Any]:
-        with self._lock:
-            self._check_fork()
-            # An async pool belongs to the event loop that opened it.
-            loop = asyncio.get_running_loop()
-            created = self._async_pool is None or self._async_loop is not loop
-            if created:
-                self._async_loop = loop
-                self._async_pool = _AsyncPool(**_pool_options(), name="modelstats-async")
-            pool = self._async_pool
-        assert pool is not None
-        if created:
-            await pool.open(wait=False)
-        return pool
-
-    async def close_async(self) -> None:
-        """Close the async pool if it belongs to the running loop."""
-        with self._lock:
-            pool, mine = self._async_pool, self._async_loop is asyncio.get_running_loop()
-            if mine:
-                self._async_pool = None
-                self._async_loop = None
-        if pool is not None and mine:
-            await pool.close()
-
-    def close(self) -> None:
-        with self._lock:
-            if self._pool is not None and self._pid == os.getpid():
-                self._pool.close()
-            self._pool = None
-            self._async_pool = None
+def _open_pool() -> ConnectionPool[Any]:
+    pool = _Pool(**_pool_options(), name="modelstats")
+    pool.open(wait=False)
+    return pool
 
 
-_holder = _PoolHolder()
+def _async_pool() -> AsyncConnectionPool[Any]:
+    # Opened by its first user, a coroutine on the loop the pool belongs to.
+    return _AsyncPool(**_pool_options(), name="modelstats-async")
+
+
+# A pool inherited across a fork is not used (its sockets are the parent's): the child opens
+# its own. An async pool belongs to the event loop that opened it.
+_pool: Holder[ConnectionPool[Any]] = Holder(_open_pool)
+_async_pools: Holder[AsyncConnectionPool[Any]] = Holder(_async_pool, per_loop=True)
 
 
 @contextmanager
 def connection() -> Iterator[psycopg.Connection[Any]]:
     """A pooled connection; the block runs in a transaction committed on success."""
-    with translate_errors(), _holder.pool().connection() as conn:
+    with translate_errors(), _pool.get().connection() as conn:
         yield conn
 
 
 @asynccontextmanager
 async def async_connection() -> AsyncIterator[psycopg.AsyncConnection[Any]]:
-    pool = await _holder.async_pool()
+    pool = _async_pools.get()
+    if pool.closed:
+        await pool.open(wait=False)  # opening an open pool again does nothing
     with translate_errors():
         async with pool.connection() as conn:
             yield conn
@@ -271,12 +228,17 @@ async def async_connection() -> AsyncIterator[psycopg.AsyncConnection[Any]]:
 
 async def close_async_pool() -> None:
     """Close this event loop's async pool (a one-shot loop, e.g. a test, before it ends)."""
-    await _holder.close_async()
+    pool = _async_pools.take()
+    if pool is not None:
+        await pool.close()
 
 
 def close_pools() -> None:
-    """Close the pools of this process (tests, and the CLI on exit)."""
-    _holder.close()
+    """Close this process's pool (tests, the CLI, a function's worker on exit); an async pool
+    is closed on its own loop (close_async_pool)."""
+    pool = _pool.take()
+    if pool is not None:
+        pool.close()
 
 
 def ping() -> None:

@@ -12,6 +12,7 @@ from importlib import resources
 from typing import Any
 
 import psycopg
+from psycopg.rows import scalar_row
 
 from modelstats.store.db import translate_errors
 
@@ -50,7 +51,8 @@ def apply(conn: psycopg.Connection[Any]) -> list[Migration]:
                 " version integer PRIMARY KEY, name text NOT NULL,"
                 " applied_at timestamptz NOT NULL DEFAULT now())"
             )
-            done = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
+            versions = conn.cursor(row_factory=scalar_row)
+            done = set(versions.execute("SELECT version FROM schema_migrations").fetchall())
             for migration in available():
                 if migration.version in done:
                     continue

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
+from psycopg.rows import scalar_row
+
 from modelstats.store import queries
 from modelstats.store.db import connection
 
@@ -37,9 +39,10 @@ def apply(older_than: timedelta, now: datetime | None = None) -> RetentionResult
     now = now or datetime.now(UTC)
     cutoff = (now - older_than).astimezone(UTC).date()
     with connection() as conn:
-        dropped = [
-            row[0] for row in conn.execute(queries.get("retention", "drop_partitions"), (cutoff,))
-        ]
+        partitions = conn.cursor(row_factory=scalar_row)
+        dropped = partitions.execute(
+            queries.get("retention", "drop_partitions"), (cutoff,)
+        ).fetchall()
         forgotten = {
             what: conn.execute(queries.get("retention", name), (cutoff,)).rowcount
             for what, name in FORGOTTEN.items()

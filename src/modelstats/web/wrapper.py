@@ -1,61 +1,79 @@
-"""The one wrapper that turns a function's `handle(event)` into a functions-framework function.
+"""The one wrapper that turns a function's core into a functions-framework function.
 
-In the spirit of knative/func's Python template, a function is its `handle` plus lifecycle
+In the spirit of knative/func's Python template, a function is its handler plus lifecycle
 callables passed in: `ready()` answers GET /healthz (200 with `{"status": "ok", ...what it
 returns}`, or the error's status), `start()` runs once per worker process before the first
-request it serves. Everything else a handler used to repeat is written here once: the health
-check, GET /metrics (Prometheus text, core/metrics.py), 405 for other methods, reading the
-event within the size limit, mapping errors to their status, answering with the reply (a
-CloudEvent, or an empty 204), timing each event into a histogram, and one INFO line for each
-event refused with a 4xx (`on_failure(error, event)` lets a function count its failures too).
+request it serves, `stop()` when that process exits. Everything else a handler used to repeat
+is written here once: the health check, GET /metrics (Prometheus text, core/metrics.py),
+405 for other methods, mapping errors to their status, timing each request into a histogram.
+Two shapes:
 
-    @cloudevent_function(ready=db.ping, start=outbox.start)
-    def alert(event: Event) -> CloudEvent | None:
-        return evaluation.handle(event).reply
+- `cloudevent_function` wraps `handle(event)` for a function behind a Trigger: it reads the
+  event within the size limit, answers with the reply (a CloudEvent, or an empty 204), and
+  writes one INFO line for each event refused with a 4xx (`on_failure(error, event)` lets a
+  function count its failures too).
 
-`handle`, `ready` and `start` may be plain functions (run in the thread pool, so a synchronous
-core never blocks the event loop) or coroutine functions (awaited).
+      @cloudevent_function(ready=ready, start=outbox.start, stop=outbox.shutdown)
+      async def alert(event: Event) -> CloudEvent | None:
+          return await evaluation.handle(event)
 
-Why `start` runs on the first request and not at start-up: functions-framework imports
-`main.py` in gunicorn's master before the fork and builds its Starlette app without a lifespan
-hook, so the first request is the first moment that is surely in the worker process. The pid
-is checked, so a forked worker starts its own.
+- `http_function` serves a table of GET routes (web/routes.py), with an `authorize` rule for
+  the routes that are not public:
+
+      stats = http_function("stats", ROUTES, authorize=access.authorize, scrape=scrape)
+
+`handle`, `ready` and the route handlers may be plain functions (run in the thread pool, so a
+synchronous core never blocks the event loop) or coroutine functions (awaited).
+
+When `start` and `stop` run, and why then: web/lifecycle.py.
 """
 
 from __future__ import annotations
 
 import inspect
 import logging
-import os
-import threading
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import functions_framework.aio
 from cloudevents.http import CloudEvent
+from prometheus_client.registry import Collector
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
 from modelstats.core import logs, metrics
 from modelstats.core.cloudevents import Event
-from modelstats.core.errors import BadInput, MethodNotAllowed, ModelstatsError, PayloadTooLarge
-from modelstats.core.settings import get_settings
+from modelstats.core.errors import (
+    BadInput,
+    MethodNotAllowed,
+    ModelstatsError,
+    NotFound,
+    PayloadTooLarge,
+)
 from modelstats.store import db
 from modelstats.web.bodies import read_event
+from modelstats.web.lifecycle import Lifecycle, Start, Stop
 from modelstats.web.responses import error_response, event_response, json_response
+from modelstats.web.routes import Route, find
 
 Handle = Callable[[Event], CloudEvent | None] | Callable[[Event], Awaitable[CloudEvent | None]]
 Ready = Callable[[], Mapping[str, Any] | None] | Callable[[], Awaitable[Mapping[str, Any] | None]]
-Start = Callable[[], None]
 OnFailure = Callable[[ModelstatsError, Event | None], None]
+Authorize = Callable[[Request], None]
+Scrape = Callable[[Request], Awaitable[Sequence[Collector]]]
 HttpFunction = Callable[[Request], Awaitable[Response]]
 
 log = logging.getLogger("modelstats.events")
 
+HEALTH_PATH = "/healthz"
+METRICS_PATH = "/metrics"
 # The route label of event deliveries (Knative posts them to "/").
 EVENT_ROUTE = "/"
+# The route label of an HTTP function's 404 for a path no route matches.
+UNMATCHED = "unmatched"
+UNTIMED = (HEALTH_PATH, METRICS_PATH)
 
 
 async def call(function: Callable[..., Any], *args: Any) -> Any:
@@ -92,29 +110,6 @@ async def answer(respond: Callable[[], Awaitable[Response]]) -> Response:
         return await respond()
     except ModelstatsError as error:
         return error_response(error)
-
-
-class StartOnce:
-    """Runs once per process (a forked worker runs its own), before its first request: logging
-    configured, then `start()`; retried if it fails."""
-
-    def __init__(self, function: str, start: Start | None):
-        self._function = function
-        self._start = start
-        self._pid = 0
-        self._lock = threading.Lock()
-
-    def _run(self) -> None:
-        with self._lock:
-            if self._pid != os.getpid():
-                logs.configure(get_settings().extra.get("K_SERVICE") or self._function)
-                if self._start is not None:
-                    self._start()
-                self._pid = os.getpid()
-
-    async def __call__(self) -> None:
-        if self._pid != os.getpid():
-            await run_in_threadpool(self._run)
 
 
 def rejection_reason(error: ModelstatsError, event: Event | None) -> str:
@@ -156,10 +151,20 @@ def log_rejection(error: ModelstatsError, event: Event | None, request: Request)
     )
 
 
+def _register(function: HttpFunction, name: str, doc: str | None) -> HttpFunction:
+    """Register `function` under `name` as an ASGI http function, so `--target <name>` serves
+    it (functions-framework's own wrapper around it only passes through)."""
+    function.__name__ = function.__qualname__ = name
+    function.__doc__ = doc
+    functions_framework.aio.http(function)
+    return function
+
+
 def cloudevent_function(
     *,
     ready: Ready = database_ready,
     start: Start | None = None,
+    stop: Stop | None = None,
     strict: bool = True,
     on_failure: OnFailure | None = None,
 ) -> Callable[[Handle], HttpFunction]:
@@ -172,8 +177,8 @@ def cloudevent_function(
 
     def decorate(handle: Handle) -> HttpFunction:
         name = handle.__name__
-        started = StartOnce(name, start)
-        timer = metrics.Children(metrics.REQUEST_SECONDS, name, EVENT_ROUTE)
+        lifecycle = Lifecycle(name, start, stop)
+        timer = metrics.Children(metrics.REQUEST_SECONDS, name)
 
         async def deliver(request: Request) -> Response:
             event: Event | None = None
@@ -189,10 +194,10 @@ def cloudevent_function(
             return event_response(reply)
 
         async def respond(request: Request) -> Response:
-            await started()
-            if request.method == "GET" and request.url.path == "/healthz":
+            await lifecycle.started()
+            if request.method == "GET" and request.url.path == HEALTH_PATH:
                 return await health(ready)
-            if request.method == "GET" and request.url.path == "/metrics":
+            if request.method == "GET" and request.url.path == METRICS_PATH:
                 return metrics_response(request)
             if request.method != "POST":
                 raise MethodNotAllowed("POST")
@@ -203,13 +208,68 @@ def cloudevent_function(
                 return await answer(lambda: respond(request))
             began = time.perf_counter()
             response = await answer(lambda: respond(request))
-            timer(str(response.status_code)).observe(time.perf_counter() - began)
+            timer(EVENT_ROUTE, str(response.status_code)).observe(time.perf_counter() - began)
             return response
 
-        function.__name__ = function.__qualname__ = name
-        function.__doc__ = handle.__doc__
-        # Registers the name as an ASGI http function; its own wrapper only passes through.
-        functions_framework.aio.http(function)
-        return function
+        return _register(function, name, handle.__doc__)
 
     return decorate
+
+
+def builtin_routes(ready: Ready, scrape: Scrape | None) -> list[Route]:
+    """The routes every HTTP function serves before its own: GET /healthz (public) and
+    GET /metrics (the function's `authorize` rule applies, as to its data)."""
+
+    async def healthz(request: Request, path: dict[str, str]) -> Response:
+        return await health(ready)
+
+    async def scraped(request: Request, path: dict[str, str]) -> Response:
+        extra = tuple(await scrape(request)) if scrape is not None else ()
+        return metrics_response(request, extra)
+
+    return [Route(HEALTH_PATH, healthz, public=True), Route(METRICS_PATH, scraped)]
+
+
+def http_function(
+    name: str,
+    routes: Sequence[Route],
+    *,
+    ready: Ready = database_ready,
+    start: Start | None = None,
+    stop: Stop | None = None,
+    authorize: Authorize | None = None,
+    scrape: Scrape | None = None,
+) -> HttpFunction:
+    """A GET API as a function registered under `name`: the first route matching the path
+    answers (405 for another method, 404 when none matches), after `authorize(request)` unless
+    the route is public. The same start, stop, health check, metrics, error answers and timing
+    as a CloudEvent function; `scrape(request)` adds collectors to GET /metrics (and may
+    refuse the request). Each answer is timed under its route's pattern (`unmatched` for a
+    404 of no route); /healthz and /metrics are not timed."""
+    lifecycle = Lifecycle(name, start, stop)
+    timer = metrics.Children(metrics.REQUEST_SECONDS, name)
+    table = [*builtin_routes(ready, scrape), *routes]
+
+    async def respond(request: Request, matched: list[Route]) -> Response:
+        await lifecycle.started()
+        found = find(table, request)
+        if found is None:
+            raise NotFound(f"no such path: {request.url.path}")
+        route, params = found
+        matched.append(route)
+        if request.method != "GET":
+            raise MethodNotAllowed("GET")
+        if authorize is not None and not route.public:
+            authorize(request)
+        return await route.handler(request, params)
+
+    async def function(request: Request) -> Response:
+        began = time.perf_counter()
+        matched: list[Route] = []
+        response = await answer(lambda: respond(request, matched))
+        pattern = matched[0].pattern if matched else UNMATCHED
+        if pattern not in UNTIMED:
+            timer(pattern, str(response.status_code)).observe(time.perf_counter() - began)
+        return response
+
+    return _register(function, name, None)

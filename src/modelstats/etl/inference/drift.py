@@ -119,7 +119,7 @@ def z_test(reference: Column, window: Column) -> float:
 
 def _psi(reference: Column, window: Column) -> float:
     if not is_categorical(reference):
-        return psi_module.psi(psi_module.Reference.of(reference.tolist()), window.tolist())
+        return psi_module.psi(psi_module.ReferenceBins.of(reference.tolist()), window.tolist())
     left, right = _counts(reference, window)
     p = np.maximum(left / left.sum(), PSI_EMPTY_SHARE)
     q = np.maximum(right / right.sum(), PSI_EMPTY_SHARE)

@@ -40,6 +40,7 @@ VENDORED = {
 OWN = (
     "index.html",
     "app.css",
+    "alerts.js",
     "app.js",
     "api.js",
     "charts.js",

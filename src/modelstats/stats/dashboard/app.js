@@ -2,11 +2,19 @@
 // stats, alerts and dead letters of that state from the API and draws them.
 
 import * as api from "./api.js";
-import { chart } from "./charts.js";
-import { duration, rfc3339, unitOf, utc } from "./format.js";
+import { chart, emptyChart } from "./charts.js";
+import { clock, duration, rfc3339, unitOf, utc } from "./format.js";
 import { fillSelect, labelSelects, mergedLabelsHint, metricBoxes } from "./controls.js";
 import { alertsPanel, healthPanel, summaryTable } from "./panels.js";
-import { apiQuery, fromUtcInput, readView, settle, toUtcInput, viewQuery } from "./view.js";
+import {
+  apiQuery,
+  chartedMetrics,
+  fromUtcInput,
+  readView,
+  settle,
+  toUtcInput,
+  viewQuery,
+} from "./view.js";
 
 const $ = (id) => document.getElementById(id);
 const DEAD_LETTER_LIMIT = 100;
@@ -130,9 +138,11 @@ function emptyMessage(entry, since, until) {
 
 function drawCharts(shown, alerts, answer, since, until) {
   charts.forEach((c) => c.destroy());
-  const metrics = [...new Set(shown.flatMap((v) => Object.keys(v.entry.series || {})))].sort();
-  charts = metrics.map((metric) =>
-    chart({
+  const sampled = [...new Set(shown.flatMap((v) => Object.keys(v.entry.series || {})))];
+  const known = [...new Set(shownEntries().flatMap((entry) => entry.metrics))];
+  charts = chartedMetrics(state, known, sampled).map(({ metric, sampled: hasSamples }) => {
+    if (!hasSamples) return emptyChart(metric, unitOf(metric));
+    return chart({
       metric,
       unit: unitOf(metric),
       since: since.getTime() / 1000,
@@ -145,8 +155,8 @@ function drawCharts(shown, alerts, answer, since, until) {
       })),
       alerts: alertIntervals(alerts, metric, until),
       onZoom: zoom,
-    }),
-  );
+    });
+  });
   $("charts").replaceChildren(...charts.map((c) => c.figure));
   charts.forEach((c) => c.resize());
 }
@@ -177,7 +187,7 @@ function drawStats(answer, alerts) {
   say(Object.keys(main.metrics).length ? "" : emptyMessage(main, since, until), "empty");
   $("status").textContent =
     `${utc(since)} → ${utc(until)}, buckets of ` +
-    `${duration(answer.bucket_seconds)}, updated ${new Date().toLocaleTimeString()}`;
+    `${duration(answer.bucket_seconds)}, updated ${clock(new Date())}`;
   drawCharts(shown, alerts, answer, since, until);
   drawTable(shown, answer);
   return { since, until };

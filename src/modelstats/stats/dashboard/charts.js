@@ -86,11 +86,24 @@ function legend(versions, alerts) {
   return box;
 }
 
+// Where a band's label goes, in the plot's pixels: from the band's left edge, or back from its
+// right edge when the band ends in the right half (the label runs into the plot, not out of
+// it); null when it would cover a label already placed (`taken`: their [from, to] spans).
+export function labelSpan(left, right, labelWidth, plotWidth, taken) {
+  const fromRight = left + right > plotWidth;
+  const from = fromRight ? Math.max(0, right - labelWidth) : Math.min(left, plotWidth - labelWidth);
+  const span = [from, from + labelWidth];
+  return taken.some(([a, b]) => span[0] < b && a < span[1]) ? null : span;
+}
+
 // Alert intervals as elements under the plot (u.under spans the plotting area): they stay
-// behind the series and can be found and read like any other element of the page.
+// behind the series and can be found and read like any other element of the page. Each band
+// is named by its rule in full, in a label of its own width (a band narrower than its name
+// would cut it), unless that label would cover another's.
 function drawAlertBands(u, alerts) {
   u.under.querySelectorAll(".alert-band").forEach((band) => band.remove());
   const width = u.under.clientWidth;
+  const taken = [];
   for (const alert of alerts) {
     const left = Math.max(0, u.valToPos(alert.from, "x"));
     const right = Math.min(width, u.valToPos(alert.to, "x"));
@@ -103,8 +116,16 @@ function drawAlertBands(u, alerts) {
     band.dataset.rule = alert.rule;
     band.dataset.from = new Date(alert.from * 1000).toISOString();
     band.dataset.to = new Date(alert.to * 1000).toISOString();
-    band.textContent = right - left > 60 ? alert.rule : "";
     u.under.appendChild(band);
+    const label = textElement("span", alert.rule, "alert-label");
+    band.appendChild(label);
+    const span = labelSpan(left, right, label.offsetWidth, width, taken);
+    if (span === null) {
+      label.remove();
+      continue;
+    }
+    taken.push(span);
+    label.style.left = `${span[0] - left}px`;
   }
 }
 
@@ -209,16 +230,27 @@ function options(spec, figure) {
   };
 }
 
+function caption(metric, unit) {
+  return textElement("figcaption", withUnit(metric, unit ? `(${unit})` : ""));
+}
+
+// A metric ticked in the filter that has no sample in the range: its place, and why it is empty.
+export function emptyChart(metric, unit) {
+  const figure = document.createElement("figure");
+  figure.className = "chart empty";
+  figure.dataset.metric = metric;
+  figure.append(caption(metric, unit), textElement("p", "no samples in this range", "no-samples"));
+  return { figure, resize: () => {}, destroy: () => {} };
+}
+
 // spec: { metric, unit, since, until (seconds), bucketSeconds, versions: [{name, role, points}],
 //         alerts: [{rule, severity, summary, from, to, ended}], onZoom(from, to) }
 export function chart(spec) {
   const figure = document.createElement("figure");
   figure.className = "chart";
   figure.dataset.metric = spec.metric;
-  const caption = document.createElement("figcaption");
-  caption.textContent = withUnit(spec.metric, spec.unit ? `(${spec.unit})` : "");
   const plot = document.createElement("div");
-  figure.append(caption, legend(spec.versions, spec.alerts), plot);
+  figure.append(caption(spec.metric, spec.unit), legend(spec.versions, spec.alerts), plot);
 
   const aligned = align(spec.versions);
   const tip = document.createElement("div");

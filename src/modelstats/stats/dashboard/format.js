@@ -53,6 +53,12 @@ export function utc(date) {
   return `${day} ${pad(date.getUTCHours())}:${pad(date.getUTCMinutes())}${seconds} UTC`;
 }
 
+// "19:46:50 UTC": when the page last loaded, on the 24-hour UTC clock of every other time.
+export function clock(date) {
+  const [h, m, s] = [date.getUTCHours(), date.getUTCMinutes(), date.getUTCSeconds()].map(pad);
+  return `${h}:${m}:${s} UTC`;
+}
+
 export function local(date) {
   return date.toLocaleString(undefined, {
     year: "numeric",
@@ -75,13 +81,6 @@ export function axisLabel(date, stepSeconds, first) {
   const clock = `${pad(date.getUTCHours())}:${pad(date.getUTCMinutes())}`;
   const midnight = date.getUTCHours() === 0 && date.getUTCMinutes() === 0;
   return midnight || first ? `${clock}\n${dayName}` : clock;
-}
-
-const DURATION_UNITS = { m: 60, h: 3600, d: 86400, w: 604800 };
-
-export function parseDuration(text) {
-  const found = /^(\d+)([mhdw])$/.exec(text);
-  return found ? Number(found[1]) * DURATION_UNITS[found[2]] : null;
 }
 
 export function duration(seconds) {

@@ -1,6 +1,7 @@
 // The summary table, the alerts panel and the pipeline health panel. Everything that comes from
 // the API is data: it is only ever set as text, never parsed as HTML.
 
+import { labelsText, transitionText } from "./alerts.js";
 import { exact, fmt, percent, signed, utc, withUnit, unitOf } from "./format.js";
 
 function element(tag, text, className) {
@@ -35,6 +36,7 @@ function header(table, sketch, baseline) {
 
 function changeCell(row, change, unit) {
   const cell = row.insertCell();
+  cell.className = "change";
   if (!change || change.difference === null) {
     cell.textContent = "–";
     return;
@@ -59,7 +61,9 @@ export function summaryTable(rows, sketch, baseline) {
       numberCell(row, stats[column], column === "count" ? "" : unit);
     }
     const last = row.insertCell();
-    last.textContent = stats.last ? utc(new Date(stats.last)) : "–";
+    last.className = "when";
+    // When it wraps, between the date and the time ("UTC" stays with its time).
+    last.textContent = stats.last ? utc(new Date(stats.last)).replace(" UTC", "\u00a0UTC") : "–";
     if (baseline) {
       for (const name of COMPARED) {
         changeCell(
@@ -73,13 +77,21 @@ export function summaryTable(rows, sketch, baseline) {
   return table;
 }
 
+// The alert's series: its version and metric, and the labels that tell it from its twins.
+function series(line, alert) {
+  line.append(`${alert.version} ${alert.metric}`);
+  const labels = labelsText(alert.labels);
+  if (labels) line.append(" ", element("span", labels, "labels"));
+}
+
 function alertLine(alert) {
   const line = element("li", undefined, `alert ${alert.labels.severity || ""}`);
   line.append(
     element("b", `${alert.rule} `),
     element("span", `(${alert.labels.severity || "?"}) `),
   );
-  line.append(`${alert.version} ${alert.metric}: ${alert.annotations.summary || ""}`);
+  series(line, alert);
+  line.append(`: ${alert.annotations.summary || ""}`);
   line.append(element("small", ` since ${utc(new Date(alert.fired_at || alert.active_at))}`));
   return line;
 }
@@ -110,7 +122,8 @@ export function alertsPanel(alerts, since, until) {
   for (const t of transitions) {
     const line = element("li");
     line.append(element("small", `${utc(new Date(t.at))} `), element("b", `${t.alert.rule} `));
-    line.append(`${t.alert.version} ${t.alert.metric}: ${t.from} → ${t.to}`);
+    series(line, t.alert);
+    line.append(`: ${transitionText(t)}`);
     if (t.value !== null) line.append(` at ${fmt(t.value)}`);
     list.appendChild(line);
   }

@@ -4,6 +4,9 @@
 import { duration } from "./format.js";
 
 export const RANGES = ["15m", "1h", "6h", "24h", "7d", "30d"];
+export const DEFAULT_RANGE = "24h";
+// The ranges a view without one may be given (fittingRange): the default, or shorter.
+const FITTING_SECONDS = { "15m": 900, "1h": 3600, "6h": 21600, "24h": 86400 };
 export const REFRESH_DEFAULT_SECONDS = 30;
 // As Grafana's min_refresh_interval: a shared link cannot make every reader poll the API hard.
 export const REFRESH_MIN_SECONDS = 5;
@@ -27,7 +30,7 @@ export function readView(search) {
     model: query.get("model"),
     version: query.get("version"),
     baseline: query.get("baseline"),
-    range: RANGES.includes(query.get("range")) ? query.get("range") : "24h",
+    range: RANGES.includes(query.get("range")) ? query.get("range") : null, // settle() picks
     from: from && to ? from : null, // a custom range (or a zoom) needs both ends
     to: from && to ? to : null,
     labels: [...query.entries()]
@@ -46,7 +49,7 @@ export function viewQuery(view) {
   if (view.from) {
     query.set("from", view.from);
     query.set("to", view.to);
-  } else {
+  } else if (view.range) {
     query.set("range", view.range);
   }
   for (const [key, value] of view.labels) query.append(`label.${key}`, value);
@@ -63,15 +66,35 @@ function newestVersion(versions) {
   return [...versions.values()].sort(byLastSeen)[0];
 }
 
+// The range of a view whose URL names none: 24 hours, or the shortest range that holds every
+// sample of the version when it began reporting less than a day before `now` (milliseconds),
+// so that a new model's few buckets fill its charts rather than sit as dots at their edge.
+export function fittingRange(entry, now) {
+  const age = entry ? (now - Date.parse(entry.first_seen)) / 1000 : Infinity;
+  return RANGES.find((range) => FITTING_SECONDS[range] >= age) ?? DEFAULT_RANGE;
+}
+
 // Defaults for whatever the URL left out or the catalogue (model -> version -> /models entry)
-// no longer has: the first model, its most recently seen version, no baseline.
-export function settle(view, catalogue) {
+// no longer has: the first model, its most recently seen version, no baseline, a fitting range.
+export function settle(view, catalogue, now = Date.now()) {
   if (!catalogue.has(view.model)) view.model = catalogue.keys().next().value ?? null;
   const versions = catalogue.get(view.model) || new Map();
   if (!versions.has(view.version)) {
     view.version = versions.size ? newestVersion(versions).version : null;
   }
   if (view.baseline === view.version || !versions.has(view.baseline)) view.baseline = null;
+  if (!view.range) view.range = fittingRange(versions.get(view.version), now);
+}
+
+// The charts to draw: each metric ticked in the filter (all the shown versions' metrics when
+// none is), said to have samples in the answer or not; none when no metric has any, as the
+// page then says where the samples are.
+export function chartedMetrics(view, known, sampled) {
+  if (!sampled.length) return [];
+  const ticked = view.metrics.length ? view.metrics : known;
+  return [...new Set([...ticked, ...sampled])]
+    .sort()
+    .map((metric) => ({ metric, sampled: sampled.includes(metric) }));
 }
 
 // The API's query for the view: its window, automatic buckets, metrics and label filters.

@@ -37,9 +37,6 @@ RETURNING model, version, time, correct, latency_ms, score
 COPY etl_pending (source, model, version, time, correct, latency_ms, score)
 FROM STDIN (FORMAT BINARY)
 
--- name: count_pending
-SELECT count(*) FROM etl_pending WHERE source = %s
-
 -- name: select_references
 SELECT model, version, origin, edges, shares, size FROM etl_references WHERE source = %s
 

@@ -13,19 +13,20 @@ ORDER BY id
 SELECT EXISTS (
     SELECT 1 FROM series
     WHERE model = %(model)s AND (%(version)s::text IS NULL OR version = %(version)s::text)
-)
+) AS found
 
 -- name: exact_summary
 -- Exact aggregates over raw samples per group of series (a group: one version and metric).
-SELECT r.grp, count(*), avg(s.value), min(s.value), max(s.value), stddev_samp(s.value),
-       percentile_cont(%(fractions)s::float8[]) WITHIN GROUP (ORDER BY s.value)
+SELECT r.grp, count(*) AS n, avg(s.value) AS mean, min(s.value) AS lo, max(s.value) AS hi,
+       stddev_samp(s.value) AS stddev,
+       percentile_cont(%(fractions)s::float8[]) WITHIN GROUP (ORDER BY s.value) AS percentiles
 FROM unnest(%(ids)s::integer[], %(groups)s::integer[]) AS r(id, grp)
 JOIN samples s ON s.series_id = r.id AND s.time >= %(since)s AND s.time < %(until)s
 GROUP BY r.grp
 
 -- name: ends
 -- First and last sample of each series in the window (index probes from both ends).
-SELECT r.id, f.time, l.time, l.value
+SELECT r.id AS series_id, f.time AS first, l.time AS last, l.value AS last_value
 FROM unnest(%(ids)s::integer[]) AS r(id)
 JOIN LATERAL (
     SELECT s.time FROM samples s
@@ -39,7 +40,7 @@ JOIN LATERAL (
 ) l ON true
 
 -- name: partition_days
-SELECT to_date(substr(c.relname, 9), 'YYYYMMDD')
+SELECT to_date(substr(c.relname, 9), 'YYYYMMDD') AS day
 FROM pg_inherits i
 JOIN pg_class c ON c.oid = i.inhrelid
 WHERE i.inhparent = 'samples'::regclass AND c.relname ~ '^samples_[0-9]{8}$'
@@ -57,7 +58,7 @@ WHERE r.series_id = ANY(%(ids)s::integer[]) AND r.day >= %(first)s AND r.day < %
 SELECT set_config('lock_timeout', %(timeout)s, true)
 
 -- name: lock_day
-SELECT stats_lock_day(%(day)s::date)
+SELECT stats_lock_day(%(day)s::date) AS part
 
 -- name: compute_rollups
 -- One day of the given series, rolled up (rows with n = 0 mark series without samples).
@@ -110,7 +111,7 @@ GROUP BY s.series_id
 
 -- name: histogram
 -- The merged sketch per series: bucket key and count, in key order.
-SELECT series_id, key, sum(n)::bigint
+SELECT series_id, key, sum(n)::bigint AS n
 FROM (
     SELECT r.series_id, k.key, k.n
     FROM stats_daily r
@@ -130,8 +131,8 @@ ORDER BY series_id, key
 -- name: buckets
 -- Time buckets aligned on the Unix epoch (UTC), exact over raw samples.
 SELECT r.grp, date_bin(%(bucket)s::interval, s.time, '1970-01-01T00:00:00Z'::timestamptz) AS t,
-       count(*), avg(s.value), min(s.value), max(s.value),
-       percentile_cont(0.95) WITHIN GROUP (ORDER BY s.value)
+       count(*) AS n, avg(s.value) AS mean, min(s.value) AS lo, max(s.value) AS hi,
+       percentile_cont(0.95) WITHIN GROUP (ORDER BY s.value) AS p95
 FROM unnest(%(ids)s::integer[], %(groups)s::integer[]) AS r(id, grp)
 JOIN samples s ON s.series_id = r.id AND s.time >= %(since)s AND s.time < %(until)s
 GROUP BY r.grp, t
@@ -142,7 +143,7 @@ SELECT id, model, version, metric, labels FROM series ORDER BY model, version, m
 
 -- name: last_samples
 -- The time of the newest sample of each group of series, at any time (one probe per series).
-SELECT r.grp, max(l.time)
+SELECT r.grp, max(l.time) AS newest
 FROM unnest(%(ids)s::integer[], %(groups)s::integer[]) AS r(id, grp)
 JOIN LATERAL (
     SELECT s.time FROM samples s WHERE s.series_id = r.id ORDER BY s.time DESC LIMIT 1
