@@ -10,6 +10,7 @@ import pytest
 from modelstats.core import cloudevents
 from modelstats.core.errors import BadInput
 from tests.cloudevents_http import binary, structured
+from tests.configuration import configure
 
 
 def test_binary_mode_decodes_json_data_and_extensions():
@@ -319,11 +320,8 @@ def test_lenient_parsing_keeps_what_strict_parsing_refuses_escaped():
 
 
 @pytest.mark.parametrize("name", ["id", "source", "type", "subject", "dataschema", "tenant"])
-def test_attribute_values_are_bounded_in_bytes(name, monkeypatch):
-    from modelstats.core import settings
-
-    monkeypatch.delenv("MAX_ATTRIBUTE_BYTES", raising=False)
-    settings.reset_settings()
+def test_attribute_values_are_bounded_in_bytes(name):
+    configure(MAX_ATTRIBUTE_BYTES=None)
     at_limit = "é" * 512  # 1,024 bytes in UTF-8
     headers, body = structured({"a": 1}, **{name: at_limit})
     assert cloudevents.parse(headers, body).attributes()[name] == at_limit
