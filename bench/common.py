@@ -16,9 +16,9 @@ from datetime import datetime
 from pathlib import Path
 
 import psycopg
+from tests.functions import function_process
 
 from modelstats.local.embedded import EmbeddedPostgres
-from modelstats.local.functions import function_process
 from modelstats.local.stack import free_port
 from modelstats.store import migrate
 

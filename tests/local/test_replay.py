@@ -17,11 +17,11 @@ import pytest
 
 from modelstats.core import cloudevents
 from modelstats.local import spool
-from modelstats.local.functions import function_process
 from modelstats.local.ports import free_port
 from modelstats.store import deadletters
 from tests.brokers import binary_event, broker_yaml, run_broker, trigger_yaml
 from tests.cloudevents_http import REPORTED
+from tests.functions import function_process
 from tests.receivers import Receiver, Reply
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -22,7 +22,7 @@ import httpx
 from modelstats.local.ports import free_port
 
 # The repository root: function sources are given relative to it, as in the manifests.
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
 
