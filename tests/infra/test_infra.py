@@ -219,7 +219,7 @@ def test_dead_letters_go_to_a_cluster_local_service_no_trigger_feeds(
     assert sink["name"] in services
     assert all(r.subscriber != "deadletters" for r in routes(docs))
     assert (
-        broker["metadata"]["annotations"][webhooks.BROKER_CLASS_ANNOTATION]
+        broker["metadata"]["annotations"][contract.BROKER_CLASS_ANNOTATION]
         == "MTChannelBasedBroker"
     )
     assert broker["spec"]["config"] == {
@@ -863,7 +863,7 @@ def broker_from_yaml(broker: dict[str, Any]) -> dict[str, Any]:
         "backoffPolicy": delivery["backoffPolicy"],
         "backoffDelay": delivery["backoffDelay"],
         "deadLetterSink": ref_of(delivery["deadLetterSink"]),
-        "class": broker["metadata"]["annotations"][webhooks.BROKER_CLASS_ANNOTATION],
+        "class": broker["metadata"]["annotations"][contract.BROKER_CLASS_ANNOTATION],
         "config": (config["kind"], config["name"], config["namespace"]),
     }
 
@@ -1324,7 +1324,7 @@ def production() -> list[dict[str, Any]]:
 
 def test_production_uses_the_kafka_broker(production: list[dict[str, Any]]) -> None:
     (broker,) = of_kind(production, "Broker").values()
-    assert broker["metadata"]["annotations"][webhooks.BROKER_CLASS_ANNOTATION] == "Kafka"
+    assert broker["metadata"]["annotations"][contract.BROKER_CLASS_ANNOTATION] == "Kafka"
     config = broker["spec"]["config"]
     config_maps = {
         (d["metadata"]["namespace"], d["metadata"]["name"]): d

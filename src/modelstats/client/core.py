@@ -27,7 +27,7 @@ from typing import Any
 
 from cloudevents.http import CloudEvent
 
-from modelstats.core import cloudevents, reports, surrogates, timestamps
+from modelstats.core import cloudevents, contract, reports, surrogates, timestamps
 from modelstats.core.contract import METRIC_REPORTED
 from modelstats.core.errors import BadInput, ConfigError, ModelstatsError
 from modelstats.core.settings import get_settings
@@ -36,7 +36,6 @@ log = logging.getLogger("modelstats.client")
 
 # What Knative's own senders retry (knative/SEMANTICS.md), besides network errors: every
 # other status is the event's fault and sending it again would get the same answer.
-RETRIED_STATUSES = frozenset({404, 408, 409, 429})
 _ENVELOPE = len(b'{"reports":[]}')
 NOT_SENT_AT_CLOSE = "not sent before close() timed out"
 
@@ -350,7 +349,7 @@ class BatchDelivery:
             self.events.pop()
             self.wait = 0.0
             self.batcher._delivered(len(event.reports), event.attempts > 0)
-        elif status in RETRIED_STATUSES or status >= 500:
+        elif contract.is_retried(status):
             self._retry(event, f"HTTP {status} from the broker: {_reason(body)}", retry_after)
         elif status == 413 and len(event.reports) > 1:
             self.events.pop()

@@ -17,11 +17,11 @@ from collections.abc import Callable
 from typing import Any
 
 from modelstats.core import durations
+from modelstats.core.contract import BROKER_CLASS_ANNOTATION
 from modelstats.core.errors import BadInput
 from modelstats.devtools.documents import Document, Problem
 from modelstats.local import cron, filters
 
-BROKER_CLASS_ANNOTATION = "eventing.knative.dev/broker.class"
 VISIBILITY_LABEL = "networking.knative.dev/visibility"
 AUTOSCALING_PREFIX = "autoscaling.knative.dev/"
 # Knative Serving sets these itself and rejects them in a container's env.

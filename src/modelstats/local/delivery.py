@@ -2,8 +2,8 @@
 
 A DeliverySpec gives `retry` (attempts = retry + 1), `backoffPolicy` and `backoffDelay`; the wait
 before retry k (k = 0 for the first retry) is `delay * 2**k` when exponential and `delay * k`
-when linear. Without a policy or a delay there is no wait. Network errors, 404, 408, 409, 429
-and every status >= 500 are retried; any other non-2xx fails at once.
+when linear. Without a policy or a delay there is no wait. Which answers are retried at all is
+Knative's rule, `core/contract.is_retried`, which the reporter shares.
 """
 
 from __future__ import annotations
@@ -14,8 +14,6 @@ EXPONENTIAL = "exponential"
 LINEAR = "linear"
 POLICIES = (EXPONENTIAL, LINEAR)
 
-RETRIED_STATUSES = frozenset({404, 408, 409, 429})
-
 # The cluster default (config-br-defaults) when a Broker names no delivery at all.
 DEFAULT_RETRY = 10
 DEFAULT_POLICY = EXPONENTIAL
@@ -24,15 +22,6 @@ DEFAULT_DELAY_SECONDS = 0.2
 # Knative sets no per-attempt timeout by default; locally a hung subscriber must not hold an
 # in-flight slot forever, so an attempt without `timeout` gives up after this many seconds.
 LOCAL_ATTEMPT_TIMEOUT_SECONDS = 300.0
-
-
-def is_success(status: int) -> bool:
-    return 200 <= status < 300
-
-
-def is_retried(status: int | None) -> bool:
-    """`None` is a network error (no response): retried, like every status Knative retries."""
-    return status is None or status >= 500 or status in RETRIED_STATUSES
 
 
 def backoff_seconds(policy: str | None, delay: float | None, retry_number: int) -> float:

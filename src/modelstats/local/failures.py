@@ -13,7 +13,6 @@ import logging
 
 from modelstats.core import contract
 from modelstats.core.cloudevents import Envelope
-from modelstats.local import delivery
 from modelstats.local.routing import Subscription
 from modelstats.local.sender import DeliveryResult
 
@@ -54,7 +53,7 @@ def log_failure(
             result.describe(),
             retry_in,
         )
-    elif delivery.is_retried(result.status):
+    elif contract.is_retried(result.status):
         log.warning(
             "%s: attempt %d/%d failed: %s; no attempts left",
             what,

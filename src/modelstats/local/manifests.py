@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from modelstats.core import durations
+from modelstats.core import contract, durations
 from modelstats.core.errors import BadInput, ConfigError
 from modelstats.local import cron, delivery, filters
 from modelstats.local.resources import (
@@ -31,8 +31,6 @@ from modelstats.local.resources import (
     Service,
     Trigger,
 )
-
-BROKER_CLASS_ANNOTATION = "eventing.knative.dev/broker.class"
 
 
 class _Where:
@@ -125,7 +123,7 @@ def _broker(doc: dict[str, Any], where: _Where, name: str, namespace: str, sourc
     return Broker(
         name=name,
         namespace=namespace,
-        broker_class=annotations.get(BROKER_CLASS_ANNOTATION),
+        broker_class=annotations.get(contract.BROKER_CLASS_ANNOTATION),
         delivery=_delivery(spec.get("delivery"), where, "spec.delivery"),
         source=source,
     )

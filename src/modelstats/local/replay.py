@@ -8,7 +8,7 @@ stays in the spool.
 
 What is not sent:
 - a failure Knative would not retry (a 4xx other than 404, 408, 409, 429: the rule of
-  `delivery.is_retried`) is permanent: the same event would fail the same way and come back.
+  `contract.is_retried`) is permanent: the same event would fail the same way and come back.
   Such letters and spool lines are skipped, counted by status, and stay as they are, unless
   the run includes them (`--include-permanent`, once the subscriber was fixed to accept them);
 - an event already sent in this run (the same `source` and `id`, failed at two subscribers,
@@ -33,7 +33,7 @@ import httpx
 
 from modelstats.core import cloudevents, contract
 from modelstats.core.cloudevents import Envelope
-from modelstats.local import delivery, spool
+from modelstats.local import spool
 
 log = logging.getLogger("modelstats.replay")
 
@@ -47,7 +47,7 @@ def failed_for_good(code: int | None) -> bool:
     both are treated as transient, like the network errors Knative retries."""
     status = code or None
     return (
-        status is not None and not delivery.is_success(status) and not delivery.is_retried(status)
+        status is not None and not contract.is_success(status) and not contract.is_retried(status)
     )
 
 
@@ -107,7 +107,7 @@ class Replay:
             response = self.client.post(self.broker_url, headers=headers, content=body)
         except httpx.HTTPError as error:
             return f"{type(error).__name__}: {error}"
-        if delivery.is_success(response.status_code):
+        if contract.is_success(response.status_code):
             self.sent.add((envelope.source, envelope.id))
             return None
         return f"HTTP {response.status_code}: {response.text.strip()[:200]}"

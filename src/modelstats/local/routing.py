@@ -11,14 +11,13 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from modelstats.core import contract
 from modelstats.core.errors import ConfigError
 from modelstats.local import delivery
 from modelstats.local.filters import Filter, uses_cesql
 from modelstats.local.resources import Broker, Destination, Manifests, PingSource, Trigger
 
 log = logging.getLogger("modelstats.broker")
-
-MT_BROKER_CLASS = "MTChannelBasedBroker"
 
 
 @dataclass(frozen=True)
@@ -89,13 +88,13 @@ def compile_routing(manifests: Manifests, resolver: Resolver) -> Routing:
     """Resolve every Trigger and PingSource; ConfigError for what the broker cannot honour."""
     brokers: dict[tuple[str, str], BrokerRoute] = {}
     for broker in manifests.brokers:
-        if broker.broker_class and broker.broker_class != MT_BROKER_CLASS:
+        if broker.broker_class and broker.broker_class != contract.MT_BROKER_CLASS:
             log.warning(
                 "Broker %s/%s has class %s: the local broker applies %s semantics",
                 broker.namespace,
                 broker.name,
                 broker.broker_class,
-                MT_BROKER_CLASS,
+                contract.MT_BROKER_CLASS,
             )
         subscriptions = tuple(
             _subscription(trigger, broker, resolver)

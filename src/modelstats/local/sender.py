@@ -12,7 +12,7 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from modelstats.core import cloudevents
+from modelstats.core import cloudevents, contract
 from modelstats.core.cloudevents import Envelope
 from modelstats.core.errors import BadInput
 from modelstats.local import delivery
@@ -73,7 +73,7 @@ FailureHook = Callable[[DeliveryResult, int, float | None], None]
 
 def judge(status: int, headers: Mapping[str, str], body: bytes) -> DeliveryResult:
     """Classify a subscriber's answer; `headers` lowercase."""
-    if not delivery.is_success(status):
+    if not contract.is_success(status):
         return DeliveryResult(status, body)
     if cloudevents.is_cloudevent(headers):
         try:
@@ -127,7 +127,7 @@ class Sender:
             result = await self.attempt(url, headers, body, policy.attempt_timeout())
             if result.ok:
                 return result
-            retried = delivery.is_retried(result.status) and attempt + 1 < policy.attempts
+            retried = contract.is_retried(result.status) and attempt + 1 < policy.attempts
             wait = policy.wait_before(attempt) if retried else None
             on_failure(result, attempt + 1, wait)
             if wait is None:
