@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from modelstats.local import manifests
-from modelstats.local.resources import Service
+from modelstats.local.knative import manifests
+from modelstats.local.knative.resources import Service
 from modelstats.local.stack import service_env
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -231,7 +231,7 @@ def test_a_function_that_is_down_gets_retries_with_backoff_then_dead_letters(
     """ingest is killed; the broker retries with the Broker's delivery (infra/knative/broker.yaml)
     and then the separate deadletters service keeps the event. `--restart never` keeps ingest
     down for the whole schedule (the stack would otherwise bring it back within seconds)."""
-    from modelstats.local import manifests
+    from modelstats.local.knative import manifests
 
     spec = manifests.load(ROOT / "infra" / "knative").broker("modelstats", "default")
     assert spec is not None and spec.delivery is not None

@@ -111,7 +111,8 @@ def broker(
     """Run the local Knative-style broker over a directory of manifests."""
     from modelstats.core import logs
     from modelstats.local import broker as broker_core
-    from modelstats.local import demo, ingress, manifests
+    from modelstats.local import demo, ingress
+    from modelstats.local.knative import manifests
 
     logs.configure("broker")
     settings = get_settings()

@@ -38,7 +38,7 @@ from modelstats.core import contract
 from modelstats.core.cloudevents import Envelope
 from modelstats.core.errors import BadInput
 from modelstats.local import failures, pings, spool
-from modelstats.local.resources import Manifests
+from modelstats.local.knative.resources import Manifests
 from modelstats.local.routing import (
     BrokerRoute,
     Pinger,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 
-from modelstats.local.resources import Manifests, PingSource
+from modelstats.local.knative.resources import Manifests, PingSource
 
 
 def demo_ping_sources(manifests: Manifests) -> list[PingSource]:

@@ -15,8 +15,8 @@ from datetime import UTC, datetime
 
 from modelstats.core import contract
 from modelstats.core.cloudevents import Envelope
-from modelstats.local import delivery
-from modelstats.local.resources import PingSource
+from modelstats.local.knative import delivery
+from modelstats.local.knative.resources import PingSource
 from modelstats.local.routing import Pinger
 from modelstats.local.sender import DeliveryResult, Sender
 

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 from modelstats.core import contract
 from modelstats.core.errors import ConfigError
-from modelstats.local import delivery
-from modelstats.local.filters import Filter, uses_cesql
-from modelstats.local.resources import Broker, Destination, Manifests, PingSource, Trigger
+from modelstats.local.knative import delivery
+from modelstats.local.knative.filters import Filter, uses_cesql
+from modelstats.local.knative.resources import Broker, Destination, Manifests, PingSource, Trigger
 
 log = logging.getLogger("modelstats.broker")
 

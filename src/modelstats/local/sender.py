@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from modelstats.core import cloudevents, contract
 from modelstats.core.cloudevents import Envelope
 from modelstats.core.errors import BadInput
-from modelstats.local import delivery
 from modelstats.local.http_client import HttpClient, HttpError
+from modelstats.local.knative import delivery
 
 # Servers close idle keep-alive connections (gunicorn after 2 s, uvicorn 5 s): dropping ours
 # sooner keeps a request from being written onto a connection the server is closing.

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from modelstats.local.resources import Service
+from modelstats.local.knative.resources import Service
 
 DEFAULT_THREADS = "4"
 

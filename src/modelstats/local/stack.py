@@ -34,11 +34,11 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from modelstats.core.errors import ConfigError, ModelstatsError
-from modelstats.local import manifests as manifests_module
 from modelstats.local.demo import demo_ping_sources
+from modelstats.local.knative import manifests as manifests_module
+from modelstats.local.knative.resources import Manifests, PingSource
 from modelstats.local.ports import free_port
 from modelstats.local.processes import Process, port_free, say, wait_healthy
-from modelstats.local.resources import Manifests, PingSource
 from modelstats.local.services import broker_command, service_argv, service_env
 from modelstats.local.state import STATE_FILE
 from modelstats.local.supervisor import CrashLoop, RestartPolicy, Supervisor

@@ -19,8 +19,8 @@ import yaml
 
 from modelstats.core import contract, durations
 from modelstats.core.errors import BadInput, ConfigError
-from modelstats.local import cron, delivery, filters
-from modelstats.local.resources import (
+from modelstats.local.knative import cron, delivery, filters
+from modelstats.local.knative.resources import (
     Broker,
     Container,
     DeliverySpec,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from modelstats.local import delivery
+from modelstats.local.knative import delivery
 
 
 def test_knative_backoff_formula() -> None:

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from modelstats.core import contract
-from modelstats.local import cron, delivery, filters
+from modelstats.local.knative import cron, delivery, filters
 
 
 @dataclass(frozen=True)

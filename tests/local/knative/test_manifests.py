@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from modelstats.core.errors import ConfigError
-from modelstats.local import filters, manifests
+from modelstats.local.knative import filters, manifests
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 FULL = """\
 apiVersion: v1

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from modelstats.core.errors import BadInput
-from modelstats.local import cron
+from modelstats.local.knative import cron
 
 
 def at(*args: int) -> datetime:
