@@ -13,7 +13,7 @@ from modelstats.core.errors import ConfigError, ModelstatsError
 from modelstats.core.settings import get_settings
 
 if TYPE_CHECKING:
-    from modelstats.local.replay import Result as ReplayResult
+    from modelstats.local.broker.replay import Result as ReplayResult
 from modelstats.cli.base import (
     DATA_DIR_VARIABLE,
     checkout,
@@ -110,8 +110,8 @@ def broker(
 ) -> None:
     """Run the local Knative-style broker over a directory of manifests."""
     from modelstats.core import logs
-    from modelstats.local import broker as broker_core
-    from modelstats.local import demo, ingress
+    from modelstats.local.broker import demo, ingress
+    from modelstats.local.broker import dispatcher as broker_core
     from modelstats.local.knative import manifests
 
     logs.configure("broker")
@@ -249,8 +249,9 @@ def replay(broker_url: str | None, data_dir: str | None, include_permanent: bool
     """Send stored dead letters and the local spool back to the broker ingress."""
     import httpx
 
-    from modelstats.local import replay as replay_core
-    from modelstats.local import spool, state
+    from modelstats.local import state
+    from modelstats.local.broker import replay as replay_core
+    from modelstats.local.broker import spool
 
     directory = resolve_data_dir(data_dir)
     running = state.running_state(directory)

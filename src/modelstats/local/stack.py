@@ -34,7 +34,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from modelstats.core.errors import ConfigError, ModelstatsError
-from modelstats.local.demo import demo_ping_sources
+from modelstats.local.broker.demo import demo_ping_sources
 from modelstats.local.knative import manifests as manifests_module
 from modelstats.local.knative.resources import Manifests, PingSource
 from modelstats.local.ports import free_port

@@ -15,10 +15,10 @@ from datetime import UTC, datetime
 
 from modelstats.core import contract
 from modelstats.core.cloudevents import Envelope
+from modelstats.local.broker.routing import Pinger
+from modelstats.local.broker.sender import DeliveryResult, Sender
 from modelstats.local.knative import delivery
 from modelstats.local.knative.resources import PingSource
-from modelstats.local.routing import Pinger
-from modelstats.local.sender import DeliveryResult, Sender
 
 log = logging.getLogger("modelstats.broker")
 

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
-from modelstats.local.http_client import HttpClient, HttpError
+from modelstats.local.broker.http_client import HttpClient, HttpError
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter, "Server"], Awaitable[None]]
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from modelstats.core import cloudevents
-from modelstats.local import spool
+from modelstats.local.broker import spool
 from modelstats.local.ports import free_port
 from modelstats.store import deadletters
 from tests.brokers import binary_event, broker_yaml, run_broker, trigger_yaml
@@ -24,7 +24,7 @@ from tests.cloudevents_http import REPORTED
 from tests.functions import function_process
 from tests.receivers import Receiver, Reply
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
 ERROR_EXTENSIONS = ("knativeerrordest", "knativeerrorcode", "knativeerrordata")

@@ -13,8 +13,8 @@ import logging
 
 from modelstats.core import contract
 from modelstats.core.cloudevents import Envelope
-from modelstats.local.routing import Subscription
-from modelstats.local.sender import DeliveryResult
+from modelstats.local.broker.routing import Subscription
+from modelstats.local.broker.sender import DeliveryResult
 
 log = logging.getLogger("modelstats.broker")
 

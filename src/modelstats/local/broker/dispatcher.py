@@ -37,9 +37,8 @@ from pathlib import Path
 from modelstats.core import contract
 from modelstats.core.cloudevents import Envelope
 from modelstats.core.errors import BadInput
-from modelstats.local import failures, pings, spool
-from modelstats.local.knative.resources import Manifests
-from modelstats.local.routing import (
+from modelstats.local.broker import failures, pings, spool
+from modelstats.local.broker.routing import (
     BrokerRoute,
     Pinger,
     Resolver,
@@ -47,8 +46,9 @@ from modelstats.local.routing import (
     Subscription,
     compile_routing,
 )
-from modelstats.local.sender import DeliveryResult, Sender
-from modelstats.local.tally import SUMMARY_EVERY_SECONDS, Tally
+from modelstats.local.broker.sender import DeliveryResult, Sender
+from modelstats.local.broker.tally import SUMMARY_EVERY_SECONDS, Tally
+from modelstats.local.knative.resources import Manifests
 
 log = logging.getLogger("modelstats.broker")
 

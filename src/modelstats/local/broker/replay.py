@@ -33,7 +33,7 @@ import httpx
 
 from modelstats.core import cloudevents, contract
 from modelstats.core.cloudevents import Envelope
-from modelstats.local import spool
+from modelstats.local.broker import spool
 
 log = logging.getLogger("modelstats.replay")
 

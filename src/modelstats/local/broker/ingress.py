@@ -32,14 +32,14 @@ from prometheus_client.exposition import choose_encoder
 
 from modelstats.core import cloudevents
 from modelstats.core.errors import BadInput
-from modelstats.local.broker import LocalBroker
-from modelstats.local.connections import (
+from modelstats.local.broker.connections import (
     DEFAULT_HEAD_TIMEOUT,
     DEFAULT_MAX_DISCARD_BYTES,
     DEFAULT_MAX_HEAD_BYTES,
     GuardedProtocol,
 )
-from modelstats.local.routing import BrokerRoute
+from modelstats.local.broker.dispatcher import LocalBroker
+from modelstats.local.broker.routing import BrokerRoute
 
 log = logging.getLogger("modelstats.broker")
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from modelstats.core import cloudevents, contract
 from modelstats.core.cloudevents import Envelope
 from modelstats.core.errors import BadInput
-from modelstats.local.http_client import HttpClient, HttpError
+from modelstats.local.broker.http_client import HttpClient, HttpError
 from modelstats.local.knative import delivery
 
 # Servers close idle keep-alive connections (gunicorn after 2 s, uvicorn 5 s): dropping ours
