@@ -27,8 +27,8 @@ from typing import Any
 
 import psycopg
 
-from modelstats.local.ports import free_port
-from modelstats.local.services import broker_command
+from modelstats.local.stack.ports import free_port
+from modelstats.local.stack.services import broker_command
 
 from .common import (
     ROOT,

@@ -18,8 +18,8 @@ from pathlib import Path
 import psycopg
 from tests.functions import function_process
 
-from modelstats.local.embedded import EmbeddedPostgres
-from modelstats.local.stack import free_port
+from modelstats.local.stack.embedded import EmbeddedPostgres
+from modelstats.local.stack.ports import free_port
 from modelstats.store import migrate
 
 ROOT = Path(__file__).resolve().parent.parent

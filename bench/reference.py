@@ -12,7 +12,7 @@ import json
 import subprocess
 import sys
 
-from modelstats.local.ports import free_port
+from modelstats.local.stack.ports import free_port
 
 from .common import (
     REFERENCE_RATES,

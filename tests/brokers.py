@@ -22,8 +22,8 @@ from typing import Any
 
 import httpx
 
-from modelstats.local.ports import free_port
-from modelstats.local.services import broker_command
+from modelstats.local.stack.ports import free_port
+from modelstats.local.stack.services import broker_command
 from tests.cloudevents_http import binary_headers, json_body
 
 ROOT = Path(__file__).resolve().parent.parent

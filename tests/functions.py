@@ -19,7 +19,7 @@ from pathlib import Path
 
 import httpx
 
-from modelstats.local.ports import free_port
+from modelstats.local.stack.ports import free_port
 
 # The repository root: function sources are given relative to it, as in the manifests.
 ROOT = Path(__file__).resolve().parents[1]

@@ -26,8 +26,8 @@ from typing import Any
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from modelstats.local.embedded import EmbeddedPostgres
-from modelstats.local.ports import free_port
+from modelstats.local.stack.embedded import EmbeddedPostgres
+from modelstats.local.stack.ports import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT = 120

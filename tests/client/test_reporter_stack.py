@@ -18,7 +18,7 @@ import psycopg
 import pytest
 
 from modelstats.client import Reporter
-from modelstats.local.services import broker_command
+from modelstats.local.stack.services import broker_command
 from tests.brokers import free_port
 from tests.stacks import Stack, poll, running_stack
 

@@ -336,8 +336,8 @@ def test_etl_reads_only_its_read_only_etl_root(services: dict[str, dict[str, Any
     # emptyDir is the volume type Knative allows without a feature flag (a PVC needs one).
     assert volume == {"name": mount["name"], "emptyDir": {}}
     # The local stack replaces it: a cluster path is not passed to a local process.
-    from modelstats.local import services
     from modelstats.local.knative import manifests
+    from modelstats.local.stack import services
 
     (local,) = [s for s in manifests.load(MANIFESTS).services if s.name == "etl"]
     env, _ = services.service_env(local, {}, Path("/nonexistent"), {"ETL_ROOT": "/here"})

@@ -12,7 +12,7 @@ import httpx
 import psycopg
 import pytest
 
-from modelstats.local.embedded import EmbeddedPostgres
+from modelstats.local.stack.embedded import EmbeddedPostgres
 from modelstats.store import db
 from tests.configuration import configure
 from tests.functions import function_process

@@ -81,7 +81,7 @@ def find_database(data_dir: str | None) -> str | None:
     current = settings.get_settings()
     if current.database_url:
         return current.database_url
-    from modelstats.local import state
+    from modelstats.local.stack import state
 
     url = state.running_state(resolve_data_dir(data_dir)).get("database_url")
     if url:

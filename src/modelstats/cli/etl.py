@@ -43,7 +43,7 @@ def etl_run(job_text: str, commit: bool, data_dir: str | None) -> None:
 
     from modelstats.etl import jobs
     from modelstats.etl import runner as etl_core
-    from modelstats.local import state
+    from modelstats.local.stack import state
     from modelstats.store import db
 
     try:

@@ -206,8 +206,8 @@ def run(
     db_port: int | None,
 ) -> None:
     """Run the whole pipeline locally: PostgreSQL, the functions and the broker."""
-    from modelstats.local import stack
-    from modelstats.local.supervisor import RestartPolicy
+    from modelstats.local.stack import lifecycle
+    from modelstats.local.stack.supervisor import RestartPolicy
 
     try:
         _seconds(ping_every, "--ping-every")
@@ -222,7 +222,7 @@ def run(
     except ModelstatsError as error:
         fail(error)
         return
-    options = stack.Options(
+    options = lifecycle.Options(
         broker_port=broker_port,
         stats_port=stats_port,
         ping_every=ping_every,
@@ -234,7 +234,7 @@ def run(
         restart=RestartPolicy(enabled=restart == "always"),
         db_port=db_port,
     )
-    sys.exit(stack.run(options))
+    sys.exit(lifecycle.run(options))
 
 
 @main.command()
@@ -249,9 +249,9 @@ def replay(broker_url: str | None, data_dir: str | None, include_permanent: bool
     """Send stored dead letters and the local spool back to the broker ingress."""
     import httpx
 
-    from modelstats.local import state
     from modelstats.local.broker import replay as replay_core
     from modelstats.local.broker import spool
+    from modelstats.local.stack import state
 
     directory = resolve_data_dir(data_dir)
     running = state.running_state(directory)

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from modelstats.local.ports import free_port
+from modelstats.local.stack.ports import free_port
 from tests.brokers import (
     BrokerProcess,
     binary_event,

@@ -16,7 +16,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from modelstats.local.ports import free_port
+from modelstats.local.stack.ports import free_port
 from tests.brokers import BrokerProcess, binary_event, broker_yaml, run_broker, trigger_yaml
 from tests.receivers import Receiver, Reply
 

@@ -17,7 +17,7 @@ import pytest
 
 from modelstats.core import cloudevents
 from modelstats.local.broker import spool
-from modelstats.local.ports import free_port
+from modelstats.local.stack.ports import free_port
 from modelstats.store import deadletters
 from tests.brokers import binary_event, broker_yaml, run_broker, trigger_yaml
 from tests.cloudevents_http import REPORTED

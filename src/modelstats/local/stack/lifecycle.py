@@ -37,11 +37,11 @@ from modelstats.core.errors import ConfigError, ModelstatsError
 from modelstats.local.broker.demo import demo_ping_sources
 from modelstats.local.knative import manifests as manifests_module
 from modelstats.local.knative.resources import Manifests, PingSource
-from modelstats.local.ports import free_port
-from modelstats.local.processes import Process, port_free, say, wait_healthy
-from modelstats.local.services import broker_command, service_argv, service_env
-from modelstats.local.state import STATE_FILE
-from modelstats.local.supervisor import CrashLoop, RestartPolicy, Supervisor
+from modelstats.local.stack.ports import free_port
+from modelstats.local.stack.processes import Process, port_free, say, wait_healthy
+from modelstats.local.stack.services import broker_command, service_argv, service_env
+from modelstats.local.stack.state import STATE_FILE
+from modelstats.local.stack.supervisor import CrashLoop, RestartPolicy, Supervisor
 
 STOP_GRACE_SECONDS = 5.0
 BROKER_STOP_GRACE_SECONDS = 10.0
@@ -130,7 +130,7 @@ class Stack:
                 raise ConfigError("--db-port is for the embedded PostgreSQL: unset DATABASE_URL")
             say("run", "using DATABASE_URL from the environment")
             return url
-        from modelstats.local.embedded import EmbeddedPostgres
+        from modelstats.local.stack.embedded import EmbeddedPostgres
 
         say("run", f"starting the embedded PostgreSQL in {self.data_dir / 'pg'}")
         self.postgres = EmbeddedPostgres(self.data_dir / "pg", tcp_port=self.options.db_port)

@@ -24,11 +24,11 @@ import httpx
 import psycopg
 import pytest
 
-from modelstats.local.ports import free_port
+from modelstats.local.stack.ports import free_port
 from tests.receivers import Receiver
 from tests.stacks import Stack, group_alive, poll, running_stack, stop_stack
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
 PINGSOURCE = "/apis/v1/namespaces/modelstats/pingsources/etl-schedule"

@@ -10,8 +10,8 @@ import psycopg
 import pytest
 
 from modelstats.core.errors import ConfigError
-from modelstats.local.embedded import EmbeddedPostgres
-from modelstats.local.stack import Options, Stack
+from modelstats.local.stack.embedded import EmbeddedPostgres
+from modelstats.local.stack.lifecycle import Options, Stack
 from modelstats.store import migrate, reader
 from tests.brokers import free_port
 

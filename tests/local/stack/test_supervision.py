@@ -19,7 +19,7 @@ import httpx
 import psycopg
 import pytest
 
-from modelstats.local.embedded import EmbeddedPostgres
+from modelstats.local.stack.embedded import EmbeddedPostgres
 from tests.stacks import ROOT, Load, Stack, group_alive, poll
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from modelstats.local.processes import Process
-from modelstats.local.supervisor import CrashLoop, RestartPolicy, Supervisor
+from modelstats.local.stack.processes import Process
+from modelstats.local.stack.supervisor import CrashLoop, RestartPolicy, Supervisor
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(60)]
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def child(name: str, code: str) -> Process:

@@ -28,7 +28,7 @@ from modelstats.store.reader import ROLE as READER
 
 TCP_HOST = "127.0.0.1"
 HBA = f"""\
-# Written by modelstats (local/embedded.py) for --db-port: the Unix socket trusts, as initdb
+# Written by modelstats (local/stack/embedded.py) for --db-port: the Unix socket trusts, as initdb
 # set it up; TCP on {TCP_HOST} admits the read-only role alone, with its password.
 local   all             all                                     trust
 local   replication     all                                     trust

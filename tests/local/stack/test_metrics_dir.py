@@ -7,9 +7,9 @@ from pathlib import Path
 
 from modelstats.local.knative import manifests
 from modelstats.local.knative.resources import Service
-from modelstats.local.stack import service_env
+from modelstats.local.stack.services import service_env
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def services() -> dict[str, Service]:
