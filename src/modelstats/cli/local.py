@@ -10,7 +10,6 @@ import click
 
 from modelstats.core import durations
 from modelstats.core.errors import ConfigError, ModelstatsError
-from modelstats.core.settings import get_settings
 
 if TYPE_CHECKING:
     from modelstats.local.broker.replay import Result as ReplayResult
@@ -109,52 +108,32 @@ def broker(
     idle_timeout: str,
 ) -> None:
     """Run the local Knative-style broker over a directory of manifests."""
-    from modelstats.core import logs
-    from modelstats.local.broker import demo, ingress
-    from modelstats.local.broker import dispatcher as broker_core
-    from modelstats.local.knative import manifests
+    from modelstats.local.broker import ingress, launch
 
-    logs.configure("broker")
-    settings = get_settings()
     try:
-        loaded = manifests.load(manifests_dir)
-        timeouts = ingress.Timeouts(
-            head=_seconds(header_timeout, "--header-timeout") or ingress.Timeouts.head,
-            body=read_timeout,
-            idle=max(1, round(_seconds(idle_timeout, "--idle-timeout") or ingress.Timeouts.idle)),
-        )
-        local = broker_core.build(
-            demo.without_demo(loaded) if no_demo else loaded,
-            port=port,
-            host=host,
-            services=_services(services),
+        config = launch.BrokerConfig(
+            manifests_dir=Path(manifests_dir),
             spool_path=Path(spool) if spool else resolve_data_dir(None) / "spool.jsonl",
+            host=host,
+            port=port,
+            services=_services(services),
             ping_every=_seconds(ping_every, "--ping-every"),
+            demo=not no_demo,
             max_in_flight=max_in_flight,
             admission_wait=admission_wait,
-            spool_max_bytes=spool_max_bytes or settings.spool_max_bytes,
+            max_body_bytes=max_body_bytes,
+            spool_max_bytes=spool_max_bytes,
+            timeouts=ingress.Timeouts(
+                head=_seconds(header_timeout, "--header-timeout") or ingress.Timeouts.head,
+                body=read_timeout,
+                idle=max(
+                    1, round(_seconds(idle_timeout, "--idle-timeout") or ingress.Timeouts.idle)
+                ),
+            ),
         )
+        launch.run(config)
     except ModelstatsError as error:
         fail(error)
-        return
-    lines = []
-    for (namespace, name), route in local.routing.brokers.items():
-        lines.append(f"broker {namespace}/{name}: http://{host}:{port}/{namespace}/{name}")
-        lines += [f"  trigger {sub.name} -> {sub.url}" for sub in route.subscriptions]
-    _announce(lines)
-    ingress.serve(local, host, port, max_body_bytes or settings.max_body_bytes, timeouts)
-
-
-def _announce(lines: list[str]) -> None:
-    """What a command is about to serve: plain lines, or one log record when logs are JSON
-    (a log pipeline wants nothing but JSON objects)."""
-    if get_settings().log_format.strip().lower() == "json":
-        import logging
-
-        logging.getLogger("modelstats.broker").info("%s", "; ".join(line.strip() for line in lines))
-        return
-    for line in lines:
-        click.echo(line, err=True)
 
 
 @main.command()

@@ -33,13 +33,16 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from modelstats.core import durations
 from modelstats.core.errors import ConfigError, ModelstatsError
+from modelstats.local.broker import spool
 from modelstats.local.broker.demo import demo_ping_sources
+from modelstats.local.broker.launch import BrokerConfig
 from modelstats.local.knative import manifests as manifests_module
 from modelstats.local.knative.resources import Manifests, PingSource
 from modelstats.local.stack.ports import free_port
 from modelstats.local.stack.processes import Process, port_free, say, wait_healthy
-from modelstats.local.stack.services import broker_command, service_argv, service_env
+from modelstats.local.stack.services import service_argv, service_env
 from modelstats.local.stack.state import STATE_FILE
 from modelstats.local.stack.supervisor import CrashLoop, RestartPolicy, Supervisor
 
@@ -183,15 +186,18 @@ class Stack:
 
     def _start_broker(self, manifests: Manifests) -> None:
         host, port = self.options.host, self.options.broker_port
-        argv = broker_command(
-            self.root / self.options.manifests_dir,
-            port,
-            self.data_dir / "spool.jsonl",
+        every = self.options.ping_every
+        ping_every = durations.parse(every, field="--ping-every").total_seconds() if every else None
+        config = BrokerConfig(
+            manifests_dir=self.root / self.options.manifests_dir,
+            spool_path=self.data_dir / spool.FILE_NAME,
             host=host,
+            port=port,
             services={process.name: process.url for process in self.processes},
-            ping_every=self.options.ping_every,
+            ping_every=ping_every,
             demo=self.options.demo,
         )
+        argv = config.command()
         env = {**self.environ, "PYTHONUNBUFFERED": "1"}
         self.broker = Process("broker", argv, env, self.root, url=f"http://{host}:{port}")
         self.broker.start()

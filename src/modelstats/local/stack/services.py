@@ -1,5 +1,5 @@
 """The Knative Services of the manifests as local processes: each container's command and
-environment, and the broker's own command line.
+environment.
 
 A function runs exactly as its container would (see infra/Dockerfile): the same command, the
 manifest's literal environment, with what only makes sense in a cluster left out.
@@ -8,34 +8,12 @@ manifest's literal environment, with what only makes sense in a cluster left out
 from __future__ import annotations
 
 import shutil
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 
 from modelstats.local.knative.resources import Service
 
 DEFAULT_THREADS = "4"
-
-
-def broker_command(
-    manifests_dir: Path,
-    port: int,
-    spool: Path,
-    host: str = "127.0.0.1",
-    services: Mapping[str, str] | None = None,
-    ping_every: str | None = None,
-    demo: bool = True,
-) -> list[str]:
-    """The `modelstats broker` command line, as the stack (and the tests) start it."""
-    argv = [sys.executable, "-m", "modelstats.cli", "broker", "--manifests", str(manifests_dir)]
-    argv += ["--host", host, "--port", str(port), "--spool", str(spool)]
-    for name, url in (services or {}).items():
-        argv += ["--service", f"{name}={url}"]
-    if ping_every:
-        argv += ["--ping-every", ping_every]
-    if not demo:
-        argv.append("--no-demo")
-    return argv
 
 
 def image_function(image: str) -> str:
