@@ -28,6 +28,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from modelstats.local.stack.embedded import EmbeddedPostgres
 from modelstats.local.stack.ports import free_port
+from modelstats.local.stack.state import StackState
 
 ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT = 120
@@ -40,8 +41,8 @@ class Stack:
     data_dir: Path
     broker_port: int
     stats_port: int
+    state: StackState
     lines: list[tuple[float, str]] = field(default_factory=list)
-    state: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ingress(self) -> str:
@@ -54,14 +55,13 @@ class Stack:
     def output(self) -> str:
         return "\n".join(line for _, line in self.lines)
 
-    def refresh_state(self) -> dict[str, Any]:
+    def refresh_state(self) -> StackState:
         """`stack.json` as the stack last wrote it (it rewrites it on every restart)."""
-        with contextlib.suppress(OSError, ValueError):
-            self.state = json.loads((self.data_dir / "stack.json").read_text())
+        self.state = StackState.read(self.data_dir) or self.state
         return self.state
 
     def pids(self) -> dict[str, int]:
-        return {name: p["pid"] for name, p in self.state.get("processes", {}).items()}
+        return {name: p.pid for name, p in self.state.processes.items() if p.pid is not None}
 
     def post(self, data: Any, type: str = "modelstats.metric.reported", **ce: str) -> str:
         event_id = ce.pop("id", None) or str(uuid.uuid4())
@@ -156,12 +156,14 @@ def start_stack(
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
-    stack = Stack(popen, data_dir, broker_port, stats_port)
+    # Nothing is running yet: the pid alone, so that kill_everything can clear up.
+    stack = Stack(popen, data_dir, broker_port, stats_port, StackState(popen.pid, "", ""))
     threading.Thread(target=_pump, args=(stack,), daemon=True).start()
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
         if any(RUNNING in line for _, line in stack.lines):
-            stack.state = json.loads((data_dir / "stack.json").read_text())
+            stack.state = StackState.read(data_dir) or stack.state
+            assert stack.state.broker, "modelstats run said it runs without a stack.json"
             return stack
         if popen.poll() is not None:
             time.sleep(0.3)

@@ -38,7 +38,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 
 def stored(stack: Stack, model: str) -> tuple[int, int]:
-    with psycopg.connect(stack.state["database_url"]) as conn:
+    with psycopg.connect(stack.state.database_url) as conn:
         row = conn.execute(_STORED, (model,)).fetchone()
     assert row is not None
     return int(row[0]), int(row[1])
@@ -76,9 +76,7 @@ def second_broker(stack: Stack, port: int, spool: Path) -> Iterator[subprocess.P
     """A second broker in front of the stack's functions, started as the stack starts its own,
     which the test can stop."""
     services = {
-        name: process["url"]
-        for name, process in stack.state["processes"].items()
-        if name != "broker"
+        name: process.url for name, process in stack.state.processes.items() if name != "broker"
     }
     config = BrokerConfig(
         ROOT / "infra" / "knative", spool, port=port, services=services, demo=False

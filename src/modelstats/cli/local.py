@@ -23,6 +23,9 @@ from modelstats.cli.base import (
     resolve_data_dir,
 )
 
+# Where `modelstats run` puts the ingress by default (--broker-port 8080, infra/knative's Broker).
+DEFAULT_INGRESS = "http://127.0.0.1:8080/modelstats/default"
+
 
 def _services(values: tuple[str, ...]) -> dict[str, str]:
     mapping = {}
@@ -230,11 +233,11 @@ def replay(broker_url: str | None, data_dir: str | None, include_permanent: bool
 
     from modelstats.local.broker import replay as replay_core
     from modelstats.local.broker import spool
-    from modelstats.local.stack import state
+    from modelstats.local.stack.state import StackState
 
     directory = resolve_data_dir(data_dir)
-    running = state.running_state(directory)
-    url = broker_url or running.get("broker") or "http://127.0.0.1:8080/modelstats/default"
+    running = StackState.running(directory)
+    url = broker_url or (running.broker if running else "") or DEFAULT_INGRESS
     database_url = find_database(data_dir)
     failed = 0
     with httpx.Client(timeout=30, trust_env=False) as client:

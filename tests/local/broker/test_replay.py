@@ -18,6 +18,7 @@ import pytest
 from modelstats.core import cloudevents
 from modelstats.local.broker import spool
 from modelstats.local.stack.ports import free_port
+from modelstats.local.stack.state import StackState
 from modelstats.store import deadletters
 from tests.brokers import binary_event, broker_yaml, run_broker, trigger_yaml
 from tests.cloudevents_http import REPORTED
@@ -124,8 +125,7 @@ def test_replay_uses_the_running_stack_state(tmp_path: Path) -> None:
     spool.append(data_dir / spool.FILE_NAME, letter("st-1", b"{}"), "x")
     with Receiver() as sink, run_broker(tmp_path, broker_yaml() + trigger_yaml("t", sink.url)) as b:
         # A running stack's state names its live pid (here: this test's own process).
-        state = {"broker": b.ingress, "pid": os.getpid()}
-        (data_dir / "stack.json").write_text(json.dumps(state))
+        StackState(os.getpid(), b.ingress, database_url="").write(data_dir)
         result = replay(["--data-dir", str(data_dir)], {"DATABASE_URL": ""})
         assert result.returncode == 0, result.stdout + result.stderr
         (request,) = sink.wait_for(1)

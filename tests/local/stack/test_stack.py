@@ -154,12 +154,12 @@ def test_a_malformed_event_is_kept_as_a_dead_letter_with_code_400(stack: Stack) 
     )
     # Kept by the deadletters service, with Knative's error extensions.
     letters = poll(
-        lambda: [d for d in dead_letters(stack.state["database_url"]) if d["event_id"] == event_id],
+        lambda: [d for d in dead_letters(stack.state.database_url) if d["event_id"] == event_id],
         timeout=20,
         what="the dead letter in PostgreSQL",
     )
     assert letters[0]["code"] == 400
-    assert letters[0]["dest"] == stack.state["processes"]["ingest"]["url"]
+    assert letters[0]["dest"] == stack.state.processes["ingest"].url
     listed = poll(
         lambda: find_dead_letter(
             httpx.get(f"{stack.stats}/dead-letters", timeout=5).json(), event_id
@@ -198,7 +198,7 @@ def test_etl_reads_logs_only_under_the_etl_root_it_prints(stack: Stack) -> None:
 
     etl_root = (stack.data_dir / "etl").resolve()
     assert f"etl root        {etl_root}" in stack.output()
-    assert stack.state["etl_root"] == str(etl_root)
+    assert stack.state.etl_root == str(etl_root)
     start = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=10)
     with (etl_root / "e2e.jsonl").open("w") as log:
         for i in range(3):
@@ -211,7 +211,7 @@ def test_etl_reads_logs_only_under_the_etl_root_it_prints(stack: Stack) -> None:
     result = poll(lambda: stats_of(stack, "e2e-etl", "v1"), timeout=30, what="e2e-etl stats")
     assert result["metrics"]["requests"]["last_value"] == 3
     letters = poll(
-        lambda: [d for d in dead_letters(stack.state["database_url"]) if d["event_id"] == outside],
+        lambda: [d for d in dead_letters(stack.state.database_url) if d["event_id"] == outside],
         timeout=30,
         what="the refused job as a dead letter",
     )
@@ -251,14 +251,12 @@ def test_a_function_that_is_down_gets_retries_with_backoff_then_dead_letters(
     for measured, expected in zip(gaps, schedule, strict=True):
         assert expected * 0.9 <= measured <= expected + 1.0, (gaps, schedule)
     letters = poll(
-        lambda: [
-            d for d in dead_letters(running.state["database_url"]) if d["event_id"] == event_id
-        ],
+        lambda: [d for d in dead_letters(running.state.database_url) if d["event_id"] == event_id],
         timeout=20,
         what="the dead letter in PostgreSQL",
     )
     assert letters[0]["code"] == 0  # connection refused: no HTTP status
-    assert letters[0]["dest"] == running.state["processes"]["ingest"]["url"]
+    assert letters[0]["dest"] == running.state.processes["ingest"].url
 
 
 def test_a_busy_port_is_refused_clearly(tmp_path: Path) -> None:

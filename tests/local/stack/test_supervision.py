@@ -69,7 +69,7 @@ def test_a_killed_broker_function_or_database_comes_back_and_stores_what_it_acce
         gone = rf"exited \(postmaster pid {postmaster} is gone\)"
         postgres_back = kill_and_wait_back(running, "postgres", postmaster, gone)
         load.wait_accepted_after(postgres_back, 20)
-    database_url = running.state["database_url"]
+    database_url = running.state.database_url
     # Everything accepted since the broker came back: through ingest's and PostgreSQL's deaths
     # the broker retried; the database came back within its retry schedule.
     expected = load.accepted_after(broker_back)
@@ -79,10 +79,12 @@ def test_a_killed_broker_function_or_database_comes_back_and_stores_what_it_acce
         what=f"all {len(expected)} events accepted after the broker's restart stored",
     )
     state = running.refresh_state()
-    assert state["processes"]["broker"]["pid"] != first_broker
-    assert state["processes"]["ingest"]["pid"] != ingest
-    assert state["postgres"]["pid"] == postmaster_pid(running) != postmaster
-    assert group_alive(state["processes"]["broker"]["pid"])
+    assert state.processes["broker"].pid != first_broker
+    assert state.processes["ingest"].pid != ingest
+    assert state.postgres is not None
+    assert state.postgres.pid == postmaster_pid(running) != postmaster
+    broker_pid = state.processes["broker"].pid
+    assert broker_pid is not None and group_alive(broker_pid)
 
 
 def test_a_service_that_cannot_start_is_given_up_and_the_stack_exits_non_zero(

@@ -43,7 +43,7 @@ from modelstats.local.knative.resources import Manifests, PingSource
 from modelstats.local.stack.ports import free_port
 from modelstats.local.stack.processes import Process, port_free, say, wait_healthy
 from modelstats.local.stack.services import service_argv, service_env
-from modelstats.local.stack.state import STATE_FILE
+from modelstats.local.stack.state import PostgresState, ProcessState, StackState
 from modelstats.local.stack.supervisor import CrashLoop, RestartPolicy, Supervisor
 
 STOP_GRACE_SECONDS = 5.0
@@ -209,25 +209,19 @@ class Stack:
         self.stats_url = stats.url if stats else ""
 
     def _write_state(self) -> None:
-        state: dict[str, Any] = {
-            "pid": os.getpid(),
-            "broker": self.ingress,
-            "stats": self.stats_url,
-            "database_url": self.database_url,
-            "reader_url": self.reader_url or None,
-            "etl_root": str(self.etl_root),
-            "embedded_database": self.postgres is not None,
-            "processes": {
-                p.name: {"url": p.url, "pid": p.pid}
-                for p in [*self.processes, *([self.broker] if self.broker else [])]
-            },
-        }
-        if self.postgres is not None:
-            state["postgres"] = {"pid": self.postgres.pid, "data_dir": str(self.postgres.data_dir)}
-        # Rewritten on every restart: a reader sees the old file or the new one, never half.
-        partial = self.data_dir / (STATE_FILE + ".new")
-        partial.write_text(json.dumps(state, indent=2) + "\n", "utf-8")
-        os.replace(partial, self.data_dir / STATE_FILE)
+        children = [*self.processes, *([self.broker] if self.broker else [])]
+        postgres = self.postgres
+        StackState(
+            pid=os.getpid(),
+            broker=self.ingress,
+            stats=self.stats_url,
+            database_url=self.database_url,
+            reader_url=self.reader_url or None,
+            etl_root=str(self.etl_root),
+            embedded_database=postgres is not None,
+            processes={p.name: ProcessState(p.url, p.pid) for p in children},
+            postgres=PostgresState(postgres.pid, str(postgres.data_dir)) if postgres else None,
+        ).write(self.data_dir)
 
     def banner(self) -> str:
         lines = [
@@ -327,8 +321,7 @@ class Stack:
                 say("run", "embedded PostgreSQL stopped")
             except Exception as error:  # already stopped, or pg_ctl failed
                 say("run", f"embedded PostgreSQL: {error}")
-        with contextlib.suppress(OSError):
-            (self.data_dir / STATE_FILE).unlink()
+        StackState.remove(self.data_dir)
         with contextlib.suppress(OSError):
             shutil.rmtree(self.data_dir / "run")
 
