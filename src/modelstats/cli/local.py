@@ -204,7 +204,7 @@ def run(
     except ModelstatsError as error:
         fail(error)
         return
-    options = lifecycle.Options(
+    config = lifecycle.StackConfig(
         broker_port=broker_port,
         stats_port=stats_port,
         ping_every=ping_every,
@@ -216,7 +216,7 @@ def run(
         restart=RestartPolicy(enabled=restart == "always"),
         db_port=db_port,
     )
-    sys.exit(lifecycle.run(options))
+    sys.exit(lifecycle.run(config))
 
 
 @main.command()

@@ -11,7 +11,7 @@ import pytest
 
 from modelstats.core.errors import ConfigError
 from modelstats.local.stack.embedded import EmbeddedPostgres
-from modelstats.local.stack.lifecycle import Options, Stack
+from modelstats.local.stack.lifecycle import Stack, StackConfig
 from modelstats.store import migrate, reader
 from tests.brokers import free_port
 
@@ -61,7 +61,7 @@ def test_tcp_admits_the_reader_alone(server: EmbeddedPostgres, tmp_path: Path) -
 
 def test_db_port_is_for_the_embedded_database_only(tmp_path: Path) -> None:
     stack = Stack(
-        Options(data_dir=tmp_path, db_port=free_port()),
+        StackConfig(data_dir=tmp_path, db_port=free_port()),
         environ={"DATABASE_URL": "postgresql://someone@db.example/modelstats"},
     )
     with pytest.raises(ConfigError, match="--db-port is for the embedded PostgreSQL"):

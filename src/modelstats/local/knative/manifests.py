@@ -25,9 +25,9 @@ from modelstats.local.knative.resources import (
     Container,
     DeliverySpec,
     Destination,
+    KReference,
     Manifests,
     PingSource,
-    Reference,
     Service,
     Trigger,
 )
@@ -73,7 +73,7 @@ def _destination(value: Any, where: _Where, path: str) -> Destination:
     ref = None
     if "ref" in spec:
         raw = _mapping(spec["ref"], where, f"{path}.ref", required=True)
-        ref = Reference(
+        ref = KReference(
             kind=_string(raw.get("kind"), where, f"{path}.ref.kind"),
             name=_string(raw.get("name"), where, f"{path}.ref.name"),
             api_version=_string(raw.get("apiVersion"), where, f"{path}.ref.apiVersion", False),

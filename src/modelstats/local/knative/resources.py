@@ -11,7 +11,9 @@ from modelstats.local.knative import cron, delivery, filters
 
 
 @dataclass(frozen=True)
-class Reference:
+class KReference:
+    """Knative's KReference: the object a Destination points at (a Service, a Broker)."""
+
     kind: str
     name: str
     api_version: str = ""
@@ -22,7 +24,7 @@ class Reference:
 class Destination:
     """`ref` and/or `uri`; with both, `uri` is relative to the ref's address."""
 
-    ref: Reference | None = None
+    ref: KReference | None = None
     uri: str | None = None
 
 

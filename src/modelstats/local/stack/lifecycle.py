@@ -54,7 +54,9 @@ SUPERVISE_EVERY_SECONDS = 0.2
 
 
 @dataclass(frozen=True)
-class Options:
+class StackConfig:
+    """What `modelstats run` is started with (its flags)."""
+
     broker_port: int = 8080
     stats_port: int = 8081
     ping_every: str | None = None
@@ -80,12 +82,12 @@ def shown_url(url: str) -> str:
 
 
 class Stack:
-    def __init__(self, options: Options, environ: Mapping[str, str] | None = None):
-        self.options = options
+    def __init__(self, config: StackConfig, environ: Mapping[str, str] | None = None):
+        self.config = config
         self.environ = dict(os.environ if environ is None else environ)
-        self.data_dir = options.data_dir.resolve()
-        self.root = options.root.resolve()
-        self.etl_root = (options.etl_root or options.data_dir / "etl").resolve()
+        self.data_dir = config.data_dir.resolve()
+        self.root = config.root.resolve()
+        self.etl_root = (config.etl_root or config.data_dir / "etl").resolve()
         self.processes: list[Process] = []
         self.broker: Process | None = None
         self.postgres: Any = None
@@ -103,24 +105,24 @@ class Stack:
 
     def start(self) -> None:
         for flag, port in (
-            ("--broker-port", self.options.broker_port),
-            ("--stats-port", self.options.stats_port),
-            ("--db-port", self.options.db_port),
+            ("--broker-port", self.config.broker_port),
+            ("--stats-port", self.config.stats_port),
+            ("--db-port", self.config.db_port),
         ):
-            if port is not None and not port_free(self.options.host, port):
+            if port is not None and not port_free(self.config.host, port):
                 raise ConfigError(f"port {port} is already in use: choose another with {flag}")
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.etl_root.mkdir(parents=True, exist_ok=True)
-        manifests = manifests_module.load(self.root / self.options.manifests_dir)
+        manifests = manifests_module.load(self.root / self.config.manifests_dir)
         if not manifests.brokers:
-            raise ConfigError(f"{self.options.manifests_dir}: no Broker in the manifests")
-        self.demo = demo_ping_sources(manifests) if self.options.demo else []
+            raise ConfigError(f"{self.config.manifests_dir}: no Broker in the manifests")
+        self.demo = demo_ping_sources(manifests) if self.config.demo else []
         self.database_url = self._database()
         from modelstats.store import migrate
 
         applied = migrate.migrate(self.database_url)
         say("run", f"database schema ready ({len(applied)} migration(s) applied)")
-        if self.options.db_port is not None:
+        if self.config.db_port is not None:
             self._open_to_dashboards()
         self._start_services(manifests)
         self._start_broker(manifests)
@@ -129,14 +131,14 @@ class Stack:
     def _database(self) -> str:
         url = self.environ.get("DATABASE_URL")
         if url:
-            if self.options.db_port is not None:
+            if self.config.db_port is not None:
                 raise ConfigError("--db-port is for the embedded PostgreSQL: unset DATABASE_URL")
             say("run", "using DATABASE_URL from the environment")
             return url
         from modelstats.local.stack.embedded import EmbeddedPostgres
 
         say("run", f"starting the embedded PostgreSQL in {self.data_dir / 'pg'}")
-        self.postgres = EmbeddedPostgres(self.data_dir / "pg", tcp_port=self.options.db_port)
+        self.postgres = EmbeddedPostgres(self.data_dir / "pg", tcp_port=self.config.db_port)
         return str(self.postgres.start())
 
     def _open_to_dashboards(self) -> None:
@@ -149,10 +151,10 @@ class Stack:
 
     def _start_services(self, manifests: Manifests) -> None:
         bin_dir = Path(sys.executable).parent
-        host = self.options.host
+        host = self.config.host
         for service in manifests.services:
             argv = service_argv(service, bin_dir)
-            port = self.options.stats_port if service.name == "stats" else free_port(host)
+            port = self.config.stats_port if service.name == "stats" else free_port(host)
             env, skipped = service_env(
                 service,
                 self.environ,
@@ -163,7 +165,7 @@ class Stack:
                     "HOST": host,
                     # Links in notifications point at this stack's stats, not the cluster's.
                     "STATS_PUBLIC_URL": self.environ.get(
-                        "STATS_PUBLIC_URL", f"http://{host}:{self.options.stats_port}"
+                        "STATS_PUBLIC_URL", f"http://{host}:{self.config.stats_port}"
                     ),
                     # The manifests' ETL_ROOT is a cluster mount: jobs read here instead.
                     "ETL_ROOT": str(self.etl_root),
@@ -185,17 +187,17 @@ class Stack:
                 )
 
     def _start_broker(self, manifests: Manifests) -> None:
-        host, port = self.options.host, self.options.broker_port
-        every = self.options.ping_every
+        host, port = self.config.host, self.config.broker_port
+        every = self.config.ping_every
         ping_every = durations.parse(every, field="--ping-every").total_seconds() if every else None
         config = BrokerConfig(
-            manifests_dir=self.root / self.options.manifests_dir,
+            manifests_dir=self.root / self.config.manifests_dir,
             spool_path=self.data_dir / spool.FILE_NAME,
             host=host,
             port=port,
             services={process.name: process.url for process in self.processes},
             ping_every=ping_every,
-            demo=self.options.demo,
+            demo=self.config.demo,
         )
         argv = config.command()
         env = {**self.environ, "PYTHONUNBUFFERED": "1"}
@@ -256,12 +258,12 @@ class Stack:
         return "\n".join(lines) + "\n"
 
     def _demo_lines(self) -> list[str]:
-        if not self.options.demo:
+        if not self.config.demo:
             return ["  demo            off (--no-demo)"]
         lines = []
         for ping in self.demo:
             job = json.loads(ping.data or b"{}")
-            every = f"every {self.options.ping_every}" if self.options.ping_every else None
+            every = f"every {self.config.ping_every}" if self.config.ping_every else None
             lines.append(
                 f"  demo            PingSource {ping.name} writes random"
                 f" {', '.join(job.get('models') or ['GPT', 'Llama', 'Mistral'])}"
@@ -280,7 +282,7 @@ class Stack:
             children.append(self.postgres)
         self.supervisor = Supervisor(
             children,
-            self.options.restart,
+            self.config.restart,
             say=lambda line: say("run", line),
             on_restart=lambda child: self._write_state(),
             stopping=self._stop_requested.is_set,
@@ -351,12 +353,12 @@ class Stack:
             process.join_output()
 
 
-def run(options: Options) -> int:
+def run(config: StackConfig) -> int:
     """Start the stack, print the banner, supervise until SIGINT/SIGTERM, stop everything.
 
     A first Ctrl-C stops gracefully; a second makes the broker spool what is in flight at once
     and stops the rest without waiting; a third kills every process."""
-    stack = Stack(options)
+    stack = Stack(config)
     interrupts = 0
 
     def on_signal(signum: int, frame: object) -> None:
