@@ -1,6 +1,6 @@
 """The local broker: Knative's MTChannelBasedBroker semantics on one machine.
 
-It follows `knative/SEMANTICS.md` for what it routes (see routing.py, filters.py, sender.py):
+It follows `knative/SEMANTICS.md` for what it routes (routing.py, sender.py, knative/filters.py):
 
 - the ingress (ingress.py) admits an event into a Broker: 400 when its TTL is spent, else it
   stamps `knativearrivaltime` and `knativebrokerttl` (255 when absent, else decremented: an
