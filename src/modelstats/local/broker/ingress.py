@@ -9,7 +9,7 @@ body passes it, never read whole), 408 for a body that does not arrive within th
 503 with `Retry-After` when no in-flight slot frees in time. The rest of a refused body is
 read and dropped up to a bound, so that the sender reads its 413 instead of a reset connection;
 past the bound (or a declared length past it, or a 408) the connection is closed. Idle
-connections and slow request heads are timed out too (connections.py).
+connections and slow request heads are timed out too (web/connections.py).
 
 Signals: the first SIGINT or SIGTERM stops gracefully (deliveries get the broker's drain
 period, then what is left is spooled); a second one, or SIGQUIT, spools what is in flight at
@@ -32,14 +32,14 @@ from prometheus_client.exposition import choose_encoder
 
 from modelstats.core import cloudevents
 from modelstats.core.errors import BadInput
-from modelstats.local.broker.connections import (
+from modelstats.local.broker.dispatcher import LocalBroker
+from modelstats.local.broker.routing import BrokerRoute
+from modelstats.web.connections import (
     DEFAULT_HEAD_TIMEOUT,
     DEFAULT_MAX_DISCARD_BYTES,
     DEFAULT_MAX_HEAD_BYTES,
     GuardedProtocol,
 )
-from modelstats.local.broker.dispatcher import LocalBroker
-from modelstats.local.broker.routing import BrokerRoute
 
 log = logging.getLogger("modelstats.broker")
 
@@ -173,7 +173,7 @@ class Ingress:
         too_large = Refusal(413, f"body larger than {limit} bytes", "too_large")
         declared = headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
-            # What the connection would discard to stay open is bounded (connections.py): a
+            # What the connection would discard to stay open is bounded (web/connections.py): a
             # body past that is not waited for.
             too_large.close = int(declared) > DEFAULT_MAX_DISCARD_BYTES
             raise too_large

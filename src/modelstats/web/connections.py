@@ -1,4 +1,4 @@
-"""Limits on each connection to the broker's ingress that uvicorn does not set itself.
+"""Limits on each connection that uvicorn does not set itself (the broker's ingress).
 
 uvicorn's `timeout_keep_alive` closes a keep-alive connection that stays idle after a response,
 but nothing bounds a connection before its first request, or a request head that arrives a
