@@ -7,9 +7,9 @@ accepted, 400 not a valid CloudEvent (binary or structured; batched mode refused
 it holds, 413 for a body over the limit (refused from its Content-Length, or as soon as a chunked
 body passes it, never read whole), 408 for a body that does not arrive within the read timeout,
 503 with `Retry-After` when no in-flight slot frees in time. The rest of a refused body is
-read and dropped up to a bound, so that the sender reads its 413 instead of a reset connection;
-past the bound (or a declared length past it, or a 408) the connection is closed. Idle
-connections and slow request heads are timed out too (web/connections.py).
+read and dropped within bounds of bytes and time, so that the sender reads its 413 instead of
+a reset connection (a 408 closes at once). Request heads are capped (431) and timed (408), idle
+connections closed (web/connections.py).
 
 Signals: the first SIGINT or SIGTERM stops gracefully (deliveries get the broker's drain
 period, then what is left is spooled); a second one, or SIGQUIT, spools what is in flight at
@@ -36,7 +36,6 @@ from modelstats.local.broker.dispatcher import LocalBroker
 from modelstats.local.broker.routing import BrokerRoute
 from modelstats.web.connections import (
     DEFAULT_HEAD_TIMEOUT,
-    DEFAULT_MAX_DISCARD_BYTES,
     DEFAULT_MAX_HEAD_BYTES,
     GuardedProtocol,
 )
@@ -173,9 +172,8 @@ class Ingress:
         too_large = Refusal(413, f"body larger than {limit} bytes", "too_large")
         declared = headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
-            # What the connection would discard to stay open is bounded (web/connections.py): a
-            # body past that is not waited for.
-            too_large.close = int(declared) > DEFAULT_MAX_DISCARD_BYTES
+            # Answered at once; the connection drains the rest, within its bounds, so that a
+            # sender still writing reads this answer (web/connections.py).
             raise too_large
         try:
             async with asyncio.timeout(self.read_timeout):
