@@ -219,6 +219,19 @@ class GuardedProtocol(HttpToolsProtocol):
         self.transport.close()
 
 
+def guard_function_workers() -> None:
+    """Give the functions' connections these limits too. functions-framework serves an ASGI
+    function with gunicorn's `uvicorn_worker.UvicornWorker`, which builds each worker's uvicorn
+    configuration from its class's CONFIG_KWARGS; GUNICORN_CMD_ARGS is ignored. A function's
+    main.py (and so the wrapper that calls this) is imported in gunicorn's master before the
+    workers are built, so each worker starts with this protocol."""
+    try:
+        from uvicorn_worker import UvicornWorker
+    except ImportError:  # functions-framework without its ASGI server: nothing to guard
+        return
+    UvicornWorker.CONFIG_KWARGS = {**UvicornWorker.CONFIG_KWARGS, "http": GuardedProtocol}
+
+
 class _CycleTransport:
     """The transport uvicorn's request cycle writes its answer to: the connection's own, except
     that closing it may linger (GuardedProtocol.close_after_answer)."""
