@@ -43,6 +43,8 @@ class Stack:
     stats_port: int
     state: StackState
     lines: list[tuple[float, str]] = field(default_factory=list)
+    # Started as `make run`: make leads the process group, and Ctrl-C goes to the group.
+    via_make: bool = False
 
     @property
     def ingress(self) -> str:
@@ -124,8 +126,10 @@ def start_stack(
     ping_every: str = "1s",
     args: Sequence[str] = (),
     cwd: Path = ROOT,
+    via_make: bool = False,
 ) -> Stack:
-    """`args`: more `modelstats run` options; `cwd`: where it starts (it finds the checkout)."""
+    """`args`: more `modelstats run` options; `cwd`: where it starts (it finds the checkout);
+    `via_make`: started as `make run ARGS=...` (without reinstalling), make leading the group."""
     # Not under pytest's basetemp: a concurrent pytest session may prune that while the
     # embedded PostgreSQL still lives there.
     data_dir = Path(tempfile.mkdtemp(prefix="modelstats-e2e-")) / "data"
@@ -133,11 +137,7 @@ def start_stack(
     environment = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "ETL_ROOT")}
     environment.update(env or {})
     environment["PYTHONUNBUFFERED"] = "1"
-    argv = [
-        sys.executable,
-        "-m",
-        "modelstats.cli",
-        "run",
+    options = [
         "--broker-port",
         str(broker_port),
         "--stats-port",
@@ -148,6 +148,10 @@ def start_stack(
         ping_every,
         *args,
     ]
+    if via_make:
+        argv = ["make", "-s", "-C", str(ROOT), "-o", "install", "run", f"ARGS={' '.join(options)}"]
+    else:
+        argv = [sys.executable, "-m", "modelstats.cli", "run", *options]
     popen = subprocess.Popen(
         argv,
         cwd=cwd,
@@ -158,6 +162,7 @@ def start_stack(
     )
     # Nothing is running yet: the pid alone, so that kill_everything can clear up.
     stack = Stack(popen, data_dir, broker_port, stats_port, StackState(popen.pid, "", ""))
+    stack.via_make = via_make
     threading.Thread(target=_pump, args=(stack,), daemon=True).start()
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
@@ -176,10 +181,14 @@ def start_stack(
 
 
 def stop_stack(stack: Stack, timeout: float = 40) -> float:
-    """SIGINT (Ctrl-C) to `modelstats run`; returns how long it took to exit."""
+    """SIGINT (Ctrl-C) to `modelstats run` (to make's whole group, as a terminal sends it, when
+    started with make); returns how long it took to exit."""
     started = time.monotonic()
     with contextlib.suppress(ProcessLookupError):
-        stack.popen.send_signal(signal.SIGINT)
+        if stack.via_make:
+            os.killpg(stack.popen.pid, signal.SIGINT)
+        else:
+            stack.popen.send_signal(signal.SIGINT)
     try:
         stack.popen.wait(timeout=timeout)
     except subprocess.TimeoutExpired:

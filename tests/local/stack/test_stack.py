@@ -299,3 +299,30 @@ def test_ctrl_c_stops_every_process(stack_factory: Callable[..., Stack]) -> None
     assert [name for name, pid in pids.items() if group_alive(pid)] == []
     assert not postmaster.exists(), "the embedded PostgreSQL is still running"
     assert "stopped" in running.output().splitlines()[-1]
+
+
+@pytest.mark.parametrize("how", ["make run, SIGTERM to its group", "SIGTERM twice"])
+def test_a_repeated_sigterm_stops_gently_like_the_first(
+    stack_factory: Callable[..., Stack], how: str
+) -> None:
+    """make forwards the SIGTERM of its process group to `modelstats run`, which so gets it
+    twice: that is one request to stop, not a second Ctrl-C that kills the functions."""
+    running = stack_factory(ping_every="1h", via_make=how.startswith("make"))
+    pids = running.pids()
+    if how.startswith("make"):
+        os.killpg(running.popen.pid, signal.SIGTERM)
+    else:
+        stack_pid = running.state.pid
+        os.kill(stack_pid, signal.SIGTERM)
+        time.sleep(0.2)
+        os.kill(stack_pid, signal.SIGTERM)
+    try:
+        poll(lambda: running.popen.poll() is not None, 60, "modelstats run stopped")
+    except AssertionError as error:
+        raise AssertionError(f"{error}\n{running.output()[-3000:]}") from None
+    output = running.output()
+    assert "second Ctrl-C" not in output, output[-2000:]
+    assert "did not stop in" not in output, output[-2000:]
+    assert "not waiting" not in output
+    assert [name for name, pid in pids.items() if group_alive(pid)] == []
+    assert re.search(r"\brun\b.*\bstopped$", output.splitlines()[-1]), output[-500:]

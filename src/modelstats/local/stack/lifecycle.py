@@ -7,7 +7,8 @@ prefixed by its name. While it runs, a process (or the embedded database) that e
 restarted in place with backoff, and one that keeps failing stops the stack (supervisor.py).
 Stopping (Ctrl-C, SIGTERM) stops the broker first (it drains and spools what is still in
 flight), then the functions, then the database, killing any straggler; a second Ctrl-C makes
-the broker spool at once and waits for nothing else; a third kills everything.
+the broker spool at once and waits for nothing else; a third kills everything. A second SIGTERM
+is not a second Ctrl-C: it changes nothing (`make run` forwards the SIGTERM of its group).
 
 The state of a running stack (URLs, pids, database URL) is written to `<data-dir>/stack.json`
 for the commands that need its broker or database (`modelstats replay`, `migrate`, ...) and
@@ -290,6 +291,10 @@ class Stack:
         while not self._stop_requested.wait(SUPERVISE_EVERY_SECONDS):
             self.supervisor.check()
 
+    @property
+    def stop_requested(self) -> bool:
+        return self._stop_requested.is_set()
+
     def request_stop(self) -> None:
         """First Ctrl-C (or SIGTERM): stop restarting, then stop everything gracefully."""
         self._stop_requested.set()
@@ -356,13 +361,18 @@ class Stack:
 def run(config: StackConfig) -> int:
     """Start the stack, print the banner, supervise until SIGINT/SIGTERM, stop everything.
 
-    A first Ctrl-C stops gracefully; a second makes the broker spool what is in flight at once
-    and stops the rest without waiting; a third kills every process."""
+    A first Ctrl-C (or SIGTERM) stops gracefully; a second Ctrl-C makes the broker spool what
+    is in flight at once and stops the rest without waiting; a third kills every process. A
+    repeated SIGTERM is the same request again, not a second Ctrl-C: `make run` forwards the
+    SIGTERM its process group gets, so the stack gets it twice."""
     stack = Stack(config)
     interrupts = 0
 
     def on_signal(signum: int, frame: object) -> None:
         nonlocal interrupts
+        if signum != signal.SIGINT:
+            stack.request_stop()
+            return
         interrupts += 1
         if interrupts == 1:
             stack.request_stop()
@@ -379,7 +389,7 @@ def run(config: StackConfig) -> int:
         except ModelstatsError as error:
             say("run", f"error: {error}", sys.stderr)
             return 1
-        if not interrupts:
+        if not stack.stop_requested:
             sys.stdout.write(stack.banner())
             sys.stdout.flush()
             try:
