@@ -128,7 +128,7 @@ def test_each_database_command_finds_the_running_stack(
         (["retention", "--older-than", "400d"], "dropped 0 partition(s)"),
         (["notify"], "delivered 0, failed 0"),
         # Without the stack's database it would say "dead letters: skipped".
-        (["replay"], "dead letters: 0 replayed, 0 failed"),
+        (["replay"], "dead letters: 0 sent, 0 not accepted"),
         (["etl", "run", "--job", json.dumps({"source": "jsonl", "path": logs.name})], "reports"),
     ]
     for command, expected in commands:

@@ -227,12 +227,23 @@ def run(
     is_flag=True,
     help="Also send events that failed for good (a 4xx Knative does not retry).",
 )
-def replay(broker_url: str | None, data_dir: str | None, include_permanent: bool) -> None:
-    """Send stored dead letters and the local spool back to the broker ingress."""
+@click.option(
+    "--wait",
+    default=30.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="Seconds to watch what becomes of the events sent (delivered or failed again); the"
+    " watch ends as soon as the broker holds nothing in flight. 0: do not watch.",
+)
+def replay(
+    broker_url: str | None, data_dir: str | None, include_permanent: bool, wait: float
+) -> None:
+    """Send stored dead letters and the local spool back to the broker ingress, then say what
+    became of them."""
     import httpx
 
+    from modelstats.local.broker import outcomes, spool
     from modelstats.local.broker import replay as replay_core
-    from modelstats.local.broker import spool
     from modelstats.local.stack.state import StackState
 
     directory = resolve_data_dir(data_dir)
@@ -248,14 +259,30 @@ def replay(broker_url: str | None, data_dir: str | None, include_permanent: bool
             except ModelstatsError as error:
                 fail(error)
                 return
-            _report_replay("dead letters", result, "failed")
+            _report_replay("dead letters", result, "not accepted")
             failed += result.failed
         else:
             click.echo("dead letters: skipped (DATABASE_URL unset and no running stack)", err=True)
-        result = replay_core.replay_spool(run, directory / spool.FILE_NAME)
+        spool_path = directory / spool.FILE_NAME
+        result = replay_core.replay_spool(run, spool_path)
         _report_replay("spool", result, "kept")
         failed += result.failed
-    sys.exit(1 if failed else 0)
+        try:
+            outcome = outcomes.watch(
+                client, url, run.sent, run.started, spool_path, bool(database_url), wait
+            )
+        except ModelstatsError as error:
+            fail(error)
+            return
+    click.echo(f"outcome: {outcome.summary()}")
+    for line in outcome.failure_lines():
+        click.echo(f"  {line}")
+    if outcome.failed_again:
+        click.echo(
+            "  each keeps its new failure (stats: GET /dead-letters); a failure Knative does"
+            " not retry is left alone by later runs unless --include-permanent"
+        )
+    sys.exit(1 if failed or outcome.failed_again else 0)
 
 
 def _report_replay(what: str, result: ReplayResult, kept_word: str) -> None:

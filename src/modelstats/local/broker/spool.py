@@ -49,15 +49,15 @@ class Spool:
 
     def put(self, envelope: Envelope, reason: str) -> None:
         """Append (or hold, in a batch); SpoolFull past the cap, OSError if it cannot write."""
-        line = _line(envelope, reason) + "\n"
-        size = len(line.encode())
+        text = line(envelope, reason) + "\n"
+        size = len(text.encode())
         if self._size() + self._pending_bytes + size > self.max_bytes:
             raise SpoolFull(f"the spool {self.path} would pass its cap of {self.max_bytes} bytes")
         if self._pending is not None:
-            self._pending.append(line)
+            self._pending.append(text)
             self._pending_bytes += size
             return
-        _write(self.path, [line])
+        _write(self.path, [text])
 
     @property
     def batching(self) -> bool:
@@ -83,7 +83,8 @@ def _write(path: Path, lines: list[str]) -> None:
         os.fsync(handle.fileno())
 
 
-def _line(envelope: Envelope, reason: str) -> str:
+def line(envelope: Envelope, reason: str) -> str:
+    """One spool line (without its newline), spooled now."""
     return json.dumps(
         {
             "spooled_at": datetime.now(UTC).isoformat(),
@@ -103,7 +104,7 @@ class Entry:
 
 def append(path: Path, envelope: Envelope, reason: str) -> None:
     """One line, fsynced, without a cap (tests and tools)."""
-    _write(path, [_line(envelope, reason) + "\n"])
+    _write(path, [line(envelope, reason) + "\n"])
 
 
 def _parse(line: str) -> Entry:
