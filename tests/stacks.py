@@ -127,12 +127,17 @@ def start_stack(
     args: Sequence[str] = (),
     cwd: Path = ROOT,
     via_make: bool = False,
+    prepare: Callable[[Path], None] | None = None,
 ) -> Stack:
     """`args`: more `modelstats run` options; `cwd`: where it starts (it finds the checkout);
-    `via_make`: started as `make run ARGS=...` (without reinstalling), make leading the group."""
+    `via_make`: started as `make run ARGS=...` (without reinstalling), make leading the group;
+    `prepare(data_dir)`: called before it starts, to leave there what an earlier run would."""
     # Not under pytest's basetemp: a concurrent pytest session may prune that while the
     # embedded PostgreSQL still lives there.
     data_dir = Path(tempfile.mkdtemp(prefix="modelstats-e2e-")) / "data"
+    if prepare is not None:
+        data_dir.mkdir()
+        prepare(data_dir)
     broker_port, stats_port = free_port(), free_port()
     environment = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "ETL_ROOT")}
     environment.update(env or {})

@@ -11,6 +11,7 @@ import itertools
 import json
 import os
 import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -24,6 +25,8 @@ import httpx
 import psycopg
 import pytest
 
+from modelstats.core.cloudevents import Envelope
+from modelstats.local.broker import spool
 from modelstats.local.stack.ports import free_port
 from tests.receivers import Receiver
 from tests.stacks import Stack, group_alive, poll, running_stack, stop_stack
@@ -326,3 +329,41 @@ def test_a_repeated_sigterm_stops_gently_like_the_first(
     assert "not waiting" not in output
     assert [name for name, pid in pids.items() if group_alive(pid)] == []
     assert re.search(r"\brun\b.*\bstopped$", output.splitlines()[-1]), output[-500:]
+
+
+def test_the_banner_says_what_waits_in_the_spool_and_the_command_it_gives_replays_it(
+    stack_factory: Callable[..., Stack],
+) -> None:
+    def three_spooled(data_dir: Path) -> None:
+        for n in range(3):
+            data = {"model": "spooled", "version": "v1", "metrics": {"drift": 0.1 * n}}
+            event = Envelope(
+                {
+                    "specversion": "1.0",
+                    "type": "modelstats.metric.reported",
+                    "source": "/tests/spooled",
+                    "id": f"spooled-{n}",
+                    "datacontenttype": "application/json",
+                },
+                json.dumps(data).encode(),
+                True,
+            )
+            spool.append(data_dir / spool.FILE_NAME, event, "broker stopped before delivery")
+
+    running = stack_factory(ping_every="1h", args=["--no-demo"], prepare=three_spooled)
+    waiting = running.wait_line(r"spool\s+3 event\(s\) wait in", timeout=5)
+    assert str(running.data_dir / spool.FILE_NAME) in waiting
+    command = running.wait_line(r"send them again: ", timeout=5).split("send them again: ")[1]
+    environment = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    done = subprocess.run(
+        shlex.split(command), capture_output=True, text=True, timeout=90, env=environment
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "spool: 3 sent, 0 kept" in done.stdout
+    assert "outcome: 3 replayed: 3 delivered, 0 failed again" in done.stdout
+    summary = poll(
+        lambda: httpx.get(f"{running.stats}/stats/spooled/v1", timeout=5).json(),
+        30,
+        "the replayed events in stats",
+    )
+    assert summary["metrics"]["drift"]["count"] == 3

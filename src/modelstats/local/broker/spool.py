@@ -118,6 +118,15 @@ def _parse(line: str) -> Entry:
     )
 
 
+def count(path: Path) -> int:
+    """How many events wait in the spool (its lines, read or not)."""
+    try:
+        with path.open("rb") as handle:
+            return sum(1 for raw in handle if raw.strip())
+    except FileNotFoundError:
+        return 0
+
+
 def read(path: Path) -> list[Entry]:
     """Every readable entry (for listing); unreadable lines are skipped."""
     if not path.exists():

@@ -21,7 +21,6 @@ banner says so; `--no-demo` runs the stack without it (the manifests stay as the
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shutil
 import signal
@@ -32,7 +31,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from modelstats.core import durations
 from modelstats.core.errors import ConfigError, ModelstatsError
@@ -41,6 +39,7 @@ from modelstats.local.broker.demo import demo_ping_sources
 from modelstats.local.broker.launch import BrokerConfig
 from modelstats.local.knative import manifests as manifests_module
 from modelstats.local.knative.resources import Manifests, PingSource
+from modelstats.local.stack import banner
 from modelstats.local.stack.ports import free_port
 from modelstats.local.stack.processes import Process, port_free, say, wait_healthy
 from modelstats.local.stack.services import service_argv, service_env
@@ -49,8 +48,6 @@ from modelstats.local.stack.supervisor import CrashLoop, RestartPolicy, Supervis
 
 STOP_GRACE_SECONDS = 5.0
 BROKER_STOP_GRACE_SECONDS = 10.0
-# The banner's examples (and the README's) use a model the demo never writes.
-EXAMPLE_MODEL, EXAMPLE_VERSION = "fraud-detector", "v3"
 SUPERVISE_EVERY_SECONDS = 0.2
 
 
@@ -73,15 +70,6 @@ class StackConfig:
     db_port: int | None = None
 
 
-def shown_url(url: str) -> str:
-    """A libpq URL with its password masked, for printing."""
-    parts = urlsplit(url)
-    if not parts.password:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urlunsplit(parts._replace(netloc=netloc))
-
-
 class Stack:
     def __init__(self, config: StackConfig, environ: Mapping[str, str] | None = None):
         self.config = config
@@ -97,6 +85,8 @@ class Stack:
         self.ingress = ""
         self.stats_url = ""
         self.demo: list[PingSource] = []
+        # Events spooled by an earlier run, waiting for `modelstats replay`.
+        self.spooled = 0
         self.supervisor: Supervisor | None = None
         self._stopping = threading.Event()
         self._stop_requested = threading.Event()
@@ -118,6 +108,7 @@ class Stack:
         if not manifests.brokers:
             raise ConfigError(f"{self.config.manifests_dir}: no Broker in the manifests")
         self.demo = demo_ping_sources(manifests) if self.config.demo else []
+        self.spooled = spool.count(self.data_dir / spool.FILE_NAME)
         self.database_url = self._database()
         from modelstats.store import migrate
 
@@ -225,54 +216,6 @@ class Stack:
             processes={p.name: ProcessState(p.url, p.pid) for p in children},
             postgres=PostgresState(postgres.pid, str(postgres.data_dir)) if postgres else None,
         ).write(self.data_dir)
-
-    def banner(self) -> str:
-        lines = [
-            "",
-            "modelstats is running. Ctrl-C stops everything.",
-            f"  broker ingress  {self.ingress}",
-        ]
-        if self.stats_url:
-            lines.append(f"  stats           {self.stats_url}")
-        for process in self.processes:
-            if process.name != "stats":
-                lines.append(f"  {process.name:<15} {process.url}  (pid {process.pid})")
-        if self.postgres:
-            where = f"{self.database_url}  (embedded, in {self.data_dir / 'pg'})"
-        else:
-            where = f"{shown_url(self.database_url)}  (DATABASE_URL)"
-        lines.append(f"  database        {where}")
-        if self.reader_url:
-            lines.append(f"  read-only SQL   {self.reader_url}  (Grafana: infra/grafana)")
-        lines.append(f"  etl root        {self.etl_root}  (the only place jsonl jobs may read)")
-        lines += self._demo_lines()
-        lines += ["", "Try:"]
-        lines.append(
-            f"  curl -i {self.ingress} -H 'ce-specversion: 1.0'"
-            " -H 'ce-type: modelstats.metric.reported' -H 'ce-source: curl'"
-            " -H \"ce-id: $(date +%s%N)\" -H 'content-type: application/json'"
-            f' -d \'{{"model": "{EXAMPLE_MODEL}", "version": "{EXAMPLE_VERSION}",'
-            ' "metrics": {"prediction_accuracy": 0.19}}\''
-        )
-        if self.stats_url:
-            lines.append(f"  curl {self.stats_url}/stats/{EXAMPLE_MODEL}/{EXAMPLE_VERSION}")
-        return "\n".join(lines) + "\n"
-
-    def _demo_lines(self) -> list[str]:
-        if not self.config.demo:
-            return ["  demo            off (--no-demo)"]
-        lines = []
-        for ping in self.demo:
-            job = json.loads(ping.data or b"{}")
-            every = f"every {self.config.ping_every}" if self.config.ping_every else None
-            lines.append(
-                f"  demo            PingSource {ping.name} writes random"
-                f" {', '.join(job.get('models') or ['GPT', 'Llama', 'Mistral'])}"
-                f" {', '.join(job.get('versions') or ['v1'])}"
-                f" ({every or 'cron ' + ping.schedule.text}), labelled demo=synthetic;"
-                " turn it off with: make run ARGS=--no-demo"
-            )
-        return lines
 
     # -- supervise and stop ----------------------------------------------------------------
 
@@ -390,7 +333,7 @@ def run(config: StackConfig) -> int:
             say("run", f"error: {error}", sys.stderr)
             return 1
         if not stack.stop_requested:
-            sys.stdout.write(stack.banner())
+            sys.stdout.write(banner.render(stack))
             sys.stdout.flush()
             try:
                 stack.supervise()
