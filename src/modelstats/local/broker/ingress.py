@@ -7,8 +7,8 @@ accepted, 400 not a valid CloudEvent (binary or structured; batched mode refused
 it holds, 413 for a body over the limit (refused from its Content-Length, or as soon as a chunked
 body passes it, never read whole), 408 for a body that does not arrive within the read timeout,
 503 with `Retry-After` when no in-flight slot frees in time. The rest of a refused body is
-read and dropped within bounds of bytes and time, so that the sender reads its 413 instead of
-a reset connection (a 408 closes at once). Request heads are capped (431) and timed (408), idle
+read and dropped within bounds of bytes and time, so that the sender reads its 413 (or 408)
+instead of a reset connection. Request heads are capped (431) and timed (408), idle
 connections closed (web/connections.py).
 
 Signals: the first SIGINT or SIGTERM stops gracefully (deliveries get the broker's drain
