@@ -14,6 +14,7 @@ import pytest
 
 from tests.cloudevents_http import binary_headers
 from tests.functions import function_process
+from tests.raw_http import read_until_closed
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
@@ -36,19 +37,6 @@ def _head(extra: str = "", path: str = "/") -> bytes:
     return ("\r\n".join(lines) + f"\r\ncontent-type: application/json\r\n{extra}\r\n").encode()
 
 
-def _read_until_closed(sock: socket.socket, timeout: float) -> bytes:
-    sock.settimeout(timeout)
-    received = b""
-    try:
-        while chunk := sock.recv(65536):
-            received += chunk
-    except TimeoutError:
-        raise AssertionError(f"the function kept the connection open for {timeout}s") from None
-    except ConnectionResetError:
-        pass
-    return received
-
-
 @pytest.fixture
 def ingest(clean_db: str) -> Iterator[str]:
     with function_process("ingest", TARGETS["ingest"], clean_db) as url:
@@ -64,7 +52,7 @@ def test_a_10_mb_header_is_431_for_every_function(clean_db: str, target: str) ->
         # Refused before all of it is written: the answer is still there to read.
         with contextlib.suppress(BrokenPipeError, ConnectionResetError):
             sock.sendall(_head(f"x-big: {'a' * 10_000_000}\r\n") + b"{}")
-        answer = _read_until_closed(sock, timeout=10)
+        answer = read_until_closed(sock, timeout=10)
     assert answer.startswith(b"HTTP/1.1 431 "), answer[:200]
 
 
@@ -78,7 +66,7 @@ def test_a_whole_head_over_the_cap_is_431_however_it_arrives(
     with socket.create_connection(_address(ingest)) as sock:
         for part in [request] if writes == 1 else [request[:half], request[half:]]:
             sock.sendall(part)
-        answer = _read_until_closed(sock, timeout=10)
+        answer = read_until_closed(sock, timeout=10)
     assert answer.startswith(b"HTTP/1.1 431 "), answer[:200]
     assert b"connection: close" in answer
 
@@ -91,7 +79,7 @@ def test_partial_heads_are_closed_with_408_after_the_head_timeout(ingest: str) -
         for sock in sockets:
             sock.sendall(b"POST / HTTP/1.1\r\nhost: function\r\nx-slow: ")
         started = time.monotonic()
-        answers = [_read_until_closed(sock, timeout=25) for sock in sockets]
+        answers = [read_until_closed(sock, timeout=25) for sock in sockets]
         took = time.monotonic() - started
     finally:
         for sock in sockets:

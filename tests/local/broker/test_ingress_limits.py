@@ -18,6 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from modelstats.local.stack.ports import free_port
 from tests.brokers import BrokerProcess, binary_event, broker_yaml, run_broker, trigger_yaml
+from tests.raw_http import read_answer, read_until_closed
 from tests.receivers import Receiver, Reply
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
@@ -39,40 +40,6 @@ def _head(extra: str = "") -> bytes:
     ).encode()
 
 
-def _read_until_closed(sock: socket.socket, timeout: float) -> bytes:
-    """Everything the server sends until it closes; AssertionError if it never does."""
-    sock.settimeout(timeout)
-    received = b""
-    try:
-        while chunk := sock.recv(65536):
-            received += chunk
-    except TimeoutError:
-        raise AssertionError(f"the broker kept the connection open for {timeout}s") from None
-    except ConnectionResetError:
-        pass
-    return received
-
-
-def _read_answer(sock: socket.socket) -> bytes:
-    """One whole answer: its head, then as many body bytes as its content-length says."""
-    sock.settimeout(10)
-    answer = b""
-    while b"\r\n\r\n" not in answer or len(answer) < _answer_length(answer):
-        chunk = sock.recv(65536)
-        assert chunk, f"the broker closed the connection after {answer!r}"
-        answer += chunk
-    return answer
-
-
-def _answer_length(answer: bytes) -> int:
-    head, _, _ = answer.partition(b"\r\n\r\n")
-    for line in head.split(b"\r\n")[1:]:
-        name, _, value = line.partition(b":")
-        if name.strip().lower() == b"content-length":
-            return len(head) + 4 + int(value)
-    return len(head) + 4
-
-
 def _metric(broker: BrokerProcess, name: str, **labels: str) -> float:
     text = httpx.get(f"{broker.url}/metrics", timeout=5).text
     for family in text_string_to_metric_families(text):
@@ -91,7 +58,7 @@ def test_a_connection_that_sends_nothing_is_closed_after_the_head_timeout(tmp_pa
         run_broker(tmp_path, manifests, extra_args=["--header-timeout", "1s"]) as broker,
         socket.create_connection(_address(broker)) as sock,
     ):
-        answer = _read_until_closed(sock, timeout=10)
+        answer = read_until_closed(sock, timeout=10)
     assert answer.startswith(b"HTTP/1.1 408 ")
     assert b"connection: close" in answer
 
@@ -114,7 +81,7 @@ def test_a_head_trickled_byte_by_byte_is_cut_off(tmp_path: Path) -> None:
                 break
             answered = bool(select.select([sock], [], [], 0.2)[0])
         assert time.monotonic() < deadline, "the trickling head was never cut off"
-        answer = _read_until_closed(sock, timeout=5)
+        answer = read_until_closed(sock, timeout=5)
     assert answer.startswith(b"HTTP/1.1 408 ")
 
 
@@ -126,7 +93,7 @@ def test_an_idle_keep_alive_connection_is_closed(tmp_path: Path) -> None:
             socket.create_connection(_address(broker)) as sock,
         ):
             sock.sendall(_head("content-length: 2\r\n") + b"{}")
-            answer = _read_until_closed(sock, timeout=10)
+            answer = read_until_closed(sock, timeout=10)
     # The 202, then the server's own close once the connection sat idle.
     assert answer.startswith(b"HTTP/1.1 202 ")
     assert answer.count(b"HTTP/1.1") == 1
@@ -145,7 +112,7 @@ def test_a_kept_alive_connection_serves_requests_further_apart_than_the_head_tim
         ):
             for _ in range(2):
                 sock.sendall(_head("content-length: 2\r\n") + b"{}")
-                answer = _read_answer(sock)
+                answer = read_answer(sock)
                 assert answer.startswith(b"HTTP/1.1 202 "), answer
                 time.sleep(1.5)
         assert len(sink.wait_for(2)) == 2
@@ -158,7 +125,7 @@ def test_a_head_that_never_ends_is_refused_with_431(tmp_path: Path) -> None:
         socket.create_connection(_address(broker)) as sock,
     ):
         sock.sendall(f"POST {PATH} HTTP/1.1\r\nx-big: ".encode() + b"a" * (70 * 1024))
-        answer = _read_until_closed(sock, timeout=10)
+        answer = read_until_closed(sock, timeout=10)
     assert answer.startswith(b"HTTP/1.1 431 ")
 
 
@@ -179,7 +146,7 @@ def test_a_whole_head_over_the_cap_is_refused_however_it_arrives(
             half = len(request) // 2
             for part in [request] if writes == 1 else [request[:half], request[half:]]:
                 sock.sendall(part)
-            answer = _read_until_closed(sock, timeout=10)
+            answer = read_until_closed(sock, timeout=10)
             refused = _metric(broker, "modelstats_broker_events_refused_total", reason="too_large")
         assert sink.quiet_for(0.3) == []
     assert answer.startswith(b"HTTP/1.1 431 "), answer[:200]
@@ -201,12 +168,12 @@ def test_a_declared_oversized_body_is_answered_at_once_then_drained(tmp_path: Pa
             socket.create_connection(_address(broker)) as sock,
         ):
             sock.sendall(_head(f"content-length: {50 * MiB}\r\n"))
-            answer = _read_answer(sock)
+            answer = read_answer(sock)
             chunk = b"z" * MiB
             for _ in range(50):
                 sock.sendall(chunk)
             sock.sendall(_head("content-length: 2\r\n") + b"{}")
-            after = _read_answer(sock)
+            after = read_answer(sock)
             refused = _metric(broker, "modelstats_broker_events_refused_total", reason="too_large")
         assert len(sink.wait_for(1)) == 1
     assert answer.startswith(b"HTTP/1.1 413 ")
@@ -235,7 +202,7 @@ def test_a_drain_past_its_byte_bound_is_cut_off(tmp_path: Path) -> None:
         socket.create_connection(_address(broker)) as sock,
     ):
         sock.sendall(_head(f"content-length: {200 * MiB}\r\n"))
-        assert _read_answer(sock).startswith(b"HTTP/1.1 413 ")
+        assert read_answer(sock).startswith(b"HTTP/1.1 413 ")
         sent = _send_until_cut_off(sock, 200 * MiB)
     # 64 MiB drained, then closed; what the kernels' buffers held on the way counts too.
     assert 64 * MiB <= sent < 100 * MiB, sent / MiB
@@ -249,7 +216,7 @@ def test_a_drain_that_stalls_is_closed_after_the_idle_timeout(tmp_path: Path) ->
     ):
         sock.sendall(_head(f"content-length: {50 * MiB}\r\n") + b"z" * MiB)
         started = time.monotonic()
-        answer = _read_until_closed(sock, timeout=10)
+        answer = read_until_closed(sock, timeout=10)
         took = time.monotonic() - started
     assert answer.startswith(b"HTTP/1.1 413 ")
     assert took < 5, took
@@ -271,10 +238,10 @@ def test_after_a_413_the_rest_of_a_small_body_is_dropped_and_the_connection_kept
             sock.sendall(_head("transfer-encoding: chunked\r\n"))
             chunk = b"%x\r\n%s\r\n" % (10_000, b"x" * 10_000)
             sock.sendall(chunk * (limit // 10_000 + 1))  # one chunk past the limit
-            assert _read_answer(sock).startswith(b"HTTP/1.1 413 ")
+            assert read_answer(sock).startswith(b"HTTP/1.1 413 ")
             sock.sendall(chunk * 20 + b"0\r\n\r\n")  # the rest of it, dropped
             sock.sendall(_head("content-length: 2\r\n") + b"{}")
-            assert _read_answer(sock).startswith(b"HTTP/1.1 202 ")
+            assert read_answer(sock).startswith(b"HTTP/1.1 202 ")
         assert len(sink.wait_for(1)) == 1
 
 
@@ -294,7 +261,7 @@ def _post_oversized(address: tuple[str, int], total: int, answers: list[bytes]) 
         for _ in range(total // len(chunk)):
             sock.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
         sock.sendall(b"0\r\n\r\n")
-        answers.append(_read_answer(sock))
+        answers.append(read_answer(sock))
 
 
 def test_memory_stays_bounded_under_oversized_posts_and_normal_traffic(tmp_path: Path) -> None:
