@@ -27,8 +27,8 @@ from typing import Any
 
 import psycopg
 
-from modelstats.local.ports import free_port
-from modelstats.local.services import broker_command
+from modelstats.local.broker.launch import BrokerConfig
+from modelstats.local.stack.ports import free_port
 
 from .common import (
     ROOT,
@@ -213,7 +213,7 @@ def _ttl_loop(home: Path) -> list[Row]:
     manifests.mkdir()
     (manifests / "broker.yaml").write_text(_LOOP_MANIFEST.format(echo=echo.url))
     port = free_port()
-    argv = broker_command(manifests, port, home / "loop-spool.jsonl")
+    argv = BrokerConfig(manifests, home / "loop-spool.jsonl", port=port).command()
     broker = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL, start_new_session=True)
     try:
         base = f"http://127.0.0.1:{port}"

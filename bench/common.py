@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shutil
 import subprocess
@@ -16,10 +15,11 @@ from datetime import datetime
 from pathlib import Path
 
 import psycopg
+from tests.functions import function_process
 
-from modelstats.local.embedded import EmbeddedPostgres
-from modelstats.local.functions import function_process
-from modelstats.local.stack import free_port
+from modelstats.local.stack.embedded import EmbeddedPostgres
+from modelstats.local.stack.ports import free_port
+from modelstats.local.stack.state import StackState
 from modelstats.store import migrate
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -101,9 +101,11 @@ class LocalStack:
             if self.popen.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError("modelstats run did not start:\n" + "\n".join(self.lines))
             time.sleep(0.2)
-        state = json.loads((self.data_dir / "stack.json").read_text())
-        self.ingress = state["broker"]
-        self.broker_pid = int(state["processes"]["broker"]["pid"])
+        state = StackState.read(self.data_dir)
+        if state is None or state.processes["broker"].pid is None:
+            raise RuntimeError("modelstats run is running without a stack.json")
+        self.ingress = state.broker
+        self.broker_pid = state.processes["broker"].pid
 
     def _pump(self) -> None:
         assert self.popen.stdout is not None

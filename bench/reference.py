@@ -12,7 +12,7 @@ import json
 import subprocess
 import sys
 
-from modelstats.local.ports import free_port
+from modelstats.local.stack.ports import free_port
 
 from .common import (
     REFERENCE_RATES,
@@ -65,7 +65,7 @@ def run(ctx: Context) -> list[Row]:
     )
     url = f"http://127.0.0.1:{port}/"
     try:
-        from modelstats.local.functions import wait_until_healthy
+        from tests.functions import wait_until_healthy
 
         wait_until_healthy(url.rstrip("/"), server)
         seconds = 5 if ctx.quick else 15

@@ -1,4 +1,5 @@
-"""Start `modelstats broker` as a real process over a manifests directory written by the test.
+"""Start `modelstats broker` (the command, with its flags) as a real process over a manifests
+directory written by the test.
 
     with run_broker(tmp_path, yaml_text, services={"ingest": url}) as broker:
         httpx.post(broker.ingress, headers=..., content=...)
@@ -12,6 +13,7 @@ import contextlib
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -22,8 +24,7 @@ from typing import Any
 
 import httpx
 
-from modelstats.local.ports import free_port
-from modelstats.local.services import broker_command
+from modelstats.local.stack.ports import free_port
 from tests.cloudevents_http import binary_headers, json_body
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -127,7 +128,8 @@ def start_broker_process(
     manifests_dir: Path, spool: Path, extra_args: list[str]
 ) -> tuple[BrokerProcess, int | None]:
     port = free_port()
-    argv = [*broker_command(manifests_dir, port, spool), *extra_args]
+    argv = [sys.executable, "-m", "modelstats.cli", "broker", "--manifests", str(manifests_dir)]
+    argv += ["--port", str(port), "--spool", str(spool), *extra_args]
     popen = subprocess.Popen(
         argv,
         cwd=ROOT,

@@ -22,7 +22,7 @@ import psycopg
 import pytest
 
 from modelstats.core import settings
-from modelstats.local.embedded import EmbeddedPostgres
+from modelstats.local.stack.embedded import EmbeddedPostgres
 from modelstats.store import db, migrate
 
 ROOT = Path(__file__).resolve().parent.parent

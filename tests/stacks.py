@@ -26,8 +26,9 @@ from typing import Any
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from modelstats.local.embedded import EmbeddedPostgres
-from modelstats.local.ports import free_port
+from modelstats.local.stack.embedded import EmbeddedPostgres
+from modelstats.local.stack.ports import free_port
+from modelstats.local.stack.state import StackState
 
 ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT = 120
@@ -40,8 +41,10 @@ class Stack:
     data_dir: Path
     broker_port: int
     stats_port: int
+    state: StackState
     lines: list[tuple[float, str]] = field(default_factory=list)
-    state: dict[str, Any] = field(default_factory=dict)
+    # Started as `make run`: make leads the process group, and Ctrl-C goes to the group.
+    via_make: bool = False
 
     @property
     def ingress(self) -> str:
@@ -54,14 +57,13 @@ class Stack:
     def output(self) -> str:
         return "\n".join(line for _, line in self.lines)
 
-    def refresh_state(self) -> dict[str, Any]:
+    def refresh_state(self) -> StackState:
         """`stack.json` as the stack last wrote it (it rewrites it on every restart)."""
-        with contextlib.suppress(OSError, ValueError):
-            self.state = json.loads((self.data_dir / "stack.json").read_text())
+        self.state = StackState.read(self.data_dir) or self.state
         return self.state
 
     def pids(self) -> dict[str, int]:
-        return {name: p["pid"] for name, p in self.state.get("processes", {}).items()}
+        return {name: p.pid for name, p in self.state.processes.items() if p.pid is not None}
 
     def post(self, data: Any, type: str = "modelstats.metric.reported", **ce: str) -> str:
         event_id = ce.pop("id", None) or str(uuid.uuid4())
@@ -124,20 +126,23 @@ def start_stack(
     ping_every: str = "1s",
     args: Sequence[str] = (),
     cwd: Path = ROOT,
+    via_make: bool = False,
+    prepare: Callable[[Path], None] | None = None,
 ) -> Stack:
-    """`args`: more `modelstats run` options; `cwd`: where it starts (it finds the checkout)."""
+    """`args`: more `modelstats run` options; `cwd`: where it starts (it finds the checkout);
+    `via_make`: started as `make run ARGS=...` (without reinstalling), make leading the group;
+    `prepare(data_dir)`: called before it starts, to leave there what an earlier run would."""
     # Not under pytest's basetemp: a concurrent pytest session may prune that while the
     # embedded PostgreSQL still lives there.
     data_dir = Path(tempfile.mkdtemp(prefix="modelstats-e2e-")) / "data"
+    if prepare is not None:
+        data_dir.mkdir()
+        prepare(data_dir)
     broker_port, stats_port = free_port(), free_port()
     environment = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "ETL_ROOT")}
     environment.update(env or {})
     environment["PYTHONUNBUFFERED"] = "1"
-    argv = [
-        sys.executable,
-        "-m",
-        "modelstats.cli",
-        "run",
+    options = [
         "--broker-port",
         str(broker_port),
         "--stats-port",
@@ -148,6 +153,10 @@ def start_stack(
         ping_every,
         *args,
     ]
+    if via_make:
+        argv = ["make", "-s", "-C", str(ROOT), "-o", "install", "run", f"ARGS={' '.join(options)}"]
+    else:
+        argv = [sys.executable, "-m", "modelstats.cli", "run", *options]
     popen = subprocess.Popen(
         argv,
         cwd=cwd,
@@ -156,12 +165,15 @@ def start_stack(
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
-    stack = Stack(popen, data_dir, broker_port, stats_port)
+    # Nothing is running yet: the pid alone, so that kill_everything can clear up.
+    stack = Stack(popen, data_dir, broker_port, stats_port, StackState(popen.pid, "", ""))
+    stack.via_make = via_make
     threading.Thread(target=_pump, args=(stack,), daemon=True).start()
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
         if any(RUNNING in line for _, line in stack.lines):
-            stack.state = json.loads((data_dir / "stack.json").read_text())
+            stack.state = StackState.read(data_dir) or stack.state
+            assert stack.state.broker, "modelstats run said it runs without a stack.json"
             return stack
         if popen.poll() is not None:
             time.sleep(0.3)
@@ -174,10 +186,14 @@ def start_stack(
 
 
 def stop_stack(stack: Stack, timeout: float = 40) -> float:
-    """SIGINT (Ctrl-C) to `modelstats run`; returns how long it took to exit."""
+    """SIGINT (Ctrl-C) to `modelstats run` (to make's whole group, as a terminal sends it, when
+    started with make); returns how long it took to exit."""
     started = time.monotonic()
     with contextlib.suppress(ProcessLookupError):
-        stack.popen.send_signal(signal.SIGINT)
+        if stack.via_make:
+            os.killpg(stack.popen.pid, signal.SIGINT)
+        else:
+            stack.popen.send_signal(signal.SIGINT)
     try:
         stack.popen.wait(timeout=timeout)
     except subprocess.TimeoutExpired:

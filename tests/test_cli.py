@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from modelstats.core import timestamps
+from modelstats.local.stack.state import StackState
 from tests.stacks import Stack, running_stack
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -81,8 +82,8 @@ def test_without_a_stack_a_database_command_says_what_to_set(
         capture_output=True,
         check=True,
     )
-    state = {"pid": int(dead.stdout), "database_url": "postgresql://nobody@/nothing"}
-    (data_dir / "stack.json").write_text(json.dumps(state))
+    broker = "http://127.0.0.1:9/modelstats/default"
+    StackState(int(dead.stdout), broker, "postgresql://nobody@/nothing").write(data_dir)
     # ETL_ROOT set: the jsonl job gets as far as needing the database.
     env = {"ETL_ROOT": str(elsewhere)}
     done = modelstats(*command, "--data-dir", str(data_dir), cwd=elsewhere, env=env)
@@ -105,7 +106,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 def test_run_from_elsewhere_shows_its_database_and_runs_no_demo(stack: Stack) -> None:
     output = stack.output()
-    assert f"database        {stack.state['database_url']}  (embedded" in output
+    assert f"database        {stack.state.database_url}  (embedded" in output
     assert "demo            off (--no-demo)" in output
     # --ping-every 1s fires every PingSource the broker has each second: it has none.
     time.sleep(3)
@@ -119,7 +120,7 @@ def test_each_database_command_finds_the_running_stack(
 ) -> None:
     window = timestamps.now().replace(second=0, microsecond=0)
     # Under the stack's ETL_ROOT, which etl run takes from the stack like its database.
-    logs = Path(stack.state["etl_root"]) / f"inference-{through.strip('-').lower()}.jsonl"
+    logs = Path(stack.state.etl_root) / f"inference-{through.strip('-').lower()}.jsonl"
     line = {"model": "m", "version": "v1", "time": timestamps.format(window), "prediction": 1}
     logs.write_text(json.dumps(line) + "\n")
     commands = [
@@ -127,7 +128,7 @@ def test_each_database_command_finds_the_running_stack(
         (["retention", "--older-than", "400d"], "dropped 0 partition(s)"),
         (["notify"], "delivered 0, failed 0"),
         # Without the stack's database it would say "dead letters: skipped".
-        (["replay"], "dead letters: 0 replayed, 0 failed"),
+        (["replay"], "dead letters: 0 sent, 0 not accepted"),
         (["etl", "run", "--job", json.dumps({"source": "jsonl", "path": logs.name})], "reports"),
     ]
     for command, expected in commands:

@@ -305,7 +305,7 @@ def stats(stack: Stack, path: str) -> dict[str, Any] | None:
 @pytest.mark.slow
 def test_the_banner_shows_the_database_and_the_demo_labelled_apart(stack: Stack) -> None:
     output = stack.output()
-    assert f"database        {stack.state['database_url']}  (embedded" in output
+    assert f"database        {stack.state.database_url}  (embedded" in output
     assert "demo            PingSource etl-schedule writes random GPT, Llama, Mistral v1" in output
     assert "make run ARGS=--no-demo" in output
     assert "/stats/fraud-detector/v3" in output

@@ -522,7 +522,7 @@ def test_malformed_rules_file_fails_every_request_naming_rule_and_field(
 
 def test_database_down_answers_503(monkeypatch, tmp_path, database_url):
     rules_path = write_rules(tmp_path, LOW_ACCURACY)
-    from modelstats.local.ports import free_port
+    from modelstats.local.stack.ports import free_port
     from modelstats.store import db
 
     db.close_pools()

@@ -13,7 +13,7 @@ from modelstats.alert import notifiers, outbox
 from modelstats.cli import main as cli
 from modelstats.core.errors import DeliveryFailed
 from modelstats.core.settings import from_environment
-from modelstats.local.ports import free_port
+from modelstats.local.stack.ports import free_port
 from modelstats.store import db
 from tests.alert.alerting import (
     LOW_ACCURACY,

@@ -8,8 +8,8 @@ from contextlib import ExitStack
 import httpx
 import pytest
 
-from modelstats.local.functions import function_process
 from tests.alert.alerting import ALERT_SOURCE, LOW_ACCURACY, report, rows, stored, write_rules
+from tests.functions import function_process
 from tests.receivers import Receiver, Reply
 
 pytestmark = pytest.mark.slow

@@ -18,7 +18,7 @@ import psycopg
 import pytest
 
 from modelstats.client import Reporter
-from modelstats.local.services import broker_command
+from modelstats.local.broker.launch import BrokerConfig
 from tests.brokers import free_port
 from tests.stacks import Stack, poll, running_stack
 
@@ -38,7 +38,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 
 def stored(stack: Stack, model: str) -> tuple[int, int]:
-    with psycopg.connect(stack.state["database_url"]) as conn:
+    with psycopg.connect(stack.state.database_url) as conn:
         row = conn.execute(_STORED, (model,)).fetchone()
     assert row is not None
     return int(row[0]), int(row[1])
@@ -73,13 +73,15 @@ def test_ten_thousand_reports_from_eight_threads_are_stored_exactly_once(stack: 
 
 @contextlib.contextmanager
 def second_broker(stack: Stack, port: int, spool: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """A `modelstats broker` in front of the stack's functions, which the test can stop."""
+    """A second broker in front of the stack's functions, started as the stack starts its own,
+    which the test can stop."""
     services = {
-        name: process["url"]
-        for name, process in stack.state["processes"].items()
-        if name != "broker"
+        name: process.url for name, process in stack.state.processes.items() if name != "broker"
     }
-    argv = broker_command(ROOT / "infra" / "knative", port, spool, services=services, demo=False)
+    config = BrokerConfig(
+        ROOT / "infra" / "knative", spool, port=port, services=services, demo=False
+    )
+    argv = config.command()
     popen = subprocess.Popen(
         argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True
     )

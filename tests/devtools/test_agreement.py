@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from modelstats.core.errors import ConfigError
 from modelstats.devtools import checks
-from modelstats.local import manifests
+from modelstats.local.knative import manifests
 
 ROOT = Path(__file__).resolve().parents[2]
 MANIFESTS = ROOT / "infra" / "knative"

@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from modelstats.cli import main
+from modelstats.core import contract
 from modelstats.devtools import checks, schemas, webhooks
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -197,7 +198,7 @@ def test_broker_class_annotation_is_required() -> None:
 
 def test_kafka_broker_needs_its_config() -> None:
     def kafka(b: dict[str, Any]) -> None:
-        b["metadata"]["annotations"][webhooks.BROKER_CLASS_ANNOTATION] = "Kafka"
+        b["metadata"]["annotations"][contract.BROKER_CLASS_ANNOTATION] = "Kafka"
         b["spec"].pop("config")
 
     assert_fails(edited("Broker", "default", kafka), "a Kafka broker needs its config")

@@ -16,9 +16,9 @@ import pytest
 from modelstats.core import timestamps
 from modelstats.core.errors import BadInput
 from modelstats.etl import jobs, logfiles, windows
-from modelstats.local.functions import function_process
 from tests.cloudevents_http import binary
 from tests.configuration import configure
+from tests.functions import function_process
 
 pytestmark = pytest.mark.slow
 

@@ -12,11 +12,11 @@ import pytest
 from modelstats.core import cloudevents, contract, timestamps
 from modelstats.etl import windows
 from modelstats.ingest import ingestor
-from modelstats.local.functions import function_process
 from modelstats.store import db
 from tests.clients import function_client
 from tests.cloudevents_http import binary
 from tests.configuration import configure
+from tests.functions import function_process
 
 SOURCE = "functions/etl/main.py"
 PING = contract.PING

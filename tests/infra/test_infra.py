@@ -221,7 +221,7 @@ def test_dead_letters_go_to_a_cluster_local_service_no_trigger_feeds(
     assert sink["name"] in services
     assert all(r.subscriber != "deadletters" for r in routes(docs))
     assert (
-        broker["metadata"]["annotations"][webhooks.BROKER_CLASS_ANNOTATION]
+        broker["metadata"]["annotations"][contract.BROKER_CLASS_ANNOTATION]
         == "MTChannelBasedBroker"
     )
     assert broker["spec"]["config"] == {
@@ -339,7 +339,8 @@ def test_etl_reads_only_its_read_only_etl_root(services: dict[str, dict[str, Any
     # emptyDir is the volume type Knative allows without a feature flag (a PVC needs one).
     assert volume == {"name": mount["name"], "emptyDir": {}}
     # The local stack replaces it: a cluster path is not passed to a local process.
-    from modelstats.local import manifests, services
+    from modelstats.local.knative import manifests
+    from modelstats.local.stack import services
 
     (local,) = [s for s in manifests.load(MANIFESTS).services if s.name == "etl"]
     env, _ = services.service_env(local, {}, Path("/nonexistent"), {"ETL_ROOT": "/here"})
@@ -881,7 +882,7 @@ def broker_from_yaml(broker: dict[str, Any]) -> dict[str, Any]:
         "backoffPolicy": delivery["backoffPolicy"],
         "backoffDelay": delivery["backoffDelay"],
         "deadLetterSink": ref_of(delivery["deadLetterSink"]),
-        "class": broker["metadata"]["annotations"][webhooks.BROKER_CLASS_ANNOTATION],
+        "class": broker["metadata"]["annotations"][contract.BROKER_CLASS_ANNOTATION],
         "config": (config["kind"], config["name"], config["namespace"]),
     }
 
@@ -1352,7 +1353,7 @@ def production() -> list[dict[str, Any]]:
 
 def test_production_uses_the_kafka_broker(production: list[dict[str, Any]]) -> None:
     (broker,) = of_kind(production, "Broker").values()
-    assert broker["metadata"]["annotations"][webhooks.BROKER_CLASS_ANNOTATION] == "Kafka"
+    assert broker["metadata"]["annotations"][contract.BROKER_CLASS_ANNOTATION] == "Kafka"
     config = broker["spec"]["config"]
     config_maps = {
         (d["metadata"]["namespace"], d["metadata"]["name"]): d

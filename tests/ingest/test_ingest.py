@@ -10,11 +10,11 @@ import psycopg
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from modelstats.local.functions import function_process
 from modelstats.store import db
 from tests.clients import function_client
 from tests.cloudevents_http import binary, structured
 from tests.configuration import configure
+from tests.functions import function_process
 
 SOURCE = "functions/ingest/main.py"
 

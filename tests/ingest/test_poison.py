@@ -18,9 +18,9 @@ from modelstats.core.cloudevents import Event
 from modelstats.core.errors import BadInput
 from modelstats.core.reports import Report
 from modelstats.ingest import ingestor
-from modelstats.local.functions import function_process
 from modelstats.store import db
 from tests.cloudevents_http import binary, structured
+from tests.functions import function_process
 from tests.stacks import poll, running_stack
 
 SOURCE = "functions/ingest/main.py"

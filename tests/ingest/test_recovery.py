@@ -9,8 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from modelstats.local.functions import function_process
 from tests.cloudevents_http import binary
+from tests.functions import function_process
 
 SOURCE = "functions/ingest/main.py"
 # Long enough for psycopg_pool's own backoff (1, 2, 4, 8, 16 s) to have grown past a bound

@@ -21,7 +21,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import httpx
 import pytest
 
-from modelstats.local.functions import function_process
+from tests.functions import function_process
 from tests.stats import browser
 from tests.stats.samples import SOURCE, add_samples, iso
 from tests.stats.scenario import Scenario, add_alert, seed

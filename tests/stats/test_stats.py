@@ -12,10 +12,10 @@ import httpx
 import psycopg
 import pytest
 
-from modelstats.local.embedded import EmbeddedPostgres
-from modelstats.local.functions import function_process
+from modelstats.local.stack.embedded import EmbeddedPostgres
 from modelstats.store import db
 from tests.configuration import configure
+from tests.functions import function_process
 from tests.stats.samples import (
     SOURCE,
     add_samples,

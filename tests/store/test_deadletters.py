@@ -11,8 +11,8 @@ from contextlib import ExitStack
 import httpx
 import pytest
 
-from modelstats.local.functions import function_process
 from tests.cloudevents_http import binary_headers
+from tests.functions import function_process
 
 pytestmark = pytest.mark.slow
 

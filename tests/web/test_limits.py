@@ -18,10 +18,10 @@ from starlette.testclient import TestClient
 
 from modelstats.alert import outbox
 from modelstats.core import contract
-from modelstats.local.functions import function_process
 from tests.clients import function_client
 from tests.cloudevents_http import binary_headers
 from tests.configuration import configure
+from tests.functions import function_process
 
 DEEP = b"[" * 10_000 + b"]" * 10_000
 EVENT_TYPES = {

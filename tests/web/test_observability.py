@@ -14,8 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from modelstats.local.functions import function_process
 from tests.cloudevents_http import binary
+from tests.functions import function_process
 from tests.scrapes import key, samples
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]

@@ -18,8 +18,8 @@ import pytest
 from starlette.testclient import TestClient
 
 from modelstats.core import holder
-from modelstats.local.functions import function_process
 from tests.cloudevents_http import binary
+from tests.functions import function_process
 from tests.scrapes import moved, samples
 
 FUNCTIONS = """

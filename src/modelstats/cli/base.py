@@ -81,9 +81,10 @@ def find_database(data_dir: str | None) -> str | None:
     current = settings.get_settings()
     if current.database_url:
         return current.database_url
-    from modelstats.local import state
+    from modelstats.local.stack.state import StackState
 
-    url = state.running_state(resolve_data_dir(data_dir)).get("database_url")
+    running = StackState.running(resolve_data_dir(data_dir))
+    url = running.database_url if running else None
     if url:
         settings.use(replace(current, database_url=url))
     return url or None

@@ -43,15 +43,15 @@ def etl_run(job_text: str, commit: bool, data_dir: str | None) -> None:
 
     from modelstats.etl import jobs
     from modelstats.etl import runner as etl_core
-    from modelstats.local import state
+    from modelstats.local.stack.state import StackState
     from modelstats.store import db
 
     try:
         current = settings.get_settings()
         if not current.etl_root:
-            etl_root = state.running_state(resolve_data_dir(data_dir)).get("etl_root")
-            if etl_root:
-                settings.use(replace(current, etl_root=os.path.abspath(etl_root)))
+            running = StackState.running(resolve_data_dir(data_dir))
+            if running is not None and running.etl_root:
+                settings.use(replace(current, etl_root=os.path.abspath(running.etl_root)))
         text = Path(job_text[1:]).read_text("utf-8") if job_text.startswith("@") else job_text
         job = jobs.parse(text)
         if isinstance(job, jobs.SyntheticJob):

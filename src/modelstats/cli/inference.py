@@ -118,11 +118,12 @@ def load_labels(model: str, broker_url: str | None, file: Path, data_dir: str | 
     {"id", "label", "time"?}) to the broker as modelstats.label.reported events."""
     from modelstats.client import Reporter
     from modelstats.etl.inference import datasets
-    from modelstats.local import state
+    from modelstats.local.stack.state import StackState
 
     try:
         rows = datasets.read_labels(file)
-        url = broker_url or state.running_state(resolve_data_dir(data_dir)).get("broker")
+        running = StackState.running(resolve_data_dir(data_dir))
+        url = broker_url or (running.broker if running else "")
         if not url:
             raise ConfigError(
                 "no broker: pass --broker, or start the stack (make run) with this --data-dir"

@@ -10,10 +10,9 @@ import click
 
 from modelstats.core import durations
 from modelstats.core.errors import ConfigError, ModelstatsError
-from modelstats.core.settings import get_settings
 
 if TYPE_CHECKING:
-    from modelstats.local.replay import Result as ReplayResult
+    from modelstats.local.broker.replay import Result as ReplayResult
 from modelstats.cli.base import (
     DATA_DIR_VARIABLE,
     checkout,
@@ -23,6 +22,9 @@ from modelstats.cli.base import (
     main,
     resolve_data_dir,
 )
+
+# Where `modelstats run` puts the ingress by default (--broker-port 8080, infra/knative's Broker).
+DEFAULT_INGRESS = "http://127.0.0.1:8080/modelstats/default"
 
 
 def _services(values: tuple[str, ...]) -> dict[str, str]:
@@ -109,51 +111,32 @@ def broker(
     idle_timeout: str,
 ) -> None:
     """Run the local Knative-style broker over a directory of manifests."""
-    from modelstats.core import logs
-    from modelstats.local import broker as broker_core
-    from modelstats.local import demo, ingress, manifests
+    from modelstats.local.broker import ingress, launch
 
-    logs.configure("broker")
-    settings = get_settings()
     try:
-        loaded = manifests.load(manifests_dir)
-        timeouts = ingress.Timeouts(
-            head=_seconds(header_timeout, "--header-timeout") or ingress.Timeouts.head,
-            body=read_timeout,
-            idle=max(1, round(_seconds(idle_timeout, "--idle-timeout") or ingress.Timeouts.idle)),
-        )
-        local = broker_core.build(
-            demo.without_demo(loaded) if no_demo else loaded,
-            port=port,
-            host=host,
-            services=_services(services),
+        config = launch.BrokerConfig(
+            manifests_dir=Path(manifests_dir),
             spool_path=Path(spool) if spool else resolve_data_dir(None) / "spool.jsonl",
+            host=host,
+            port=port,
+            services=_services(services),
             ping_every=_seconds(ping_every, "--ping-every"),
+            demo=not no_demo,
             max_in_flight=max_in_flight,
             admission_wait=admission_wait,
-            spool_max_bytes=spool_max_bytes or settings.spool_max_bytes,
+            max_body_bytes=max_body_bytes,
+            spool_max_bytes=spool_max_bytes,
+            timeouts=ingress.Timeouts(
+                head=_seconds(header_timeout, "--header-timeout") or ingress.Timeouts.head,
+                body=read_timeout,
+                idle=max(
+                    1, round(_seconds(idle_timeout, "--idle-timeout") or ingress.Timeouts.idle)
+                ),
+            ),
         )
+        launch.run(config)
     except ModelstatsError as error:
         fail(error)
-        return
-    lines = []
-    for (namespace, name), route in local.routing.brokers.items():
-        lines.append(f"broker {namespace}/{name}: http://{host}:{port}/{namespace}/{name}")
-        lines += [f"  trigger {sub.name} -> {sub.url}" for sub in route.subscriptions]
-    _announce(lines)
-    ingress.serve(local, host, port, max_body_bytes or settings.max_body_bytes, timeouts)
-
-
-def _announce(lines: list[str]) -> None:
-    """What a command is about to serve: plain lines, or one log record when logs are JSON
-    (a log pipeline wants nothing but JSON objects)."""
-    if get_settings().log_format.strip().lower() == "json":
-        import logging
-
-        logging.getLogger("modelstats.broker").info("%s", "; ".join(line.strip() for line in lines))
-        return
-    for line in lines:
-        click.echo(line, err=True)
 
 
 @main.command()
@@ -205,8 +188,8 @@ def run(
     db_port: int | None,
 ) -> None:
     """Run the whole pipeline locally: PostgreSQL, the functions and the broker."""
-    from modelstats.local import stack
-    from modelstats.local.supervisor import RestartPolicy
+    from modelstats.local.stack import lifecycle
+    from modelstats.local.stack.supervisor import RestartPolicy
 
     try:
         _seconds(ping_every, "--ping-every")
@@ -221,7 +204,7 @@ def run(
     except ModelstatsError as error:
         fail(error)
         return
-    options = stack.Options(
+    config = lifecycle.StackConfig(
         broker_port=broker_port,
         stats_port=stats_port,
         ping_every=ping_every,
@@ -233,7 +216,7 @@ def run(
         restart=RestartPolicy(enabled=restart == "always"),
         db_port=db_port,
     )
-    sys.exit(stack.run(options))
+    sys.exit(lifecycle.run(config))
 
 
 @main.command()
@@ -244,16 +227,28 @@ def run(
     is_flag=True,
     help="Also send events that failed for good (a 4xx Knative does not retry).",
 )
-def replay(broker_url: str | None, data_dir: str | None, include_permanent: bool) -> None:
-    """Send stored dead letters and the local spool back to the broker ingress."""
+@click.option(
+    "--wait",
+    default=30.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="Seconds to watch what becomes of the events sent (delivered or failed again); the"
+    " watch ends as soon as the broker holds nothing in flight. 0: do not watch.",
+)
+def replay(
+    broker_url: str | None, data_dir: str | None, include_permanent: bool, wait: float
+) -> None:
+    """Send stored dead letters and the local spool back to the broker ingress, then say what
+    became of them."""
     import httpx
 
-    from modelstats.local import replay as replay_core
-    from modelstats.local import spool, state
+    from modelstats.local.broker import outcomes, spool
+    from modelstats.local.broker import replay as replay_core
+    from modelstats.local.stack.state import StackState
 
     directory = resolve_data_dir(data_dir)
-    running = state.running_state(directory)
-    url = broker_url or running.get("broker") or "http://127.0.0.1:8080/modelstats/default"
+    running = StackState.running(directory)
+    url = broker_url or (running.broker if running else "") or DEFAULT_INGRESS
     database_url = find_database(data_dir)
     failed = 0
     with httpx.Client(timeout=30, trust_env=False) as client:
@@ -264,14 +259,30 @@ def replay(broker_url: str | None, data_dir: str | None, include_permanent: bool
             except ModelstatsError as error:
                 fail(error)
                 return
-            _report_replay("dead letters", result, "failed")
+            _report_replay("dead letters", result, "not accepted")
             failed += result.failed
         else:
             click.echo("dead letters: skipped (DATABASE_URL unset and no running stack)", err=True)
-        result = replay_core.replay_spool(run, directory / spool.FILE_NAME)
+        spool_path = directory / spool.FILE_NAME
+        result = replay_core.replay_spool(run, spool_path)
         _report_replay("spool", result, "kept")
         failed += result.failed
-    sys.exit(1 if failed else 0)
+        try:
+            outcome = outcomes.watch(
+                client, url, run.sent, run.started, spool_path, bool(database_url), wait
+            )
+        except ModelstatsError as error:
+            fail(error)
+            return
+    click.echo(f"outcome: {outcome.summary()}")
+    for line in outcome.failure_lines():
+        click.echo(f"  {line}")
+    if outcome.failed_again:
+        click.echo(
+            "  each keeps its new failure (stats: GET /dead-letters); a failure Knative does"
+            " not retry is left alone by later runs unless --include-permanent"
+        )
+    sys.exit(1 if failed or outcome.failed_again else 0)
 
 
 def _report_replay(what: str, result: ReplayResult, kept_word: str) -> None:

@@ -27,7 +27,15 @@ from typing import Any
 
 from cloudevents.http import CloudEvent
 
-from modelstats.core import cloudevents, inference, labels, reports, surrogates, timestamps
+from modelstats.core import (
+    cloudevents,
+    contract,
+    inference,
+    labels,
+    reports,
+    surrogates,
+    timestamps,
+)
 from modelstats.core.contract import INFERENCE_LOGGED, LABEL_REPORTED, METRIC_REPORTED
 from modelstats.core.errors import BadInput, ConfigError, ModelstatsError
 from modelstats.core.settings import get_settings
@@ -36,7 +44,6 @@ log = logging.getLogger("modelstats.client")
 
 # What Knative's own senders retry (knative/SEMANTICS.md), besides network errors: every
 # other status is the event's fault and sending it again would get the same answer.
-RETRIED_STATUSES = frozenset({404, 408, 409, 429})
 NOT_SENT_AT_CLOSE = "not sent before close() timed out"
 
 
@@ -461,7 +468,7 @@ class BatchDelivery:
             self.events.pop()
             self.wait = 0.0
             self.batcher._delivered(len(event.items), event.attempts > 0)
-        elif status in RETRIED_STATUSES or status >= 500:
+        elif contract.is_retried(status):
             self._retry(event, f"HTTP {status} from the broker: {_reason(body)}", retry_after)
         elif status == 413 and len(event.items) > 1:
             self.events.pop()

@@ -51,6 +51,24 @@ ERROR_DATA = "knativeerrordata"
 ERROR_EXTENSIONS = (ERROR_DEST, ERROR_CODE, ERROR_DATA)
 BROKER_EXTENSIONS = (*ERROR_EXTENSIONS, BROKER_TTL, ARRIVAL_TIME)
 
+# The annotation that picks a Broker's implementation, and the one the local broker follows.
+BROKER_CLASS_ANNOTATION = "eventing.knative.dev/broker.class"
+MT_BROKER_CLASS = "MTChannelBasedBroker"
+
+# What Knative retries (EV pkg/kncloudevents/retries.go): no answer at all, these statuses and
+# every 5xx; any other non-2xx fails at once. The broker's deliveries, replay and the reporter
+# all judge a status by this rule.
+RETRIED_STATUSES = frozenset({404, 408, 409, 429})
+
+
+def is_success(status: int) -> bool:
+    return 200 <= status < 300
+
+
+def is_retried(status: int | None) -> bool:
+    """`None` is a network error (no response): retried, like every status Knative retries."""
+    return status is None or status >= 500 or status in RETRIED_STATUSES
+
 
 def ping_source(namespace: str, name: str) -> str:
     """The `source` of a PingSource's events, as Knative's mtping adapter sets it."""

@@ -5,7 +5,7 @@ client adds it), durations are in seconds. Label values come from small fixed se
 reason classes, HTTP codes, rule and notifier names from the configuration, at most
 `BoundedLabel.limit` ETL sources): never an event id or a model name. The one exception, the
 stats function's last value per series, is capped (stats/exported.py). The broker counts in
-its own registry with the same scheme (local/tally.py).
+its own registry with the same scheme (local/broker/tally.py).
 
 Which registry. functions-framework serves a function with gunicorn, `WORKERS` processes (1 in
 the manifests). With one worker that worker serves every request and every scrape, so the

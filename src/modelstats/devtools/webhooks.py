@@ -4,7 +4,7 @@ names, ISO 8601 durations, cron schedules, `data` XOR `dataBase64`, autoscaling 
 on the revision template, `containerConcurrency` within 0..1000, reserved environment variables.
 
 Durations and schedules are read with the local broker's own grammars (`core/durations.py`,
-`local/cron.py`), so what passes here is what `modelstats run` loads.
+`local/knative/cron.py`), so what passes here is what `modelstats run` loads.
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ from collections.abc import Callable
 from typing import Any
 
 from modelstats.core import durations
+from modelstats.core.contract import BROKER_CLASS_ANNOTATION
 from modelstats.core.errors import BadInput
 from modelstats.devtools.documents import Document, Problem
-from modelstats.local import cron, filters
+from modelstats.local.knative import cron, filters
 
-BROKER_CLASS_ANNOTATION = "eventing.knative.dev/broker.class"
 VISIBILITY_LABEL = "networking.knative.dev/visibility"
 AUTOSCALING_PREFIX = "autoscaling.knative.dev/"
 # Knative Serving sets these itself and rejects them in a container's env.
@@ -51,7 +51,7 @@ _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9
 
 def cron_problem(schedule: Any, timezone: Any = None) -> str | None:
     """What the PingSource webhook would say about `schedule`, or None when it is valid: the
-    local broker's own grammar (`local/cron.py`), so what passes here is what it runs."""
+    local broker's own grammar (`local/knative/cron.py`), so what passes here is what it runs."""
     try:
         cron.parse(schedule, timezone)
     except BadInput as error:

@@ -26,6 +26,9 @@ Two shapes:
 synchronous core never blocks the event loop) or coroutine functions (awaited).
 
 When `start` and `stop` run, and why then: web/lifecycle.py.
+
+Importing this module also gives the function's uvicorn workers the connection limits of
+web/connections.py: a head cap (431), a head deadline (408), a bounded drain after an answer.
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ from modelstats.core.errors import (
     PayloadTooLarge,
 )
 from modelstats.store import db
+from modelstats.web import connections
 from modelstats.web.bodies import read_event
 from modelstats.web.lifecycle import Lifecycle, Start, Stop
 from modelstats.web.responses import error_response, event_response, json_response
@@ -66,6 +70,10 @@ Scrape = Callable[[Request], Awaitable[Sequence[Collector]]]
 HttpFunction = Callable[[Request], Awaitable[Response]]
 
 log = logging.getLogger("modelstats.events")
+
+# Every function imports this module from its main.py, in gunicorn's master: its workers get
+# the head cap (431), the head deadline (408) and the lingering drain (web/connections.py).
+connections.guard_function_workers()
 
 HEALTH_PATH = "/healthz"
 METRICS_PATH = "/metrics"
