@@ -64,7 +64,7 @@ def test_references_and_labels_from_files(tmp_path: Path) -> None:
         assert "3 label(s) sent" in loaded.stdout
 
         def kept() -> list[tuple[str, str]]:
-            with psycopg.connect(stack.state["database_url"]) as conn:
+            with psycopg.connect(stack.state.database_url) as conn:
                 return conn.execute("SELECT id, label FROM inference_labels ORDER BY id").fetchall()
 
         rows = poll(lambda: len(kept()) == 3 and kept(), 30, "the labels stored")

@@ -36,7 +36,7 @@ def metric(stack, model: str, version: str, name: str, **labels: str) -> dict | 
 
 
 def stored_rows(stack) -> int:
-    with psycopg.connect(stack.state["database_url"]) as conn:
+    with psycopg.connect(stack.state.database_url) as conn:
         (rows,) = conn.execute("SELECT coalesce(sum(rows), 0) FROM inference_blocks").fetchone()
     return int(rows)
 
