@@ -62,8 +62,7 @@ _events = metrics.Children(metrics.ALERT_EVENTS)
 _transitions = metrics.Children(metrics.ALERT_TRANSITIONS)
 
 
-def _q(name: str) -> str:
-    return queries.get("alerts", name)
+SQL = queries.Group("alerts")
 
 
 @dataclass
@@ -162,7 +161,7 @@ async def _evaluate_batch(conn: psycopg.AsyncConnection[Any], works: list[Work])
         reply = _reply(work, alerts)
         if reply is not None:
             await conn.execute(
-                _q("save_reply"),
+                SQL["save_reply"],
                 {
                     "type": reply["type"],
                     "id": reply["id"],
@@ -186,7 +185,7 @@ async def _evaluate_batch(conn: psycopg.AsyncConnection[Any], works: list[Work])
 
 async def _claim(conn: psycopg.AsyncConnection[Any], works: list[Work]) -> set[tuple[str, str]]:
     cursor = await conn.execute(
-        _q("claim_events"),
+        SQL["claim_events"],
         {
             "sources": [w.event.source for w in works],
             "ids": [w.event.id for w in works],
@@ -243,9 +242,9 @@ async def _lock_states(
     conn: psycopg.AsyncConnection[Any], keys: list[tuple[str, str]]
 ) -> dict[tuple[str, str], AlertState]:
     columns = ([k[0] for k in keys], [k[1] for k in keys])
-    await conn.execute(_q("ensure_states"), columns)
+    await conn.execute(SQL["ensure_states"], columns)
     async with conn.cursor(row_factory=dict_row) as cursor:
-        await cursor.execute(_q("lock_states"), columns)
+        await cursor.execute(SQL["lock_states"], columns)
         rows = await cursor.fetchall()
     return {(row.pop("rule"), row.pop("fingerprint")): AlertState(**row) for row in rows}
 
@@ -260,7 +259,7 @@ async def _values(
         return values
     async with conn.cursor(row_factory=dict_row) as cursor:
         await cursor.execute(
-            _q("window_aggregates"),
+            SQL["window_aggregates"],
             (
                 [i for i, _ in windowed],
                 [obs.report.model for _, obs in windowed],
@@ -285,7 +284,7 @@ async def _save_states(
 ) -> None:
     keys = sorted(states)
     await conn.execute(
-        _q("save_states"),
+        SQL["save_states"],
         (
             [k[0] for k in keys],
             [k[1] for k in keys],
@@ -316,7 +315,7 @@ async def _stored_replies(
     ordered = sorted(keys)
     async with conn.cursor(row_factory=dict_row) as cursor:
         await cursor.execute(
-            _q("event_replies"),
+            SQL["event_replies"],
             {"sources": [k[0] for k in ordered], "ids": [k[1] for k in ordered]},
         )
         rows = await cursor.fetchall()

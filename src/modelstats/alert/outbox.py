@@ -47,8 +47,7 @@ MAX_RETRY_AFTER = timedelta(days=1)
 _attempts = metrics.Children(metrics.ALERT_NOTIFICATIONS)
 
 
-def _q(name: str) -> str:
-    return queries.get("alerts", name)
+SQL = queries.Group("alerts")
 
 
 def backoff(
@@ -86,7 +85,7 @@ def deliver_one(
     """
     with db.translate_errors(), conn.transaction():
         row = conn.execute(
-            _q("claim_notification"),
+            SQL["claim_notification"],
             (due_by or timestamps.now(), list(notifiers), list(skip)),
         ).fetchone()
         if row is None:
@@ -100,7 +99,7 @@ def deliver_one(
                 log.exception("notifier %s failed on notification %d", name, notification_id)
             wait = backoff(attempts + 1, retry_after)
             conn.execute(
-                _q("mark_failed"),
+                SQL["mark_failed"],
                 (timestamps.now() + wait, str(error)[:1000], notification_id),
             )
             _attempts(name, "failed").inc()
@@ -113,14 +112,14 @@ def deliver_one(
                 error,
             )
             return Attempt(notification_id, name, False, str(error))
-        conn.execute(_q("mark_delivered"), (timestamps.now(), notification_id))
+        conn.execute(SQL["mark_delivered"], (timestamps.now(), notification_id))
         _attempts(name, "sent").inc()
         return Attempt(notification_id, name, True)
 
 
 def next_due(conn: psycopg.Connection[Any], notifiers: Iterable[str]) -> datetime | None:
     with db.translate_errors():
-        row = conn.execute(_q("next_due"), (list(notifiers),)).fetchone()
+        row = conn.execute(SQL["next_due"], (list(notifiers),)).fetchone()
     return row[0] if row else None
 
 
@@ -149,7 +148,7 @@ def flush(force: bool = False, notifiers: dict[str, Notifier] | None = None) -> 
             else:
                 failed += 1
         with db.translate_errors():
-            rows = conn.execute(_q("undelivered")).fetchall()
+            rows = conn.execute(SQL["undelivered"]).fetchall()
     waiting = [(str(r[0]), int(r[1]), r[2], int(r[3])) for r in rows]
     return FlushResult(delivered, failed, waiting)
 

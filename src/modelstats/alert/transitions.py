@@ -33,8 +33,7 @@ EPISODE_STATE = {
 }
 
 
-def _q(name: str) -> str:
-    return queries.get("alerts", name)
+SQL = queries.Group("alerts")
 
 
 def generator_url(model: str, version: str, metric: str) -> str:
@@ -114,7 +113,7 @@ async def record(
     transition_id = await _insert_transition(conn, context, obs, alert_id, change, alert)
     if alert is not None and context.notifiers:
         await conn.execute(
-            _q("insert_notifications"),
+            SQL["insert_notifications"],
             {
                 "transition_id": transition_id,
                 "rule": rule.name,
@@ -135,7 +134,7 @@ async def _open_alert(
 ) -> int:
     rule, report = obs.rule, obs.report
     cursor = await conn.execute(
-        _q("insert_alert"),
+        SQL["insert_alert"],
         {
             "rule": rule.name,
             "fingerprint": obs.fingerprint,
@@ -165,7 +164,7 @@ async def _update_alert(
 ) -> None:
     ended = change.kind in ("resolved", "inactive")
     await conn.execute(
-        _q("update_alert"),
+        SQL["update_alert"],
         {
             "state": EPISODE_STATE[change.kind],
             "value": change.value,
@@ -187,7 +186,7 @@ async def _insert_transition(
     alert: dict[str, Any] | None,
 ) -> int:
     cursor = await conn.execute(
-        _q("insert_transition"),
+        SQL["insert_transition"],
         {
             "alert_id": alert_id,
             "rule": obs.rule.name,
