@@ -184,15 +184,16 @@ async def _evaluate_batch(conn: psycopg.AsyncConnection[Any], works: list[Work])
 
 
 async def _claim(conn: psycopg.AsyncConnection[Any], works: list[Work]) -> set[tuple[str, str]]:
-    cursor = await conn.execute(
-        SQL["claim_events"],
-        {
-            "sources": [w.event.source for w in works],
-            "ids": [w.event.id for w in works],
-            "received": [w.context.now for w in works],
-        },
-    )
-    return {(row[0], row[1]) for row in await cursor.fetchall()}
+    async with conn.cursor(row_factory=dict_row) as cursor:
+        await cursor.execute(
+            SQL["claim_events"],
+            {
+                "sources": [w.event.source for w in works],
+                "ids": [w.event.id for w in works],
+                "received": [w.context.now for w in works],
+            },
+        )
+        return {(row["source"], row["id"]) for row in await cursor.fetchall()}
 
 
 EventKey = tuple[str, str]

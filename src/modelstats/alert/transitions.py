@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import quote
 
 import psycopg
+from psycopg.rows import dict_row
 from psycopg.types.json import Json
 
 from modelstats.alert.observations import Observation, alert_labels
@@ -133,26 +134,27 @@ async def _open_alert(
     annotations: dict[str, str],
 ) -> int:
     rule, report = obs.rule, obs.report
-    cursor = await conn.execute(
-        SQL["insert_alert"],
-        {
-            "rule": rule.name,
-            "fingerprint": obs.fingerprint,
-            "state": change.to_state,
-            "model": report.model,
-            "version": report.version,
-            "metric": rule.metric,
-            "labels": Json(alert_labels(rule, report)),
-            "annotations": Json(annotations),
-            "value": change.value,
-            "active_at": change.at,
-            "fired_at": change.at if change.to_state == "firing" else None,
-            "now": context.now,
-        },
-    )
-    row = await cursor.fetchone()
+    async with conn.cursor(row_factory=dict_row) as cursor:
+        await cursor.execute(
+            SQL["insert_alert"],
+            {
+                "rule": rule.name,
+                "fingerprint": obs.fingerprint,
+                "state": change.to_state,
+                "model": report.model,
+                "version": report.version,
+                "metric": rule.metric,
+                "labels": Json(alert_labels(rule, report)),
+                "annotations": Json(annotations),
+                "value": change.value,
+                "active_at": change.at,
+                "fired_at": change.at if change.to_state == "firing" else None,
+                "now": context.now,
+            },
+        )
+        row = await cursor.fetchone()
     assert row is not None
-    return int(row[0])
+    return int(row["id"])
 
 
 async def _update_alert(
@@ -185,23 +187,24 @@ async def _insert_transition(
     change: Change,
     alert: dict[str, Any] | None,
 ) -> int:
-    cursor = await conn.execute(
-        SQL["insert_transition"],
-        {
-            "alert_id": alert_id,
-            "rule": obs.rule.name,
-            "fingerprint": obs.fingerprint,
-            "kind": change.kind,
-            "from_state": change.from_state,
-            "to_state": change.to_state,
-            "at": change.at,
-            "value": change.value,
-            "now": context.now,
-            "event_source": context.event.source,
-            "event_id": context.event.id,
-            "alert": Json(alert) if alert is not None else None,
-        },
-    )
-    row = await cursor.fetchone()
+    async with conn.cursor(row_factory=dict_row) as cursor:
+        await cursor.execute(
+            SQL["insert_transition"],
+            {
+                "alert_id": alert_id,
+                "rule": obs.rule.name,
+                "fingerprint": obs.fingerprint,
+                "kind": change.kind,
+                "from_state": change.from_state,
+                "to_state": change.to_state,
+                "at": change.at,
+                "value": change.value,
+                "now": context.now,
+                "event_source": context.event.source,
+                "event_id": context.event.id,
+                "alert": Json(alert) if alert is not None else None,
+            },
+        )
+        row = await cursor.fetchone()
     assert row is not None
-    return int(row[0])
+    return int(row["id"])

@@ -126,7 +126,7 @@ WHERE id = %s
 
 -- name: next_due
 -- When the next claimable notification falls due (those waiting behind an earlier one do not count).
-SELECT min(n.next_attempt_at)
+SELECT min(n.next_attempt_at) AS due
 FROM alert_notifications n
 WHERE n.delivered_at IS NULL
   AND n.notifier = ANY(%s::text[])
@@ -136,7 +136,8 @@ WHERE n.delivered_at IS NULL
         AND p.delivered_at IS NULL AND p.id < n.id)
 
 -- name: undelivered
-SELECT notifier, count(*), min(next_attempt_at), max(attempts)
+SELECT notifier, count(*)::integer AS count, min(next_attempt_at) AS next_attempt_at,
+       max(attempts) AS attempts
 FROM alert_notifications
 WHERE delivered_at IS NULL
 GROUP BY notifier
