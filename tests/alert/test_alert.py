@@ -170,7 +170,7 @@ def test_no_repeat_inside_the_interval_then_repeat_after_it(clean_db, monkeypatc
     for minutes, seconds in ((0, 0), (30, 60), (59, 120), (60, 180), (61, 240), (125, 300)):
         headers, body = stored(report(0.1, seconds=seconds))
         outcome = evaluate(headers, body, now=start + timedelta(minutes=minutes))
-        kinds.append([a["notification"] for a in outcome.alerts])
+        kinds.append([a.kind for a in outcome.alerts])
     assert kinds == [["firing"], [], [], ["repeat"], [], ["repeat"]]
     with Receiver(default=Reply(200)) as hook:
         configure(monkeypatch, ALERT_WEBHOOK_URL=hook.url)

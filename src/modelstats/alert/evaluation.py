@@ -35,6 +35,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Json
 
 from modelstats.alert import outbox, rules
+from modelstats.alert.notification import Notification
 from modelstats.alert.notifiers import configured
 from modelstats.alert.observations import Observation, plan
 from modelstats.alert.rules import Rule
@@ -71,7 +72,7 @@ class Verdict:
 
     reply: CloudEvent | None
     duplicate: bool = False
-    alerts: list[dict[str, Any]] = field(default_factory=list)
+    alerts: list[Notification] = field(default_factory=list)
     # Every state change the event made, notifying or not: (rule, kind).
     changes: list[tuple[str, str]] = field(default_factory=list)
 
@@ -201,13 +202,13 @@ EventKey = tuple[str, str]
 
 async def _step_all(
     conn: psycopg.AsyncConnection[Any], works: list[Work]
-) -> tuple[dict[EventKey, list[dict[str, Any]]], dict[EventKey, list[tuple[str, str]]]]:
+) -> tuple[dict[EventKey, list[Notification]], dict[EventKey, list[tuple[str, str]]]]:
     """Lock the states the batch touches, step them, write the changes; what each event
     notified, and the (rule, kind) of every change it made, by event key."""
     flat = [(position, obs) for position, work in enumerate(works) for obs in work.observations]
     states = await _lock_states(conn, sorted({obs.key for _, obs in flat}))
     values = await _values(conn, flat)
-    notified: dict[EventKey, list[dict[str, Any]]] = {}
+    notified: dict[EventKey, list[Notification]] = {}
     changed: dict[EventKey, list[tuple[str, str]]] = {}
     # Per series, events in arrival order, and within an event its samples in time order.
     order = sorted(
@@ -217,12 +218,11 @@ async def _step_all(
         position, obs = flat[i]
         work = works[position]
         state = states[obs.key]
-        fired_at = state.fired_at
         change = step(state, obs.rule, obs.report.time, values[i], work.context.now)
         if change is not None:
-            alert = await record(conn, work.context, obs, state, change, fired_at)
-            if alert is not None:
-                notified.setdefault(work.key, []).append(alert)
+            notification = await record(conn, work.context, obs, state, change)
+            if notification is not None:
+                notified.setdefault(work.key, []).append(notification)
             changed.setdefault(work.key, []).append((obs.rule.name, change.kind))
             if log.isEnabledFor(logging.DEBUG):
                 log.debug(
@@ -300,11 +300,14 @@ async def _save_states(
     )
 
 
-def _reply(work: Work, notified: list[dict[str, Any]]) -> CloudEvent | None:
+def _reply(work: Work, notified: list[Notification]) -> CloudEvent | None:
     if not notified:
         return None
-    firing = any(alert["status"] == "firing" for alert in notified)
-    data = {"status": "firing" if firing else "resolved", "alerts": notified}
+    firing = any(notification.status == "firing" for notification in notified)
+    data = {
+        "status": "firing" if firing else "resolved",
+        "alerts": [notification.to_json() for notification in notified],
+    }
     reply_id = cloudevents.derived_id(work.event.source, work.event.id, REPLY_SOURCE)
     kind = FIRED if firing else RESOLVED
     return cloudevents.reply(kind, REPLY_SOURCE, reply_id, data, time=work.context.now)

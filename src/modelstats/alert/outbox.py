@@ -32,6 +32,7 @@ import httpx
 import psycopg
 from psycopg.rows import class_row, dict_row
 
+from modelstats.alert.notification import Notification
 from modelstats.alert.notifiers import Notifier, configured
 from modelstats.core import metrics, timestamps
 from modelstats.core.errors import DatabaseUnavailable, DeliveryFailed
@@ -109,7 +110,7 @@ def deliver_one(
             return None
         notification_id, name = due.id, due.notifier
         try:
-            notifiers[name].send(due.alert, client)
+            notifiers[name].send(Notification.from_json(due.alert), client)
         except Exception as error:
             retry_after = error.retry_after if isinstance(error, DeliveryFailed) else None
             if not isinstance(error, DeliveryFailed):

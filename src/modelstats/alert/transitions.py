@@ -1,5 +1,6 @@
 """Writing one alert change in the evaluating transaction: the alert row (opened, or updated),
-its transition, and, when it notifies, one outbox row per notifier.
+its transition, and, when it notifies, the notification (built from the row as written) and one
+outbox row per notifier.
 
 An alert is one episode of a rule on a series, from pending or firing until it ends (resolved,
 or back to inactive before firing); `alert_states.alert_id` points at the open one.
@@ -10,19 +11,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from urllib.parse import quote
 
 import psycopg
-from psycopg.rows import dict_row
+from psycopg.rows import class_row, dict_row
 from psycopg.types.json import Json
 
+from modelstats.alert.notification import Notification
 from modelstats.alert.observations import Observation, alert_labels
 from modelstats.alert.rules import format_number
 from modelstats.alert.state import AlertState, Change
-from modelstats.core import durations, timestamps
 from modelstats.core.cloudevents import Event
-from modelstats.core.settings import get_settings
 from modelstats.store import queries
+from modelstats.store.alert_history import Alert
 
 # What an alert row says while the change that produced it is its latest.
 EPISODE_STATE = {
@@ -35,44 +35,6 @@ EPISODE_STATE = {
 
 
 SQL = queries.Group("alerts")
-
-
-def generator_url(model: str, version: str, metric: str) -> str:
-    base = get_settings().stats_public_url
-    return f"{base}/stats/{quote(model, safe='')}/{quote(version, safe='')}?metric={quote(metric)}"
-
-
-def snapshot(
-    obs: Observation,
-    alert_id: int,
-    change: Change,
-    fired_at: datetime | None,
-    annotations: dict[str, str],
-    evaluated_at: datetime,
-) -> dict[str, Any]:
-    """The alert as notifiers and the reply see it, recorded with its transition.
-    `evaluatedAt` (wall clock) against `report.time` (the sample's) says how late it came."""
-    rule, report = obs.rule, obs.report
-    resolved = change.kind == "resolved"
-    return {
-        "id": alert_id,
-        "status": "resolved" if resolved else "firing",
-        "notification": change.kind,
-        "rule": rule.name,
-        "fingerprint": obs.fingerprint,
-        "labels": alert_labels(rule, report),
-        "annotations": annotations,
-        "value": change.value,
-        "op": rule.op,
-        "threshold": rule.threshold,
-        "window": durations.format(rule.window) if rule.window else None,
-        "aggregate": rule.aggregation,
-        "startsAt": timestamps.format(fired_at or change.at),
-        "endsAt": timestamps.format(change.at) if resolved else None,
-        "generatorURL": generator_url(report.model, report.version, rule.metric),
-        "evaluatedAt": timestamps.format(evaluated_at),
-        "report": report.to_json(),
-    }
 
 
 @dataclass(frozen=True)
@@ -90,29 +52,23 @@ async def record(
     obs: Observation,
     state: AlertState,
     change: Change,
-    fired_at: datetime | None,
-) -> dict[str, Any] | None:
-    """Write one change; the alert as notified, or None when the change does not notify."""
+) -> Notification | None:
+    """Write one change; its notification, or None when the change does not notify."""
     rule, report = obs.rule, obs.report
     summary = rule.render_summary(report.model, report.version, report.labels, change.value)
     annotations = {"summary": summary, "value": format_number(change.value)}
     if change.from_state == "inactive":
-        state.alert_id = await _open_alert(conn, context, obs, change, annotations)
+        alert = await _open_alert(conn, context, obs, change, annotations)
+        state.alert_id = alert.id
     else:
-        await _update_alert(conn, context, state, change, annotations)
-    assert state.alert_id is not None
-    alert_id = state.alert_id
+        alert = await _update_alert(conn, context, state, change, annotations)
     if change.kind in ("resolved", "inactive"):
         state.alert_id = None  # the episode is over
-    if change.kind == "firing":
-        fired_at = change.at
-    alert = (
-        snapshot(obs, alert_id, change, fired_at, annotations, context.now)
-        if change.notifies
-        else None
+    notification = (
+        Notification.of(alert, change, rule, report, context.now) if change.notifies else None
     )
-    transition_id = await _insert_transition(conn, context, obs, alert_id, change, alert)
-    if alert is not None and context.notifiers:
+    transition_id = await _insert_transition(conn, context, obs, alert.id, change, notification)
+    if notification is not None and context.notifiers:
         await conn.execute(
             SQL["insert_notifications"],
             {
@@ -123,7 +79,7 @@ async def record(
                 "notifiers": context.notifiers,
             },
         )
-    return alert
+    return notification
 
 
 async def _open_alert(
@@ -132,9 +88,9 @@ async def _open_alert(
     obs: Observation,
     change: Change,
     annotations: dict[str, str],
-) -> int:
+) -> Alert:
     rule, report = obs.rule, obs.report
-    async with conn.cursor(row_factory=dict_row) as cursor:
+    async with conn.cursor(row_factory=class_row(Alert)) as cursor:
         await cursor.execute(
             SQL["insert_alert"],
             {
@@ -152,9 +108,9 @@ async def _open_alert(
                 "now": context.now,
             },
         )
-        row = await cursor.fetchone()
-    assert row is not None
-    return int(row["id"])
+        alert = await cursor.fetchone()
+    assert alert is not None
+    return alert
 
 
 async def _update_alert(
@@ -163,20 +119,24 @@ async def _update_alert(
     state: AlertState,
     change: Change,
     annotations: dict[str, str],
-) -> None:
+) -> Alert:
     ended = change.kind in ("resolved", "inactive")
-    await conn.execute(
-        SQL["update_alert"],
-        {
-            "state": EPISODE_STATE[change.kind],
-            "value": change.value,
-            "annotations": Json(annotations),
-            "fired_at": change.at if change.kind == "firing" else None,
-            "ended_at": change.at if ended else None,
-            "now": context.now,
-            "id": state.alert_id,
-        },
-    )
+    async with conn.cursor(row_factory=class_row(Alert)) as cursor:
+        await cursor.execute(
+            SQL["update_alert"],
+            {
+                "state": EPISODE_STATE[change.kind],
+                "value": change.value,
+                "annotations": Json(annotations),
+                "fired_at": change.at if change.kind == "firing" else None,
+                "ended_at": change.at if ended else None,
+                "now": context.now,
+                "id": state.alert_id,
+            },
+        )
+        alert = await cursor.fetchone()
+    assert alert is not None, f"alert {state.alert_id} of an open state is missing"
+    return alert
 
 
 async def _insert_transition(
@@ -185,7 +145,7 @@ async def _insert_transition(
     obs: Observation,
     alert_id: int,
     change: Change,
-    alert: dict[str, Any] | None,
+    notification: Notification | None,
 ) -> int:
     async with conn.cursor(row_factory=dict_row) as cursor:
         await cursor.execute(
@@ -202,7 +162,7 @@ async def _insert_transition(
                 "now": context.now,
                 "event_source": context.event.source,
                 "event_id": context.event.id,
-                "alert": Json(alert) if alert is not None else None,
+                "alert": Json(notification.to_json()) if notification is not None else None,
             },
         )
         row = await cursor.fetchone()

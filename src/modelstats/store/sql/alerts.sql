@@ -71,17 +71,22 @@ LEFT JOIN samples s
 GROUP BY k.i
 
 -- name: insert_alert
+-- Both return the row as GET /alerts reads it (store/alert_history.Alert): the notification
+-- is built from it.
 INSERT INTO alerts (rule, fingerprint, state, model, version, metric, labels, annotations,
                     value, active_at, fired_at, created_at, updated_at)
 VALUES (%(rule)s, %(fingerprint)s, %(state)s, %(model)s, %(version)s, %(metric)s, %(labels)s,
         %(annotations)s, %(value)s, %(active_at)s, %(fired_at)s, %(now)s, %(now)s)
-RETURNING id
+RETURNING id, rule, fingerprint, state, model, version, metric, labels, annotations, value,
+          active_at, fired_at, ended_at, updated_at
 
 -- name: update_alert
 UPDATE alerts
 SET state = %(state)s, value = %(value)s, annotations = %(annotations)s,
     fired_at = coalesce(%(fired_at)s, fired_at), ended_at = %(ended_at)s, updated_at = %(now)s
 WHERE id = %(id)s
+RETURNING id, rule, fingerprint, state, model, version, metric, labels, annotations, value,
+          active_at, fired_at, ended_at, updated_at
 
 -- name: insert_transition
 INSERT INTO alert_transitions (alert_id, rule, fingerprint, kind, from_state, to_state, at,
