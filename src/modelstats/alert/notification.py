@@ -3,7 +3,8 @@
 It is built once, where a notifying change is recorded (transitions.py), from the alert's row
 as the database returns it (`store.alert_history.Alert`, the class GET /alerts reads) and the
 change; it is stored as JSON with the transition (`alert_transitions.alert`), where the outbox
-reads it back for each notifier, and the reply lists it.
+reads it back for each notifier, and the reply lists it. A notification made by a sample carries
+its report; one made by the schedule (a repeat, a stale or absent series) has none.
 
 The JSON keeps the names it has always had on the wire (the reply's `alerts` and the stored
 rows), Alertmanager's among them: `startsAt`, `endsAt`, `generatorURL`; `notification` holds the
@@ -17,7 +18,7 @@ from datetime import datetime
 from typing import Any, Literal, cast
 from urllib.parse import quote
 
-from modelstats.alert.rules import Rule
+from modelstats.alert.rules import ANY, AnyRule
 from modelstats.alert.state import Change
 from modelstats.core import durations, timestamps
 from modelstats.core.reports import Report
@@ -29,9 +30,12 @@ Kind = Literal["firing", "repeat", "resolved"]
 
 
 def generator_url(model: str, version: str, metric: str) -> str:
-    """Where a reader sees the figures behind the alert: the stats of its series."""
-    base = get_settings().stats_public_url
-    return f"{base}/stats/{quote(model, safe='')}/{quote(version, safe='')}?metric={quote(metric)}"
+    """Where a reader sees the figures behind the alert: the stats of its series (of every
+    version side by side for an alert on a whole model)."""
+    url = f"{get_settings().stats_public_url}/stats/{quote(model, safe='')}"
+    if version != ANY:
+        url += f"/{quote(version, safe='')}"
+    return url + (f"?metric={quote(metric)}" if metric != ANY else "")
 
 
 @dataclass(frozen=True)
@@ -41,9 +45,10 @@ class Notification:
     kind: Kind
     rule: str
     fingerprint: str
-    # alertname, model, version, metric, severity, and the series' own labels.
+    # alertname, model, version, metric, severity, and the series' own labels (an alert on a
+    # whole model has no version or metric).
     labels: dict[str, str]
-    annotations: dict[str, str]  # summary, value
+    annotations: dict[str, str]  # summary, value; description when the schedule ended it
     value: float
     op: str
     threshold: float
@@ -54,11 +59,16 @@ class Notification:
     generator_url: str
     # The wall clock at evaluation, against `report.time` (the sample's): how late it came.
     evaluated_at: datetime | None
-    report: Report
+    report: Report | None
 
     @classmethod
     def of(
-        cls, alert: Alert, change: Change, rule: Rule, report: Report, evaluated_at: datetime
+        cls,
+        alert: Alert,
+        change: Change,
+        rule: AnyRule,
+        report: Report | None,
+        evaluated_at: datetime,
     ) -> Notification:
         """The notification of a notifying `change` (firing, repeat, resolved), once `alert`
         is the row that change wrote."""
@@ -95,13 +105,14 @@ class Notification:
 
     @property
     def series(self) -> str:
-        """`fraud-detector v3`: the model and version, as a reader names them."""
-        return f"{self.labels['model']} {self.labels['version']}"
+        """`fraud-detector v3` (or `fraud-detector`): what the alert is about, as a reader
+        names it."""
+        return " ".join(filter(None, (self.labels["model"], self.labels.get("version"))))
 
     @property
     def lateness(self) -> float | None:
-        """Seconds from the sample's time to its evaluation (None when not recorded)."""
-        if self.evaluated_at is None:
+        """Seconds from the sample's time to its evaluation (None when not known)."""
+        if self.evaluated_at is None or self.report is None:
             return None
         return (self.evaluated_at - self.report.time).total_seconds()
 
@@ -123,13 +134,13 @@ class Notification:
             "endsAt": timestamps.format(self.ends_at) if self.ends_at else None,
             "generatorURL": self.generator_url,
             "evaluatedAt": timestamps.format(self.evaluated_at) if self.evaluated_at else None,
-            "report": self.report.to_json(),
+            "report": self.report.to_json() if self.report else None,
         }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Notification:
         """A notification as `to_json` (or an earlier version) stored it."""
-        report = data["report"]
+        report = data.get("report")
         ends_at, evaluated_at = data.get("endsAt"), data.get("evaluatedAt")
         return cls(
             alert_id=int(data["id"]),
@@ -154,5 +165,7 @@ class Notification:
                 time=timestamps.parse(report["time"], "report.time"),
                 metrics=dict(report["metrics"]),
                 labels=dict(report.get("labels") or {}),
-            ),
+            )
+            if report
+            else None,
         )

@@ -1,6 +1,7 @@
-"""Writing one alert change in the evaluating transaction: the alert row (opened, or updated),
-its transition, and, when it notifies, the notification (built from the row as written) and one
-outbox row per notifier.
+"""The evaluating transaction: the alert states it touches locked (sorted, so that concurrent
+transactions take the locks in one order), each change written (the alert row, opened or
+updated; its transition; when it notifies, the notification built from the row as written and
+one outbox row per notifier), the states saved at its end; a lost race retried.
 
 An alert is one episode of a rule on a series, from pending or firing until it ends (resolved,
 or back to inactive before firing); `alert_states.alert_id` points at the open one.
@@ -8,21 +9,25 @@ or back to inactive before firing); `alert_states.alert_id` points at the open o
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg.rows import class_row, dict_row
 from psycopg.types.json import Json
 
+from modelstats.alert.conditions import format_number
 from modelstats.alert.notification import Notification
-from modelstats.alert.observations import Observation, alert_labels
-from modelstats.alert.rules import format_number
+from modelstats.alert.observations import Subject
 from modelstats.alert.state import AlertState, Change
 from modelstats.core.cloudevents import Event
-from modelstats.store import queries
+from modelstats.core.reports import Report
+from modelstats.store import db, queries
 from modelstats.store.alert_history import Alert
+
+T = TypeVar("T")
 
 # What an alert row says while the change that produced it is its latest.
 EPISODE_STATE = {
@@ -35,6 +40,9 @@ EPISODE_STATE = {
 
 
 SQL = queries.Group("alerts")
+# A lost race on a lock ordering we did not foresee is retried, not answered with a 500.
+_RETRIED_STATES = ("40001", "40P01")
+_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -46,35 +54,88 @@ class Context:
     notifiers: list[str]
 
 
+async def retrying(body: Callable[[psycopg.AsyncConnection[Any]], Awaitable[T]]) -> T:
+    """`body` in a transaction of its own, tried again after a serialization failure or a
+    deadlock; what it returns once committed."""
+    for attempt in range(1, _ATTEMPTS + 1):
+        try:
+            async with db.async_connection() as conn, conn.transaction():
+                return await body(conn)
+        except psycopg.Error as error:
+            if attempt == _ATTEMPTS or (error.sqlstate or "") not in _RETRIED_STATES:
+                raise
+    raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+async def lock_states(
+    conn: psycopg.AsyncConnection[Any], keys: list[tuple[str, str]]
+) -> dict[tuple[str, str], AlertState]:
+    columns = ([k[0] for k in keys], [k[1] for k in keys])
+    await conn.execute(SQL["ensure_states"], columns)
+    async with conn.cursor(row_factory=dict_row) as cursor:
+        await cursor.execute(SQL["lock_states"], columns)
+        rows = await cursor.fetchall()
+    return {(row.pop("rule"), row.pop("fingerprint")): AlertState(**row) for row in rows}
+
+
+async def save_states(
+    conn: psycopg.AsyncConnection[Any], states: dict[tuple[str, str], AlertState]
+) -> None:
+    keys = sorted(states)
+    await conn.execute(
+        SQL["save_states"],
+        (
+            [k[0] for k in keys],
+            [k[1] for k in keys],
+            [states[k].state for k in keys],
+            [states[k].alert_id for k in keys],
+            [states[k].active_since for k in keys],
+            [states[k].fired_at for k in keys],
+            [states[k].last_true_at for k in keys],
+            [states[k].last_eval_at for k in keys],
+            [states[k].last_notified_at for k in keys],
+        ),
+    )
+
+
 async def record(
     conn: psycopg.AsyncConnection[Any],
     context: Context,
-    obs: Observation,
+    subject: Subject,
     state: AlertState,
     change: Change,
+    report: Report | None = None,
+    annotations: dict[str, str] | None = None,
 ) -> Notification | None:
-    """Write one change; its notification, or None when the change does not notify."""
-    rule, report = obs.rule, obs.report
-    summary = rule.render_summary(report.model, report.version, report.labels, change.value)
-    annotations = {"summary": summary, "value": format_number(change.value)}
+    """Write one change; its notification, or None when the change does not notify.
+
+    `report`: the report whose sample made the change (none when the schedule made it);
+    `annotations`: what to say, else the rule's summary of the change's value."""
+    if annotations is None:
+        annotations = {
+            "summary": subject.summary(change.value),
+            "value": format_number(change.value),
+        }
     if change.from_state == "inactive":
-        alert = await _open_alert(conn, context, obs, change, annotations)
+        alert = await _open_alert(conn, context, subject, change, annotations)
         state.alert_id = alert.id
     else:
         alert = await _update_alert(conn, context, state, change, annotations)
     if change.kind in ("resolved", "inactive"):
         state.alert_id = None  # the episode is over
     notification = (
-        Notification.of(alert, change, rule, report, context.now) if change.notifies else None
+        Notification.of(alert, change, subject.rule, report, context.now)
+        if change.notifies
+        else None
     )
-    transition_id = await _insert_transition(conn, context, obs, alert.id, change, notification)
+    transition_id = await _insert_transition(conn, context, subject, alert.id, change, notification)
     if notification is not None and context.notifiers:
         await conn.execute(
             SQL["insert_notifications"],
             {
                 "transition_id": transition_id,
-                "rule": rule.name,
-                "fingerprint": obs.fingerprint,
+                "rule": subject.rule.name,
+                "fingerprint": subject.fingerprint,
                 "now": context.now,
                 "notifiers": context.notifiers,
             },
@@ -85,22 +146,21 @@ async def record(
 async def _open_alert(
     conn: psycopg.AsyncConnection[Any],
     context: Context,
-    obs: Observation,
+    subject: Subject,
     change: Change,
     annotations: dict[str, str],
 ) -> Alert:
-    rule, report = obs.rule, obs.report
     async with conn.cursor(row_factory=class_row(Alert)) as cursor:
         await cursor.execute(
             SQL["insert_alert"],
             {
-                "rule": rule.name,
-                "fingerprint": obs.fingerprint,
+                "rule": subject.rule.name,
+                "fingerprint": subject.fingerprint,
                 "state": change.to_state,
-                "model": report.model,
-                "version": report.version,
-                "metric": rule.metric,
-                "labels": Json(alert_labels(rule, report)),
+                "model": subject.model,
+                "version": subject.version,
+                "metric": subject.metric,
+                "labels": Json(subject.alert_labels()),
                 "annotations": Json(annotations),
                 "value": change.value,
                 "active_at": change.at,
@@ -142,7 +202,7 @@ async def _update_alert(
 async def _insert_transition(
     conn: psycopg.AsyncConnection[Any],
     context: Context,
-    obs: Observation,
+    subject: Subject,
     alert_id: int,
     change: Change,
     notification: Notification | None,
@@ -152,8 +212,8 @@ async def _insert_transition(
             SQL["insert_transition"],
             {
                 "alert_id": alert_id,
-                "rule": obs.rule.name,
-                "fingerprint": obs.fingerprint,
+                "rule": subject.rule.name,
+                "fingerprint": subject.fingerprint,
                 "kind": change.kind,
                 "from_state": change.from_state,
                 "to_state": change.to_state,

@@ -5,7 +5,7 @@
 | `modelstats.metric.reported` | model servers, etl | ingest |
 | `modelstats.metric.stored` | ingest (its reply) | alert |
 | `modelstats.alert.fired`, `.resolved` | alert (its reply) | anyone who subscribes |
-| `dev.knative.sources.ping` | a PingSource | etl |
+| `dev.knative.sources.ping` | a PingSource | etl (its jobs), alert (its schedule) |
 
 The Triggers in `infra/knative/triggers.yaml` filter on these same strings (a test checks it).
 """

@@ -4,6 +4,9 @@ was (a replayed or backfilled sample alerts late: the line must say so).
     ALERT prediction_accuracy lower than 0.3, {'name': 'Mistral', 'version': 'v1', ...}
     (rule LowPredictionAccuracy, severity critical, sample 2026-..., evaluated 52m3s later)
 
+A notification of the schedule (a repeat, a stale or absent series) has no sample: its line
+shows the model and version, and what the schedule saw.
+
 With LOG_FORMAT=json the same facts go out as the record's `fields`.
 """
 
@@ -23,6 +26,11 @@ logger = logging.getLogger("modelstats.alerts")
 def flat_report(notification: Notification) -> dict[str, Any]:
     """The report in the first version's flat shape: name, version, then each metric."""
     report = notification.report
+    if report is None:
+        labels = notification.labels
+        return {"name": labels["model"]} | (
+            {"version": labels["version"]} if "version" in labels else {}
+        )
     flat: dict[str, Any] = {"name": report.model, "version": report.version}
     flat.update(report.metrics)
     if report.labels:
@@ -46,11 +54,11 @@ def spoken_seconds(seconds: float) -> str:
 def log_line(notification: Notification) -> str:
     word = "RESOLVED" if notification.status == "resolved" else "ALERT"
     first = f"{word} {notification.summary}, {flat_report(notification)!r}"
-    details = [
-        f"rule {notification.rule}",
-        f"severity {notification.severity}",
-        f"sample {timestamps.format(notification.report.time)}",
-    ]
+    details = [f"rule {notification.rule}", f"severity {notification.severity}"]
+    if notification.report is not None:
+        details.append(f"sample {timestamps.format(notification.report.time)}")
+    if "description" in notification.annotations:
+        details.append(notification.annotations["description"])
     late = notification.lateness
     if late is not None:
         details.append(f"evaluated {spoken_seconds(late)} later")
@@ -58,17 +66,17 @@ def log_line(notification: Notification) -> str:
 
 
 def log_fields(notification: Notification) -> dict[str, Any]:
-    labels = notification.labels
+    labels, report = notification.labels, notification.report
     evaluated = notification.evaluated_at
     return {
         "status": notification.status,
         "rule": notification.rule,
         "severity": notification.severity,
         "model": labels["model"],
-        "version": labels["version"],
-        "metric": labels["metric"],
+        "version": labels.get("version"),
+        "metric": labels.get("metric"),
         "value": notification.value,
-        "sample_time": timestamps.format(notification.report.time),
+        "sample_time": timestamps.format(report.time) if report else None,
         "evaluated_at": timestamps.format(evaluated) if evaluated else None,
         "lateness_seconds": notification.lateness,
         "fingerprint": notification.fingerprint,

@@ -9,10 +9,9 @@ import httpx
 
 from modelstats.alert.notification import Notification
 from modelstats.alert.notifiers.http import post_json
+from modelstats.alert.observations import ALERT_LABELS
 from modelstats.core import timestamps
 
-# Labels every alert has; the series' own labels are the others.
-_ALERT_LABELS = ("alertname", "model", "version", "metric", "severity")
 # Slack cuts a plain_text header at 150 characters.
 _HEADER_CHARS = 150
 
@@ -27,14 +26,15 @@ def slack_message(notification: Notification) -> dict[str, Any]:
     status = "RESOLVED" if notification.status == "resolved" else "FIRING"
     summary, series, value = notification.summary, notification.series, notification.value
     text = f"[{status}] {labels['alertname']}: {summary} ({series}, value {value})"
-    own = {k: v for k, v in labels.items() if k not in _ALERT_LABELS}
+    own = {k: v for k, v in labels.items() if k not in ALERT_LABELS}
     fields = [
         {"type": "mrkdwn", "text": f"*Model*\n{_mrkdwn(series)}"},
         {"type": "mrkdwn", "text": f"*Value*\n{value}"},
         {"type": "mrkdwn", "text": f"*Severity*\n{_mrkdwn(notification.severity)}"},
         {"type": "mrkdwn", "text": f"*Since*\n{timestamps.format(notification.starts_at)}"},
     ]
-    context = f"<{notification.generator_url}|Stats for {_mrkdwn(labels['metric'])}>"
+    shown = labels.get("metric") or labels["model"]
+    context = f"<{notification.generator_url}|Stats for {_mrkdwn(shown)}>"
     if own:
         context += " · " + _mrkdwn(", ".join(f"{k}={v}" for k, v in sorted(own.items())))
     header = f"[{status}] {labels['alertname']}"[:_HEADER_CHARS]

@@ -70,6 +70,27 @@ LEFT JOIN samples s
   ON s.series_id = r.id AND s.time > k.since AND s.time <= k.until
 GROUP BY k.i
 
+-- name: open_alerts
+-- The alerts pending or firing now, as GET /alerts reads them (the schedule's tick).
+SELECT id, rule, fingerprint, state, model, version, metric, labels, annotations, value,
+       active_at, fired_at, ended_at, updated_at
+FROM alerts
+WHERE state IN ('pending', 'firing')
+ORDER BY rule, fingerprint
+
+-- name: newest_samples
+-- Every series with a sample after %(since)s, and the time of its newest one: what the absence
+-- rules judge. One backward index probe per series, in the partitions after `since` only.
+SELECT r.model, r.version, r.metric, r.labels, newest.time AS newest
+FROM series r
+CROSS JOIN LATERAL (
+    SELECT s.time
+    FROM samples s
+    WHERE s.series_id = r.id AND s.time > %(since)s
+    ORDER BY s.time DESC
+    LIMIT 1
+) newest
+
 -- name: insert_alert
 -- Both return the row as GET /alerts reads it (store/alert_history.Alert): the notification
 -- is built from it.
