@@ -28,11 +28,45 @@ def error_of(text: str) -> str:
     return str(caught.value)
 
 
-def test_shipped_rules_keep_the_first_versions_rule():
-    (rule,) = rulebook.load(ROOT / "infra" / "knative" / "rules" / "alert-rules.yaml")
-    assert (rule.metric, rule.op, rule.threshold) == ("prediction_accuracy", "<", 0.3)
-    assert rule.window is None and rule.for_ == timedelta(0)
-    assert rule.render_summary("Mistral", "v1", {}, 0.19) == "prediction_accuracy lower than 0.3"
+SHIPPED = ROOT / "infra" / "knative" / "rules" / "alert-rules.yaml"
+
+
+def test_shipped_rules_judge_a_window_and_watch_for_silence():
+    accuracy, silent = rulebook.load(SHIPPED)
+    assert isinstance(accuracy, rules.Rule) and isinstance(silent, rules.AbsenceRule)
+    assert (accuracy.metric, accuracy.op, accuracy.threshold) == ("prediction_accuracy", "<", 0.3)
+    assert (accuracy.window, accuracy.aggregation, accuracy.min_samples, accuracy.for_) == (
+        timedelta(minutes=5),
+        "mean",
+        5,
+        timedelta(minutes=5),
+    )
+    assert (silent.name, silent.absent_for, silent.seen_within, silent.per) == (
+        "ModelSilent",
+        timedelta(minutes=15),
+        timedelta(days=1),
+        "model",
+    )
+
+
+def commented_rules(text: str) -> str:
+    """The example rules the shipped file holds as comments, uncommented."""
+    lines = [line[4:] for line in text.splitlines() if line.startswith(("  # - ", "  #   "))]
+    return "rules:\n" + "\n".join("  " + line for line in lines)
+
+
+def test_shipped_examples_are_valid_rules_and_one_is_the_first_versions():
+    examples = {rule.name: rule for rule in parse(commented_rules(SHIPPED.read_text()))}
+    assert set(examples) == {"LowPredictionAccuracySample", "SlowInference"}
+    first = examples["LowPredictionAccuracySample"]
+    assert isinstance(first, rules.Rule)
+    assert (first.metric, first.op, first.threshold, first.window) == (
+        "prediction_accuracy",
+        "<",
+        0.3,
+        None,
+    )
+    assert first.render_summary("Mistral", "v1", {}, 0.19) == "prediction_accuracy lower than 0.3"
 
 
 def test_a_full_rule_and_its_defaults():
@@ -220,11 +254,9 @@ def test_missing_file(tmp_path):
 
 def test_check_rules_command(tmp_path):
     runner = CliRunner()
-    good = runner.invoke(
-        cli, ["check-rules", str(ROOT / "infra" / "knative" / "rules" / "alert-rules.yaml")]
-    )
+    good = runner.invoke(cli, ["check-rules", str(SHIPPED)])
     assert good.exit_code == 0
-    assert "1 rule(s) OK: LowPredictionAccuracy" in good.output
+    assert "2 rule(s) OK: LowPredictionAccuracy, ModelSilent" in good.output
     bad_path = tmp_path / "bad.yaml"
     bad_path.write_text("rules:\n  - {name: Broken, metric: m, op: '<', threshold: 1, for: x}\n")
     bad = runner.invoke(cli, ["check-rules", str(bad_path)])
