@@ -25,8 +25,11 @@ remove() {
   fi
 }
 
-remove "source ping" etl-schedule
-for trigger in etl-ping alert-metric-stored ingest-metric-reported; do
+# The demo's too, in case infra/overlays/demo/demo.yaml was applied.
+for ping in demo-schedule alert-schedule etl-schedule; do
+  remove "source ping" "$ping"
+done
+for trigger in etl-demo-ping etl-ping alert-ping alert-metric-stored ingest-metric-reported; do
   remove trigger "$trigger"
 done
 remove broker default
