@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from modelstats.core import contract
 from modelstats.core.errors import ConfigError
 from modelstats.local.knative import filters, manifests
 
@@ -266,11 +267,13 @@ def test_the_project_manifests_load_and_route() -> None:
     for trigger in loaded.triggers:
         assert trigger.subscriber.ref is not None and trigger.subscriber.ref.name in names
         assert not filters.uses_cesql(trigger.filter)
-    types = {
-        t.subscriber.ref.name: t.filter  # type: ignore[union-attr]
-        for t in loaded.triggers
-    }
-    assert types["ingest"].matches({"type": "modelstats.metric.reported", "source": "x"})
-    assert types["alert"].matches({"type": "modelstats.metric.stored", "source": "x"})
-    ping_source = loaded.ping_sources[0].event_source
-    assert types["etl"].matches({"type": "dev.knative.sources.ping", "source": ping_source})
+    filters_of = {t.name: t.filter for t in loaded.triggers}
+    stored = {"type": "modelstats.metric.stored", "source": "x"}
+    assert filters_of["ingest-metric-reported"].matches(
+        {**stored, "type": contract.METRIC_REPORTED}
+    )
+    assert filters_of["alert-metric-stored"].matches(stored)
+    pings = {p.name: {"type": contract.PING, "source": p.event_source} for p in loaded.ping_sources}
+    assert filters_of["etl-ping"].matches(pings["etl-schedule"])
+    assert filters_of["alert-ping"].matches(pings["alert-schedule"])
+    assert not filters_of["etl-ping"].matches(pings["alert-schedule"])
