@@ -6,7 +6,7 @@ import asyncio
 import json
 import textwrap
 import uuid
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -40,23 +40,19 @@ rules:
 
 def evaluate(headers: dict[str, str], body: bytes, now: datetime | None = None) -> Verdict:
     """Evaluate one stored event in this process (its own event loop and async pool)."""
-
-    async def run() -> Verdict:
-        try:
-            return await evaluation.evaluate(cloudevents.parse(headers, body), now=now)
-        finally:
-            await db.close_async_pool()
-
-    return asyncio.run(run())
+    return _in_a_loop(evaluation.evaluate(cloudevents.parse(headers, body), now=now))
 
 
 def tick(now: datetime, id: str | None = None) -> Verdict:
     """Evaluate one tick of the alert function's schedule at `now`, in this process."""
     headers, body = ping(id)
+    return _in_a_loop(schedule.tick(cloudevents.parse(headers, body), now=now))
 
+
+def _in_a_loop(evaluating: Coroutine[Any, Any, Verdict]) -> Verdict:
     async def run() -> Verdict:
         try:
-            return await schedule.tick(cloudevents.parse(headers, body), now=now)
+            return await evaluating
         finally:
             await db.close_async_pool()
 

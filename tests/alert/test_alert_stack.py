@@ -8,11 +8,7 @@ seconds on `quiet-*` models, ticked every second (`--ping-every 1s`).
 
 from __future__ import annotations
 
-import os
 import random
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -24,7 +20,7 @@ import psycopg
 import pytest
 
 from modelstats.core import timestamps
-from tests.brokers import free_port
+from tests.model_servers import example_server
 from tests.receivers import Receiver, Reply
 from tests.stacks import Stack, poll, running_stack
 
@@ -92,37 +88,9 @@ def predictions(count: int, wrong: float, seed: int) -> list[dict[str, Any]]:
 
 
 def test_the_example_servers_traffic_does_not_flap_the_shipped_rule(stack: Stack) -> None:
-    port = free_port()
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            str(ROOT / "examples" / "model_server.py"),
-            "--broker",
-            stack.ingress,
-            "--port",
-            str(port),
-            "--env",
-            "flapping",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    try:
-        poll(
-            lambda: httpx.get(f"http://127.0.0.1:{port}/reporter", timeout=1).status_code == 200,
-            timeout=30,
-            what="the example model server",
-        )
-        with httpx.Client(timeout=5) as client:
-            for body in predictions(100, wrong=0.3, seed=24):
-                assert client.post(f"http://127.0.0.1:{port}/predict", json=body).is_success
-        server.send_signal(signal.SIGINT)  # Ctrl-C: the reporter sends what it holds
-        assert server.wait(30) == 0
-    finally:
-        if server.poll() is None:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait(10)
+    with example_server(stack.ingress, env="flapping") as url, httpx.Client(timeout=5) as client:
+        for body in predictions(100, wrong=0.3, seed=24):
+            assert client.post(f"{url}/predict", json=body).is_success
 
     # Every sample reached the alert function: the per-sample rule judged the last one.
     def judged() -> int:
