@@ -37,7 +37,7 @@ from modelstats.alert.transitions import Context, lock_states, record, retrying,
 from modelstats.core import contract, durations, metrics, timestamps
 from modelstats.core.cloudevents import Event
 from modelstats.core.errors import BadInput
-from modelstats.store import queries
+from modelstats.store import db, queries
 from modelstats.store.alert_history import Alert
 
 log = logging.getLogger("modelstats.alerts")
@@ -86,7 +86,11 @@ async def tick(
     now = now or timestamps.now()
     rule_set = rulebook.current() if rule_set is None else rule_set
     context = Context(event, now, sorted(configured()))
-    verdict = await retrying(lambda conn: _evaluate(conn, context, rule_set))
+    try:
+        verdict = await retrying(lambda conn: _evaluate(conn, context, rule_set))
+    except psycopg.Error as error:
+        # The same classification as an event's in a group commit: 503 or a bug (500).
+        raise db.judge(error) from error
     _events("duplicate" if verdict.duplicate else "evaluated").inc()
     for rule, kind in verdict.changes:
         _transitions(rule, kind).inc()
