@@ -303,7 +303,18 @@ def stats(stack: Stack, path: str) -> dict[str, Any] | None:
 def test_the_banner_shows_the_database_and_the_demo_labelled_apart(stack: Stack) -> None:
     output = stack.output()
     assert f"database        {stack.state.database_url}  (embedded" in output
-    assert "demo            PingSource etl-schedule writes random GPT, Llama, Mistral v1" in output
+    assert (
+        "demo            PingSource demo-schedule (infra/overlays/demo/demo.yaml) writes random"
+        " GPT, Llama, Mistral v1"
+    ) in output
+    # The manifest's rules file is the cluster's: the banner says which one is read instead.
+    assert (
+        "alert: ALERT_RULES_FILE=/etc/modelstats/rules/alert-rules.yaml is a path in the"
+        " cluster's container"
+    ) in output
+    assert "so alert uses its default, infra/knative/rules/alert-rules.yaml in the checkout" in (
+        output
+    )
     assert "make run ARGS=--no-demo" in output
     assert "/stats/fraud-detector/v3" in output
     demo = poll(

@@ -65,7 +65,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, webhook: Receiver) -> Iterat
 
 
 def transitions(stack: Stack, rule: str) -> list[tuple[str, datetime]]:
-    with psycopg.connect(stack.state["database_url"]) as conn:
+    with psycopg.connect(stack.state.database_url) as conn:
         found = conn.execute(
             "SELECT kind, at FROM alert_transitions WHERE rule = %s ORDER BY id", (rule,)
         ).fetchall()
@@ -94,7 +94,7 @@ def test_the_example_servers_traffic_does_not_flap_the_shipped_rule(stack: Stack
 
     # Every sample reached the alert function: the per-sample rule judged the last one.
     def judged() -> int:
-        with psycopg.connect(stack.state["database_url"]) as conn:
+        with psycopg.connect(stack.state.database_url) as conn:
             row = conn.execute(
                 "SELECT count(*) FROM metric_samples WHERE model = 'fraud-detector'"
                 " AND metric = 'prediction_accuracy' AND time <= ("
@@ -110,7 +110,7 @@ def test_the_example_servers_traffic_does_not_flap_the_shipped_rule(stack: Stack
     assert len(flapping) >= 10, flapping
     # ...while the shipped rule judged the window (5 samples and more: it has a state) and said
     # nothing: at most one notification per repeat interval (4h), and here none at all.
-    with psycopg.connect(stack.state["database_url"]) as conn:
+    with psycopg.connect(stack.state.database_url) as conn:
         evaluated = conn.execute(
             "SELECT count(*) FROM alert_states WHERE rule = 'LowPredictionAccuracy'"
             " AND last_eval_at IS NOT NULL"
