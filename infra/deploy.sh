@@ -8,7 +8,9 @@
 #     the alert-rules and monitors ConfigMaps (from infra/knative/rules/alert-rules.yaml and
 #     infra/knative/monitors/monitors.yaml, as the kustomization's configMapGenerator makes them), the optional-settings Secrets and the NetworkPolicy that
 #     lets only Knative's data plane call the functions;
-#   - the PingSource's contentType, for which `kn source ping` has no flag (a patch).
+#   - etl-schedule's contentType, for which `kn source ping` has no flag (a patch).
+# The demo (infra/overlays/demo) is not deployed: `kubectl apply -f infra/overlays/demo/demo.yaml`
+# adds it.
 # infra/knative/ describes the same objects (the local stack reads those files), and
 # `kubectl apply -k infra/knative` alone creates them too;
 # tests/infra/test_infra.py runs this script against recording stand-ins for kn and kubectl and
@@ -156,6 +158,10 @@ upsert trigger ingest-metric-reported --broker default \
   --filter type=modelstats.metric.reported --sink ksvc:ingest
 upsert trigger alert-metric-stored --broker default \
   --filter type=modelstats.metric.stored --sink ksvc:alert
+upsert trigger alert-ping --broker default \
+  --filter type=dev.knative.sources.ping \
+  --filter source=/apis/v1/namespaces/modelstats/pingsources/alert-schedule \
+  --sink ksvc:alert
 upsert trigger etl-ping --broker default \
   --filter type=dev.knative.sources.ping \
   --filter source=/apis/v1/namespaces/modelstats/pingsources/etl-schedule \
@@ -175,5 +181,7 @@ log "schedule"
 upsert "source ping" etl-schedule --schedule "* * * * *" --data "$ETL_JOB" --sink broker:default
 kubectl patch pingsources.sources.knative.dev etl-schedule --namespace "$NAMESPACE" \
   --type merge -p '{"spec": {"contentType": "application/json"}}'
+# The alert function's clock: no data, so no contentType to patch.
+upsert "source ping" alert-schedule --schedule "* * * * *" --sink broker:default
 
 log "done; stats is at $(kn service describe stats --namespace "$NAMESPACE" -o url)"

@@ -25,8 +25,11 @@ remove() {
   fi
 }
 
-remove "source ping" etl-schedule
-for trigger in etl-ping alert-metric-stored ingest-metric-reported \
+# The demo's too, in case infra/overlays/demo/demo.yaml was applied.
+for ping in demo-schedule demo-traffic demo-labels alert-schedule etl-schedule; do
+  remove "source ping" "$ping"
+done
+for trigger in etl-demo-ping etl-demo-traffic etl-demo-labels etl-ping alert-ping alert-metric-stored ingest-metric-reported \
   ingest-kserve-request ingest-kserve-response ingest-seldon-request ingest-seldon-response \
   ingest-inference-logged ingest-label-reported; do
   remove trigger "$trigger"

@@ -108,10 +108,12 @@ def test_run_from_elsewhere_shows_its_database_and_runs_no_demo(stack: Stack) ->
     output = stack.output()
     assert f"database        {stack.state.database_url}  (embedded" in output
     assert "demo            off (--no-demo)" in output
-    # --ping-every 1s fires every PingSource the broker has each second: it has none.
+    # --ping-every 1s fires every PingSource the broker has each second: not the demo's.
     time.sleep(3)
-    assert stack.broker_counter("modelstats_broker_pings_total") == 0
-    assert "etl-schedule" not in output
+    pings = "modelstats_broker_pings_total"
+    assert stack.broker_counter(pings, pingsource="alert-schedule") >= 2
+    assert stack.broker_counter(pings, pingsource="demo-schedule") == 0
+    assert "demo-schedule" not in output
 
 
 @pytest.mark.parametrize("through", ["--data-dir", "MODELSTATS_DATA_DIR"])

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import subprocess
 import sys
 import textwrap
@@ -27,7 +26,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.brokers import free_port
+from tests.model_servers import example_server
 from tests.stacks import Stack, poll, running_stack
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -306,7 +305,18 @@ def stats(stack: Stack, path: str) -> dict[str, Any] | None:
 def test_the_banner_shows_the_database_and_the_demo_labelled_apart(stack: Stack) -> None:
     output = stack.output()
     assert f"database        {stack.state.database_url}  (embedded" in output
-    assert "demo            PingSource etl-schedule writes random GPT, Llama, Mistral v1" in output
+    assert (
+        "demo            PingSource demo-schedule (infra/overlays/demo/demo.yaml) writes random"
+        " GPT, Llama, Mistral v1"
+    ) in output
+    # The manifest's rules file is the cluster's: the banner says which one is read instead.
+    assert (
+        "alert: ALERT_RULES_FILE=/etc/modelstats/rules/alert-rules.yaml is a path in the"
+        " cluster's container"
+    ) in output
+    assert "so alert uses its default, infra/knative/rules/alert-rules.yaml in the checkout" in (
+        output
+    )
     assert "make run ARGS=--no-demo" in output
     assert "/stats/fraud-detector/v3" in output
     demo = poll(
@@ -327,41 +337,11 @@ def test_the_banner_shows_the_database_and_the_demo_labelled_apart(stack: Stack)
 
 @pytest.mark.slow
 def test_the_example_model_server_reports_through_the_stack(stack: Stack) -> None:
-    port = free_port()
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            str(ROOT / "examples" / "model_server.py"),
-            "--broker",
-            stack.ingress,
-            "--port",
-            str(port),
-            "--env",
-            "readme-example",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    try:
-        poll(
-            lambda: httpx.get(f"http://127.0.0.1:{port}/reporter", timeout=1).status_code == 200,
-            timeout=30,
-            what="the example model server",
-        )
+    with example_server(stack.ingress, env="readme-example") as url:
         bodies = [{"amount": 100.0, "fraud": False}, {"amount": 5000.0, "fraud": True}]
         bodies += [{"amount": 700.0}, {"amount": 1500.0, "fraud": False}]
-        answers = [
-            httpx.post(f"http://127.0.0.1:{port}/predict", json=body, timeout=5).json()
-            for body in bodies
-        ]
+        answers = [httpx.post(f"{url}/predict", json=body, timeout=5).json() for body in bodies]
         assert [answer["fraud"] for answer in answers] == [False, True, False, True]
-        server.send_signal(signal.SIGINT)  # Ctrl-C: the lifespan closes the reporter
-        assert server.wait(30) == 0
-    finally:
-        if server.poll() is None:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait(10)
     result = poll(
         lambda: stats(stack, "/stats/fraud-detector/v3?label.env=readme-example"),
         timeout=30,

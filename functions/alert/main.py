@@ -1,4 +1,5 @@
-"""The alert function (target `alert`): rules evaluated on `modelstats.metric.stored` events.
+"""The alert function (target `alert`): rules evaluated on `modelstats.metric.stored` events,
+and on the ticks of its own PingSource (`dev.knative.sources.ping` from `alert-schedule`).
 
 Answers 200 with a binary-mode `modelstats.alert.fired` / `.resolved` CloudEvent, 204 when
 there is nothing to say, 400 for a bad event (naming the field), 503 while PostgreSQL is
@@ -14,7 +15,7 @@ from collections.abc import Mapping
 
 from cloudevents.http import CloudEvent
 
-from modelstats.alert import evaluation, outbox, rules
+from modelstats.alert import evaluation, outbox, rulebook
 from modelstats.core.cloudevents import Event
 from modelstats.store import db
 from modelstats.web.wrapper import cloudevent_function
@@ -22,7 +23,7 @@ from modelstats.web.wrapper import cloudevent_function
 
 def ready() -> Mapping[str, int]:
     """Ready when the rules file validates and PostgreSQL answers."""
-    loaded = rules.current()
+    loaded = rulebook.current()
     db.ping()
     return {"rules": len(loaded)}
 

@@ -6,7 +6,7 @@ import asyncio
 import json
 import textwrap
 import uuid
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,8 +15,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from modelstats.alert import evaluation, outbox, rules
-from modelstats.alert.evaluation import Verdict
+from modelstats.alert import evaluation, outbox, rulebook, schedule
+from modelstats.alert.claims import Verdict
 from modelstats.core import cloudevents, contract, timestamps
 from modelstats.store import db
 from tests import configuration
@@ -25,6 +25,7 @@ from tests.clients import function_client
 STORED = contract.METRIC_STORED
 ALERT_SOURCE = "functions/alert/main.py"
 INGEST_SOURCE = "functions/ingest/main.py"
+SCHEDULE = contract.ping_source("modelstats", "alert-schedule")
 # Sample times: an hour ago, so that `for` and windows have room on both sides.
 T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
 
@@ -39,14 +40,35 @@ rules:
 
 def evaluate(headers: dict[str, str], body: bytes, now: datetime | None = None) -> Verdict:
     """Evaluate one stored event in this process (its own event loop and async pool)."""
+    return _in_a_loop(evaluation.evaluate(cloudevents.parse(headers, body), now=now))
 
+
+def tick(now: datetime, id: str | None = None) -> Verdict:
+    """Evaluate one tick of the alert function's schedule at `now`, in this process."""
+    headers, body = ping(id)
+    return _in_a_loop(schedule.tick(cloudevents.parse(headers, body), now=now))
+
+
+def _in_a_loop(evaluating: Coroutine[Any, Any, Verdict]) -> Verdict:
     async def run() -> Verdict:
         try:
-            return await evaluation.evaluate(cloudevents.parse(headers, body), now=now)
+            return await evaluating
         finally:
             await db.close_async_pool()
 
     return asyncio.run(run())
+
+
+def ping(id: str | None = None) -> tuple[dict[str, str], bytes]:
+    """A tick of the `alert-schedule` PingSource, as Knative's adapter sends it."""
+    headers = {
+        "ce-specversion": "1.0",
+        "ce-id": id or uuid.uuid4().hex,
+        "ce-source": SCHEDULE,
+        "ce-type": contract.PING,
+        "content-type": "application/json",
+    }
+    return headers, b"{}"
 
 
 def at(seconds: float) -> str:
@@ -97,7 +119,7 @@ def write_rules(directory: Path, text: str) -> Path:
 def configure(monkeypatch: pytest.MonkeyPatch, **env: str | None) -> None:
     """Settings as if these variables were set (None: unset), and the rules read again."""
     configuration.configure(**env)
-    rules.reset()
+    rulebook.reset()
 
 
 @contextmanager
@@ -123,7 +145,7 @@ def alert_function(
             yield client
     finally:
         outbox.shutdown()
-        rules.reset()
+        rulebook.reset()
 
 
 def rows(url: str, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:

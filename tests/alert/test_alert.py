@@ -170,7 +170,7 @@ def test_no_repeat_inside_the_interval_then_repeat_after_it(clean_db, monkeypatc
     for minutes, seconds in ((0, 0), (30, 60), (59, 120), (60, 180), (61, 240), (125, 300)):
         headers, body = stored(report(0.1, seconds=seconds))
         outcome = evaluate(headers, body, now=start + timedelta(minutes=minutes))
-        kinds.append([a["notification"] for a in outcome.alerts])
+        kinds.append([a.kind for a in outcome.alerts])
     assert kinds == [["firing"], [], [], ["repeat"], [], ["repeat"]]
     with Receiver(default=Reply(200)) as hook:
         configure(monkeypatch, ALERT_WEBHOOK_URL=hook.url)
@@ -270,6 +270,56 @@ def test_late_sample_changes_nothing(clean_db, monkeypatch, tmp_path, webhook):
         # A healthy sample from before the firing one arrives late: not a resolve.
         assert post(client, report(0.9, seconds=0)).status_code == 204
     assert rows(clean_db, "SELECT state FROM alerts") == [("firing",)]
+
+
+def test_a_replaced_sample_is_judged_again(clean_db, monkeypatch, tmp_path, webhook):
+    """A sample at the time already evaluated (a window's figure recomputed once late labels
+    came in) is judged again: its new value can fire, and it can resolve."""
+    rules_path = write_rules(tmp_path, LOW_ACCURACY)
+    with alert_function(monkeypatch, rules_path, webhook=webhook.url) as client:
+        assert post(client, report(0.9, seconds=60)).status_code == 204
+        replaced = post(client, report(0.1, seconds=60))
+        assert replaced.headers["ce-type"] == "modelstats.alert.fired"
+        assert post(client, report(0.9, seconds=0)).status_code == 204  # older: changes nothing
+        resolved = post(client, report(0.5, seconds=60))
+        assert resolved.headers["ce-type"] == "modelstats.alert.resolved"
+        (alert,) = resolved.json()["alerts"]
+        assert (alert["value"], alert["endsAt"]) == (0.5, at(60))
+    transitions = rows(clean_db, "SELECT kind, at, value FROM alert_transitions ORDER BY id")
+    assert [(kind, value) for kind, _, value in transitions] == [("firing", 0.1), ("resolved", 0.5)]
+
+
+COVERED = """
+rules:
+  - name: LowAccuracy
+    metric: prediction_accuracy
+    op: "<"
+    threshold: 0.5
+    when: {label_coverage: ">= 0.5"}
+"""
+
+
+def test_when_judges_only_reports_whose_other_metrics_meet_their_conditions(
+    clean_db, monkeypatch, tmp_path
+):
+    rules_path = write_rules(tmp_path, COVERED)
+    low = {"prediction_accuracy": 0.2}
+    with alert_function(monkeypatch, rules_path) as client:
+        # Too few labels, or no coverage at all: the report is not judged.
+        thin = report(metrics={**low, "label_coverage": 0.49})
+        assert post(client, thin).status_code == 204
+        assert post(client, report(metrics=low, seconds=1)).status_code == 204
+        assert rows(clean_db, "SELECT count(*) FROM alert_states")[0][0] == 0
+        covered = post(client, report(metrics={**low, "label_coverage": 0.5}, seconds=2))
+        assert covered.headers["ce-type"] == "modelstats.alert.fired"
+        (alert,) = covered.json()["alerts"]
+        assert alert["report"]["metrics"]["label_coverage"] == 0.5
+        # A report the rule does not judge never resolves it either.
+        assert (
+            post(client, report(metrics={"prediction_accuracy": 0.9}, seconds=3)).status_code == 204
+        )
+        good = report(metrics={"prediction_accuracy": 0.9, "label_coverage": 0.8}, seconds=4)
+        assert post(client, good).headers["ce-type"] == "modelstats.alert.resolved"
 
 
 WINDOW_RULES = """

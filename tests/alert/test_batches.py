@@ -28,7 +28,7 @@ def test_one_series_in_one_batch_moves_in_arrival_order(clean_db, monkeypatch, t
     values = [0.1, 0.9, 0.1, 0.9, 0.5, 0.1]
     events = [stored(report(value, seconds=i)) for i, value in enumerate(values)]
     verdicts = _evaluate_together(events)
-    kinds = [[alert["notification"] for alert in v.alerts] for v in verdicts]
+    kinds = [[alert.kind for alert in v.alerts] for v in verdicts]
     assert kinds == [["firing"], ["resolved"], ["firing"], ["resolved"], [], ["firing"]]
     assert [v.reply["type"] if v.reply else None for v in verdicts] == [
         "modelstats.alert.fired",

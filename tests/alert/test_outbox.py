@@ -6,12 +6,10 @@ import itertools
 import time
 from datetime import timedelta
 
-import pytest
 from click.testing import CliRunner
 
-from modelstats.alert import notifiers, outbox
+from modelstats.alert import outbox
 from modelstats.cli import main as cli
-from modelstats.core.errors import DeliveryFailed
 from modelstats.core.settings import from_environment
 from modelstats.local.stack.ports import free_port
 from modelstats.store import db
@@ -193,7 +191,7 @@ def test_notifications_survive_the_sender_and_go_out_from_the_next_process(
             assert len(hook.wait_for(1)) == 1
 
 
-# Pure parts: backoff, Retry-After, payloads.
+# Pure parts: backoff and Retry-After.
 
 
 def test_backoff_doubles_up_to_the_ceiling_and_honours_retry_after():
@@ -203,119 +201,3 @@ def test_backoff_doubles_up_to_the_ceiling_and_honours_retry_after():
     assert outbox.backoff(1, retry_after=30, settings=settings) == timedelta(seconds=30)
     assert outbox.backoff(4, retry_after=0.5, settings=settings) == timedelta(seconds=5)
     assert outbox.backoff(1, retry_after=10**9, settings=settings) == timedelta(days=1)
-
-
-ALERT = {
-    "id": 1,
-    "status": "resolved",
-    "notification": "resolved",
-    "rule": "LowPredictionAccuracy",
-    "fingerprint": "0123456789abcdef",
-    "labels": {
-        "env": "prod",
-        "alertname": "LowPredictionAccuracy",
-        "model": "<Mistral>",
-        "version": "v1",
-        "metric": "prediction_accuracy",
-        "severity": "critical",
-    },
-    "annotations": {"summary": "prediction_accuracy lower than 0.3 & falling", "value": "0.2"},
-    "value": 0.2,
-    "startsAt": "2026-01-01T00:00:00Z",
-    "endsAt": "2026-01-01T00:05:00Z",
-    "generatorURL": "http://stats/stats/%3CMistral%3E/v1?metric=prediction_accuracy",
-    "report": {
-        "model": "<Mistral>",
-        "version": "v1",
-        "time": "2026-01-01T00:05:00Z",
-        "metrics": {"prediction_accuracy": 0.2, "drift": 0.1},
-        "labels": {"env": "prod"},
-    },
-}
-
-
-def test_alertmanager_payload_shape():
-    payload = notifiers.alertmanager_payload(ALERT, "http://stats")
-    assert payload["version"] == "4"
-    assert payload["status"] == "resolved"
-    assert payload["groupKey"] == '{}:{alertname="LowPredictionAccuracy"}'
-    assert payload["commonLabels"] == ALERT["labels"]
-    assert payload["alerts"] == [
-        {
-            "status": "resolved",
-            "labels": ALERT["labels"],
-            "annotations": ALERT["annotations"],
-            "startsAt": "2026-01-01T00:00:00Z",
-            "endsAt": "2026-01-01T00:05:00Z",
-            "generatorURL": ALERT["generatorURL"],
-            "fingerprint": "0123456789abcdef",
-        }
-    ]
-
-
-def test_slack_message_escapes_and_has_a_text_fallback():
-    message = notifiers.slack_message(ALERT)
-    assert message["text"].startswith("[RESOLVED] LowPredictionAccuracy: prediction_accuracy")
-    section = message["blocks"][1]
-    assert section["text"]["text"] == "prediction_accuracy lower than 0.3 &amp; falling"
-    assert "&lt;Mistral&gt; v1" in section["fields"][0]["text"]
-    context = message["blocks"][2]["elements"][0]["text"]
-    assert context.startswith(f"<{ALERT['generatorURL']}|")
-    assert "env=prod" in context
-
-
-def test_log_line_is_the_first_versions_then_rule_severity_and_sample_time():
-    first = (
-        "ALERT prediction_accuracy lower than 0.3 & falling, {'name': '<Mistral>',"
-        " 'version': 'v1', 'prediction_accuracy': 0.2, 'drift': 0.1, 'labels': {'env': 'prod'}}"
-    )
-    # Recorded before evaluatedAt existed: no lateness to tell.
-    assert notifiers.log_line({**ALERT, "status": "firing"}) == (
-        first + " (rule LowPredictionAccuracy, severity critical, sample 2026-01-01T00:05:00Z)"
-    )
-    late = {**ALERT, "status": "firing", "evaluatedAt": "2026-01-01T00:57:03Z"}
-    assert notifiers.log_line(late) == (
-        first + " (rule LowPredictionAccuracy, severity critical,"
-        " sample 2026-01-01T00:05:00Z, evaluated 52m3s later)"
-    )
-    assert notifiers.log_fields(late)["lateness_seconds"] == 52 * 60 + 3
-    assert notifiers.log_line(ALERT).startswith("RESOLVED ")
-
-
-def test_lateness_is_spoken_in_units_a_reader_takes_in():
-    spoken = notifiers.spoken_seconds
-    assert [spoken(s) for s in (0.04, 9.94, 12, 60, 3123, 3600, 3661, 7500, 86400, 97200)] == [
-        "0.0s",
-        "9.9s",
-        "12s",
-        "1m0s",
-        "52m3s",
-        "1h",
-        "1h1m",
-        "2h5m",
-        "1d",
-        "1d3h",
-    ]
-
-
-def test_post_failures_become_delivery_failed():
-    import httpx
-
-    with httpx.Client(timeout=1) as client:
-        with pytest.raises(DeliveryFailed) as down:
-            notifiers.post_json("webhook", client, f"http://127.0.0.1:{free_port()}", {})
-        assert down.value.status is None
-        with (
-            Receiver(default=Reply(429, headers={"Retry-After": "7"})) as hook,
-            pytest.raises(DeliveryFailed) as throttled,
-        ):
-            notifiers.post_json("slack", client, hook.url, {"text": "x"})
-        assert (throttled.value.status, throttled.value.retry_after) == (429, 7)
-        assert "slack: HTTP 429" in str(throttled.value)
-        assert hook.url not in str(throttled.value)
-
-
-def test_configured_notifiers():
-    assert list(notifiers.configured(from_environment({}))) == ["log"]
-    both = from_environment({"SLACK_WEBHOOK_URL": "http://s", "ALERT_WEBHOOK_URL": "http://w"})
-    assert list(notifiers.configured(both)) == ["log", "slack", "webhook"]

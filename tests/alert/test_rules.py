@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from modelstats.alert import rules
-from modelstats.alert.state import AlertState, step
+from modelstats.alert import rulebook, rules
+from modelstats.alert.state import AlertState, expire, step
 from modelstats.cli import main as cli
 from modelstats.core.errors import ConfigError
 from tests.configuration import configure
@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def parse(text: str) -> list[rules.Rule]:
-    return rules.parse(textwrap.dedent(text), origin="test.yaml")
+    return rulebook.parse(textwrap.dedent(text), origin="test.yaml")
 
 
 def error_of(text: str) -> str:
@@ -28,11 +28,45 @@ def error_of(text: str) -> str:
     return str(caught.value)
 
 
-def test_shipped_rules_keep_the_first_versions_rule():
-    (rule,) = rules.load(ROOT / "infra" / "knative" / "rules" / "alert-rules.yaml")
-    assert (rule.metric, rule.op, rule.threshold) == ("prediction_accuracy", "<", 0.3)
-    assert rule.window is None and rule.for_ == timedelta(0)
-    assert rule.render_summary("Mistral", "v1", {}, 0.19) == "prediction_accuracy lower than 0.3"
+SHIPPED = ROOT / "infra" / "knative" / "rules" / "alert-rules.yaml"
+
+
+def test_shipped_rules_judge_a_window_and_watch_for_silence():
+    accuracy, silent = rulebook.load(SHIPPED)
+    assert isinstance(accuracy, rules.Rule) and isinstance(silent, rules.AbsenceRule)
+    assert (accuracy.metric, accuracy.op, accuracy.threshold) == ("prediction_accuracy", "<", 0.3)
+    assert (accuracy.window, accuracy.aggregation, accuracy.min_samples, accuracy.for_) == (
+        timedelta(minutes=5),
+        "mean",
+        5,
+        timedelta(minutes=5),
+    )
+    assert (silent.name, silent.absent_for, silent.seen_within, silent.per) == (
+        "ModelSilent",
+        timedelta(minutes=15),
+        timedelta(days=1),
+        "model",
+    )
+
+
+def commented_rules(text: str) -> str:
+    """The example rules the shipped file holds as comments, uncommented."""
+    lines = [line[4:] for line in text.splitlines() if line.startswith(("  # - ", "  #   "))]
+    return "rules:\n" + "\n".join("  " + line for line in lines)
+
+
+def test_shipped_examples_are_valid_rules_and_one_is_the_first_versions():
+    examples = {rule.name: rule for rule in parse(commented_rules(SHIPPED.read_text()))}
+    assert set(examples) == {"LowPredictionAccuracySample", "SlowInference"}
+    first = examples["LowPredictionAccuracySample"]
+    assert isinstance(first, rules.Rule)
+    assert (first.metric, first.op, first.threshold, first.window) == (
+        "prediction_accuracy",
+        "<",
+        0.3,
+        None,
+    )
+    assert first.render_summary("Mistral", "v1", {}, 0.19) == "prediction_accuracy lower than 0.3"
 
 
 def test_a_full_rule_and_its_defaults():
@@ -138,6 +172,19 @@ def test_operators(op, holds, fails):
         ("{name: A, metric: m, op: '<', threshold: 1, match: {model: 3}}", "match.model", "string"),
         ("{name: A, metric: m, op: '<', threshold: 1, match: {label: {}}}", "match.label", "Extra"),
         ("{name: '', metric: m, op: '<', threshold: 1}", "name", "at least 1"),
+        (
+            "{name: A, metric: m, op: '<', threshold: 1, when: {c: about 3}}",
+            "when.c",
+            "an operator and a number",
+        ),
+        ("{name: A, metric: m, op: '<', threshold: 1, when: {c: '>= x'}}", "when.c", "a number"),
+        ("{name: A, metric: m, op: '<', threshold: 1, when: {m: '> 1'}}", "when", "other metrics"),
+        ("{name: A, metric: m, op: '<', threshold: 1, stale_after: 0s}", "stale_after", "0s"),
+        ("{name: A, absent_for: 0s}", "absent_for", "longer than 0s"),
+        ("{name: A, absent_for: 1h, seen_within: 30m}", "seen_within", "longer than absent_for"),
+        ("{name: A, absent_for: 1h, per: version}", "per", "'model' or 'series'"),
+        ("{name: A, absent_for: 1h, op: '<'}", "op", "Extra inputs"),
+        ("{name: A, absent_for: 1h, for: 5m}", "for", "Extra inputs"),
     ],
 )
 def test_malformed_rules_name_the_rule_and_the_field(rule, field, words):
@@ -148,6 +195,41 @@ def test_malformed_rules_name_the_rule_and_the_field(rule, field, words):
     where = "rule 'A' (rules[1])" if "name: A" in rule else "rule rules[1]"
     assert f"{where}, field '{field}'" in message, message
     assert words in message, message
+
+
+def test_when_judges_a_report_by_its_other_metrics():
+    (rule,) = parse(
+        "rules: [{name: R, metric: acc, op: '<', threshold: 0.5, when: {cov: '>= 0.5', n: '>20'}}]"
+    )
+    assert {name: str(condition) for name, condition in rule.when.items()} == {
+        "cov": ">= 0.5",
+        "n": "> 20",
+    }
+    assert rule.judges({"acc": 0.1, "cov": 0.5, "n": 21})
+    assert not rule.judges({"acc": 0.1, "cov": 0.49, "n": 21})
+    assert not rule.judges({"acc": 0.1, "n": 21})  # no coverage: not judged
+    assert not rule.judges({"cov": 0.9, "n": 30})  # not its metric
+
+
+def test_an_absence_rule_and_its_defaults():
+    (rule,) = parse("rules: [{name: ModelSilent, absent_for: 15m}]")
+    assert isinstance(rule, rules.AbsenceRule)
+    assert (rule.seen_within, rule.per, rule.metric) == (timedelta(days=1), "model", None)
+    assert (rule.op, rule.threshold, rule.for_, rule.window) == (">=", 900, timedelta(0), None)
+    assert rule.holds(900) and not rule.holds(899)
+    assert rule.render_summary("fraud-detector", "*", {}, 900) == (
+        "fraud-detector has sent no sample for 15m"
+    )
+    (series,) = parse(
+        "rules: [{name: S, absent_for: 1h, per: series, summary: '{model} {version} {value}s'}]"
+    )
+    assert series.render_summary("m", "v1", {}, 4000) == "m v1 4000s"
+
+
+def test_how_long_until_a_series_is_stale():
+    assert rule().stale_after == timedelta(minutes=15)
+    assert rule(window="5m").stale_after == timedelta(minutes=5)
+    assert rule(window="5m", stale_after="1h").stale_after == timedelta(hours=1)
 
 
 def test_file_level_errors():
@@ -167,16 +249,14 @@ def test_file_level_errors():
 
 def test_missing_file(tmp_path):
     with pytest.raises(ConfigError, match="No such file"):
-        rules.load(tmp_path / "nope.yaml")
+        rulebook.load(tmp_path / "nope.yaml")
 
 
 def test_check_rules_command(tmp_path):
     runner = CliRunner()
-    good = runner.invoke(
-        cli, ["check-rules", str(ROOT / "infra" / "knative" / "rules" / "alert-rules.yaml")]
-    )
+    good = runner.invoke(cli, ["check-rules", str(SHIPPED)])
     assert good.exit_code == 0
-    assert "1 rule(s) OK: LowPredictionAccuracy" in good.output
+    assert "2 rule(s) OK: LowPredictionAccuracy, ModelSilent" in good.output
     bad_path = tmp_path / "bad.yaml"
     bad_path.write_text("rules:\n  - {name: Broken, metric: m, op: '<', threshold: 1, for: x}\n")
     bad = runner.invoke(cli, ["check-rules", str(bad_path)])
@@ -188,15 +268,15 @@ def test_current_reloads_a_changed_file_and_keeps_the_last_good_rules(tmp_path):
     path = tmp_path / "rules.yaml"
     path.write_text("rules: [{name: A, metric: m, op: '<', threshold: 1}]")
     configure(ALERT_RULES_FILE=str(path))
-    rules.reset()
+    rulebook.reset()
     try:
-        assert [r.name for r in rules.current()] == ["A"]
+        assert [r.name for r in rulebook.current()] == ["A"]
         path.write_text("rules: [{name: B, metric: m, op: '<', threshold: 1}, {name: C}]")
-        assert [r.name for r in rules.current()] == ["A"]  # broken edit: the last good rules
+        assert [r.name for r in rulebook.current()] == ["A"]  # broken edit: the last good rules
         path.write_text("rules: [{name: B, metric: m, op: '<', threshold: 2.5}]")
-        assert [r.name for r in rules.current()] == ["B"]
+        assert [r.name for r in rulebook.current()] == ["B"]
     finally:
-        rules.reset()
+        rulebook.reset()
 
 
 # The lifecycle, one observation at a time (sample times from T, wall clock from NOW).
@@ -260,3 +340,38 @@ def test_lifecycle_keep_firing_for():
 def test_lifecycle_ignores_stale_and_unevaluable_observations():
     kinds = run(rule(), (10, 0.1, 0), (5, 0.9, 1), (11, None, 2), (10, 0.9, 3))
     assert kinds == ["firing", None, None, "resolved"]
+
+
+def fired(r: rules.Rule) -> AlertState:
+    """The state once `r` fired on a sample at T, evaluated at T."""
+    state = AlertState()
+    change = step(state, r, T, 0.1, T)
+    assert change is not None and change.kind == "firing"
+    return state
+
+
+def test_expire_repeats_a_firing_alert_then_ends_it_when_its_series_goes_stale():
+    r = rule(repeat_interval="10m", stale_after="30m")
+    state = fired(r)
+    changes = [expire(state, r, 0.1, T + timedelta(minutes=m)) for m in (5, 10, 19, 31, 40)]
+    assert [c.kind if c else None for c in changes] == [None, "repeat", None, "resolved", None]
+    resolved = changes[3]
+    assert resolved is not None and resolved.at == T + timedelta(minutes=30)
+    assert state.state == "inactive" and state.last_eval_at == T  # a newer sample is judged
+
+
+def test_expire_waits_for_keep_firing_for_and_ends_pending_alerts_quietly():
+    r = rule(stale_after="10m", keep_firing_for="30m")
+    state = fired(r)
+    assert expire(state, r, 0.1, T + timedelta(minutes=29)) is None
+    change = expire(state, r, 0.1, T + timedelta(minutes=45))
+    assert change is not None and (change.kind, change.at) == (
+        "resolved",
+        T + timedelta(minutes=30),
+    )
+    pending = rule(**{"for": "1h"})
+    state = AlertState()
+    step(state, pending, T, 0.1, T)
+    change = expire(state, pending, 0.1, T + timedelta(minutes=15))
+    assert change is not None and (change.kind, change.notifies) == ("inactive", False)
+    assert expire(AlertState(), pending, 0.1, T) is None

@@ -108,18 +108,24 @@ def test_ingest_refuses_bad_input_with_a_400_naming_the_field(
 
 
 def test_alert_replies_alert_fired_to_a_low_accuracy(running: dict[str, Container]) -> None:
-    stored = {
+    # The shipped rule judges the mean of the stored samples of 5 minutes, from 5 samples on,
+    # held for 5 minutes: eleven samples a minute apart, through ingest (which stores them and
+    # replies with the stored event the broker would route to alert), fire it.
+    reports = {
         "reports": [
             {
                 "model": "ImageAlert",
                 "version": "v1",
-                "time": "2026-01-01T00:00:00Z",
+                "time": f"2026-01-01T00:{minute:02d}:00Z",
                 "metrics": {"prediction_accuracy": 0.12},
-                "labels": {},
             }
+            for minute in range(11)
         ]
     }
+    ingested = post_event(running["ingest"].url, "modelstats.metric.reported", reports)
+    assert ingested.status_code == 200, ingested.text
     alert = running["alert"]
+    stored = reply_data(ingested)
     response = post_event(alert.url, "modelstats.metric.stored", stored, "/modelstats/ingest")
     assert response.status_code == 200, response.text
     assert response.headers["ce-type"] == "modelstats.alert.fired"
@@ -130,7 +136,7 @@ def test_alert_replies_alert_fired_to_a_low_accuracy(running: dict[str, Containe
     assert fired["labels"]["model"] == "ImageAlert"
     # The log notifier (an outbox sender thread) writes the first version's line.
     deadline = time.monotonic() + 15
-    while "ALERT prediction_accuracy lower than 0.3" not in alert.logs():
+    while "ALERT mean of prediction_accuracy over 5m lower than 0.3" not in alert.logs():
         assert time.monotonic() < deadline, alert.logs()
         time.sleep(0.2)
     assert "'name': 'ImageAlert'" in alert.logs()

@@ -22,7 +22,7 @@ import pytest
 import yaml
 from psycopg.conninfo import make_conninfo
 
-from modelstats.alert import evaluation, rules
+from modelstats.alert import evaluation, rulebook
 from modelstats.core import cloudevents, timestamps
 from modelstats.store import db, reader
 from tests.alert.alerting import stored, write_rules
@@ -96,7 +96,7 @@ def _alert_history(start: datetime, rules_path: Path) -> None:
         report(3, {"prediction_accuracy": 0.8}),
         report(5, {"drift": 0.9}),
     ]
-    loaded = rules.load(str(rules_path))
+    loaded = rulebook.load(str(rules_path))
 
     async def evaluate_all() -> None:
         try:

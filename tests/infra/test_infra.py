@@ -32,6 +32,7 @@ INFRA = ROOT / "infra"
 MANIFESTS = INFRA / "knative"
 RULES = MANIFESTS / "rules" / "alert-rules.yaml"
 MONITORS = MANIFESTS / "monitors" / "monitors.yaml"
+DEMO = INFRA / "overlays" / "demo"
 CRDS = INFRA / "crds"
 NAMESPACE = "modelstats"
 
@@ -177,15 +178,24 @@ def test_every_trigger_routes_a_produced_type_to_an_existing_service(
         assert trigger["spec"]["broker"] in brokers
 
 
-def test_the_ping_trigger_matches_the_ping_source_exactly(docs: list[dict[str, Any]]) -> None:
-    (ping,) = of_kind(docs, "PingSource").values()
-    metadata = ping["metadata"]
-    source = f"/apis/v1/namespaces/{metadata['namespace']}/pingsources/{metadata['name']}"
-    (route,) = [r for r in routes(docs) if r.subscriber == "etl"]
-    assert route.attributes == {"type": "dev.knative.sources.ping", "source": source}
-    assert ping["spec"]["sink"]["ref"]["kind"] == "Broker"
-    assert ping["spec"]["sink"]["ref"]["name"] in of_kind(docs, "Broker")
-    assert json.loads(ping["spec"]["data"]) == {"source": "inference"}
+def test_each_ping_source_has_one_trigger_that_matches_it_exactly(
+    docs: list[dict[str, Any]],
+) -> None:
+    pings = of_kind(docs, "PingSource")
+    assert set(pings) >= {"etl-schedule", "alert-schedule"}
+    for name, ping in pings.items():
+        metadata = ping["metadata"]
+        source = contract.ping_source(metadata["namespace"], metadata["name"])
+        matching = [r for r in routes(docs) if r.attributes.get("source") == source]
+        assert [r.attributes for r in matching] == [{"type": contract.PING, "source": source}]
+        assert ping["spec"]["sink"]["ref"]["kind"] == "Broker", name
+        assert ping["spec"]["sink"]["ref"]["name"] in of_kind(docs, "Broker"), name
+    subscribers = {r.subscriber for r in routes(docs) if r.attributes["type"] == contract.PING}
+    assert subscribers == {"etl", "alert"}
+    # The alert function's clock carries nothing; any ping reaches alert only through it.
+    assert "data" not in pings["alert-schedule"]["spec"]
+    # The base's etl schedule runs the inference job; the synthetic one is the demo overlay's.
+    assert json.loads(pings["etl-schedule"]["spec"]["data"]) == {"source": "inference"}
 
 
 def test_no_reply_loops(docs: list[dict[str, Any]]) -> None:
@@ -910,26 +920,34 @@ def triggers_from_yaml(docs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     }
 
 
-def ping_from_kn(argv: list[str], patch: list[str]) -> dict[str, Any]:
-    flags = kn_flags(without_namespace(argv[4:]))
-    patched = json.loads(patch[patch.index("-p") + 1])["spec"]
-    return {
-        "name": argv[3],
-        "schedule": flags["--schedule"],
-        "data": json.loads(flags["--data"]),
-        "sink": sink(flags["--sink"]),
-        **patched,
+def pings_from_kn(run: Run, verb: str) -> dict[str, dict[str, Any]]:
+    """The PingSources a deploy created (or updated), with what kubectl patched into them."""
+    patched = {
+        patch[2]: json.loads(patch[patch.index("-p") + 1])["spec"]
+        for patch in run.of("kubectl", "patch")
+        if patch[1] == "pingsources.sources.knative.dev"
     }
+    result = {}
+    for argv in run.of("kn", "source", "ping", verb):
+        flags = kn_flags(without_namespace(argv[4:]))
+        view = {"schedule": flags["--schedule"], "sink": sink(flags["--sink"])}
+        if "--data" in flags:
+            view["data"] = json.loads(flags["--data"])
+        result[argv[3]] = {**view, **patched.get(argv[3], {})}
+    return result
 
 
-def ping_from_yaml(ping: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "name": ping["metadata"]["name"],
-        "schedule": ping["spec"]["schedule"],
-        "data": json.loads(ping["spec"]["data"]),
-        "sink": ref_of(ping["spec"]["sink"]),
-        "contentType": ping["spec"]["contentType"],
-    }
+def pings_from_yaml(docs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    result = {}
+    for name, ping in of_kind(docs, "PingSource").items():
+        spec = ping["spec"]
+        view = {"schedule": spec["schedule"], "sink": ref_of(spec["sink"])}
+        if "data" in spec:
+            view["data"] = json.loads(spec["data"])
+        if "contentType" in spec:
+            view["contentType"] = spec["contentType"]
+        result[name] = view
+    return result
 
 
 def test_deploy_creates_the_broker_triggers_and_schedule_of_the_yaml(
@@ -942,12 +960,8 @@ def test_deploy_creates_the_broker_triggers_and_schedule_of_the_yaml(
 
     assert triggers_from_kn(fresh_deploy.of("kn", "trigger", "create")) == triggers_from_yaml(docs)
 
-    (ping_call,) = fresh_deploy.of("kn", "source", "ping", "create")
-    (patch,) = fresh_deploy.of("kubectl", "patch")
-    assert patch[1] == "pingsources.sources.knative.dev" and patch[2] == ping_call[3]
-    assert ping_from_kn(ping_call, patch) == ping_from_yaml(
-        of_kind(docs, "PingSource")["etl-schedule"]
-    )
+    assert pings_from_kn(fresh_deploy, "create") == pings_from_yaml(docs)
+    assert [patch[2] for patch in fresh_deploy.of("kubectl", "patch")] == ["etl-schedule"]
     for argv in fresh_deploy.of("kn"):
         if "describe" not in argv:
             assert argv[argv.index("--namespace") + 1] == NAMESPACE, argv
@@ -963,11 +977,7 @@ def test_redeploy_updates_in_place_with_the_same_settings(
     assert broker_from_kn(update) == expected
     assert redeploy.of("kn", "trigger", "create") == []
     assert triggers_from_kn(redeploy.of("kn", "trigger", "update")) == triggers_from_yaml(docs)
-    (ping_update,) = redeploy.of("kn", "source", "ping", "update")
-    (patch,) = redeploy.of("kubectl", "patch")
-    assert ping_from_kn(ping_update, patch) == ping_from_yaml(
-        of_kind(docs, "PingSource")["etl-schedule"]
-    )
+    assert pings_from_kn(redeploy, "update") == pings_from_yaml(docs)
     assert redeploy.of("kn", "service", "apply") == fresh_deploy.of("kn", "service", "apply")
 
 
@@ -1116,6 +1126,10 @@ def test_undeploy_removes_every_object_deploy_creates(
     expected |= {("trigger", n) for n in of_kind(docs, "Trigger")}
     expected |= {("broker", n) for n in of_kind(docs, "Broker")}
     expected |= {("source ping", n) for n in of_kind(docs, "PingSource")}
+    # And the demo's objects, should infra/overlays/demo/demo.yaml have been applied.
+    demo = documents_of(DEMO / "demo.yaml")
+    expected |= {("trigger", n) for n in of_kind(demo, "Trigger")}
+    expected |= {("source ping", n) for n in of_kind(demo, "PingSource")}
     assert deleted == expected
     (core,) = result.of("kubectl", "delete", "--namespace")
     assert {
@@ -1310,7 +1324,7 @@ def test_the_base_renders_to_the_manifest_files_and_the_rules(docs: list[dict[st
 
 @pytest.mark.slow
 @pytest.mark.skipif(shutil.which("kubectl") is None, reason="no kubectl: kustomize not compared")
-@pytest.mark.parametrize("directory", ["knative", "overlays/production"])
+@pytest.mark.parametrize("directory", ["knative", "overlays/production", "overlays/demo"])
 def test_kubectl_kustomize_renders_what_these_tests_render(directory: str) -> None:
     """The renderer above against the real kustomize (offline: `kubectl kustomize` needs no
     cluster), so the checks made on its output hold for `kubectl apply -k`."""
@@ -1395,3 +1409,65 @@ def test_production_images_come_from_a_registry(production: list[dict[str, Any]]
 def test_production_passes_the_offline_checks(production: list[dict[str, Any]]) -> None:
     rendered = [checks.Document("production", n, d) for n, d in enumerate(production)]
     assert [str(p) for p in checks.check_documents(rendered, CRDS)] == []
+
+
+# --- the demo overlay --------------------------------------------------------------------------
+
+
+def synthetic_jobs(docs: list[dict[str, Any]]) -> set[str]:
+    """The PingSources whose job is etl's synthetic one (random figures)."""
+    return {
+        name
+        for name, ping in of_kind(docs, "PingSource").items()
+        if json.loads(ping["spec"].get("data") or "{}").get("source") == "synthetic"
+    }
+
+
+@pytest.fixture(scope="module")
+def demo() -> list[dict[str, Any]]:
+    return render(DEMO)
+
+
+def test_the_demo_overlay_is_the_base_plus_the_demo_schedules_and_their_triggers(
+    demo: list[dict[str, Any]],
+) -> None:
+    base = render(MANIFESTS)
+    added = [d for d in demo if d not in base]
+    assert sorted((d["kind"], d["metadata"]["name"]) for d in added) == [
+        ("PingSource", "demo-labels"),
+        ("PingSource", "demo-schedule"),
+        ("PingSource", "demo-traffic"),
+        ("Trigger", "etl-demo-labels"),
+        ("Trigger", "etl-demo-ping"),
+        ("Trigger", "etl-demo-traffic"),
+    ]
+    pings = of_kind(demo, "PingSource")
+    assert json.loads(pings["demo-traffic"]["spec"]["data"]) == {
+        "source": "demo",
+        "part": "traffic",
+    }
+    assert json.loads(pings["demo-labels"]["spec"]["data"]) == {"source": "demo", "part": "labels"}
+    assert all(d in demo for d in base)
+    ping = of_kind(demo, "PingSource")["demo-schedule"]
+    assert json.loads(ping["spec"]["data"]) == {
+        "source": "synthetic",
+        "models": ["GPT", "Llama", "Mistral"],
+        "versions": ["v1"],
+        "labels": {"demo": "synthetic"},
+    }
+    source = contract.ping_source(NAMESPACE, "demo-schedule")
+    (route,) = [r for r in routes(demo) if r.attributes.get("source") == source]
+    assert (route.trigger, route.subscriber) == ("etl-demo-ping", "etl")
+    assert loop_problems(routes(demo)) == []
+
+
+def test_the_demo_overlay_passes_the_offline_checks(demo: list[dict[str, Any]]) -> None:
+    rendered = [checks.Document("demo", n, d) for n, d in enumerate(demo)]
+    assert [str(p) for p in checks.check_documents(rendered, CRDS)] == []
+
+
+def test_production_and_the_base_carry_no_synthetic_job(
+    production: list[dict[str, Any]],
+) -> None:
+    assert "demo-schedule" not in of_kind(production, "PingSource")
+    assert synthetic_jobs(production) == synthetic_jobs(render(MANIFESTS)) == set()

@@ -10,13 +10,8 @@ event conflicts on its `alert_events` row, changes nothing and gets the first de
 Concurrent events share that transaction (group commit, store/batching.py): one commit for all
 the events that arrived while the previous batch was written, each answered once it commits.
 Within a batch every series sees its observations in arrival order, as if the events had come
-one at a time.
-
-The reply: when an event produced notifications (firing, repeat, resolved), ONE CloudEvent,
-`modelstats.alert.fired` if any of them is firing else `modelstats.alert.resolved`, whose data
-lists them all: `{"status": "firing"|"resolved", "alerts": [alert, ...]}` (the shape of an
-Alertmanager group), so a consumer never misses a transition because a batch produced two;
-otherwise no reply (204).
+one at a time. Each event's reply: claims.py. What time alone changes (stale series, repeats,
+absence rules) is the schedule's (schedule.py), on the function's own PingSource tick.
 
 Counted (core/metrics.py), once the batch has committed: events by outcome (evaluated,
 duplicate, unmatched) and state changes by rule and kind; each change is a DEBUG line.
@@ -25,56 +20,39 @@ duplicate, unmatched) and state changes by rule and kind; each change is a DEBUG
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import psycopg
 from cloudevents.http import CloudEvent
 from psycopg.rows import dict_row
-from psycopg.types.json import Json
 
-from modelstats.alert import outbox, rules
+from modelstats.alert import claims, outbox, rulebook, schedule
+from modelstats.alert.claims import EventKey, Verdict
+from modelstats.alert.notification import Notification
 from modelstats.alert.notifiers import configured
 from modelstats.alert.observations import Observation, plan
-from modelstats.alert.rules import Rule
-from modelstats.alert.state import AlertState, step
-from modelstats.alert.transitions import Context, record
-from modelstats.core import cloudevents, contract, metrics, timestamps
+from modelstats.alert.rules import AnyRule
+from modelstats.alert.state import step
+from modelstats.alert.transitions import Context, lock_states, record, retrying, save_states
+from modelstats.core import contract, metrics, timestamps
 from modelstats.core.cloudevents import Event
 from modelstats.core.errors import BadInput
 from modelstats.core.holder import Holder
 from modelstats.core.reports import Report, labels_json, parse_reports
-from modelstats.store import db, queries
+from modelstats.store import queries
 from modelstats.store.batching import GroupCommit, Pending
 
 log = logging.getLogger("modelstats.alerts")
 
 STORED = contract.METRIC_STORED
-FIRED = contract.ALERT_FIRED
-RESOLVED = contract.ALERT_RESOLVED
-REPLY_SOURCE = contract.ALERT_SOURCE
-# A lost race on a lock ordering we did not foresee is retried, not answered with a 500.
-_RETRIED_STATES = ("40001", "40P01")
-_ATTEMPTS = 3
 
 _events = metrics.Children(metrics.ALERT_EVENTS)
 _transitions = metrics.Children(metrics.ALERT_TRANSITIONS)
 
 
-def _q(name: str) -> str:
-    return queries.get("alerts", name)
-
-
-@dataclass
-class Verdict:
-    """What evaluating one event came to: its reply, and the alerts it notified."""
-
-    reply: CloudEvent | None
-    duplicate: bool = False
-    alerts: list[dict[str, Any]] = field(default_factory=list)
-    # Every state change the event made, notifying or not: (rule, kind).
-    changes: list[tuple[str, str]] = field(default_factory=list)
+SQL = queries.Group("alerts")
 
 
 @dataclass(frozen=True)
@@ -86,8 +64,8 @@ class Work:
     context: Context
 
     @property
-    def key(self) -> tuple[str, str]:
-        return (self.event.source, self.event.id)
+    def key(self) -> EventKey:
+        return claims.key(self.event)
 
 
 Batch = list[Pending[Work, Verdict]]
@@ -95,17 +73,18 @@ Batch = list[Pending[Work, Verdict]]
 
 def validate(event: Event, now: datetime) -> list[Report]:
     if event.type != STORED:
-        raise BadInput("type", f"expected {STORED!r}, got {event.type!r}")
+        expected = f"{STORED!r} (or a tick of the schedule, {contract.PING!r})"
+        raise BadInput("type", f"expected {expected}, got {event.type!r}")
     return parse_reports(event.data, default_time=event.time or now, now=now)
 
 
 async def evaluate(
-    event: Event, rule_set: list[Rule] | None = None, now: datetime | None = None
+    event: Event, rule_set: list[AnyRule] | None = None, now: datetime | None = None
 ) -> Verdict:
     """Evaluate one stored event; its notifications are in the outbox when this returns."""
     now = now or timestamps.now()
     reports = validate(event, now)
-    observations = plan(reports, rules.current() if rule_set is None else rule_set)
+    observations = plan(reports, rulebook.current() if rule_set is None else rule_set)
     if not observations:
         _events("unmatched").inc()
         return Verdict(None)
@@ -118,26 +97,20 @@ async def evaluate(
 
 
 async def handle(event: Event) -> CloudEvent | None:
-    """What the function does per request: evaluate, then wake the senders of this process."""
-    verdict = await evaluate(event)
+    """What the function does per request: evaluate a stored event (or a tick of the schedule),
+    then wake the senders of this process."""
+    verdict = await (schedule.tick(event) if event.type == contract.PING else evaluate(event))
     if verdict.alerts and not verdict.duplicate:
         outbox.dispatcher().wake()
     return verdict.reply
 
 
 async def _commit_with_retries(batch: Batch) -> None:
-    for attempt in range(1, _ATTEMPTS + 1):
-        try:
-            async with db.async_connection() as conn, conn.transaction():
-                verdicts = await _evaluate_batch(conn, [pending.item for pending in batch])
-        except psycopg.Error as error:
-            if attempt == _ATTEMPTS or (error.sqlstate or "") not in _RETRIED_STATES:
-                raise
-            continue
-        # Committed: only now may the callers be answered.
-        for pending, verdict in zip(batch, verdicts, strict=True):
-            pending.resolve(verdict)
-        return
+    works = [pending.item for pending in batch]
+    verdicts = await retrying(lambda conn: _evaluate_batch(conn, works))
+    # Committed: only now may the callers be answered.
+    for pending, verdict in zip(batch, verdicts, strict=True):
+        pending.resolve(verdict)
 
 
 _evaluators: Holder[GroupCommit[Work, Verdict]] = Holder(
@@ -150,32 +123,20 @@ _evaluators: Holder[GroupCommit[Work, Verdict]] = Holder(
 
 async def _evaluate_batch(conn: psycopg.AsyncConnection[Any], works: list[Work]) -> list[Verdict]:
     """Evaluate the batch in the caller's transaction; one verdict per work, in order."""
-    first: dict[tuple[str, str], Work] = {}
+    first: dict[EventKey, Work] = {}
     for work in works:
         first.setdefault(work.key, work)
-    claimed = await _claim(conn, list(first.values()))
+    claimed = await claims.claim(conn, [(w.event, w.context.now) for w in first.values()])
     fresh = [work for key, work in first.items() if key in claimed]
     notified, changed = await _step_all(conn, fresh) if fresh else ({}, {})
-    verdicts: dict[tuple[str, str], Verdict] = {}
+    verdicts: dict[EventKey, Verdict] = {}
     for work in fresh:
         alerts = notified.get(work.key, [])
-        reply = _reply(work, alerts)
-        if reply is not None:
-            await conn.execute(
-                _q("save_reply"),
-                {
-                    "type": reply["type"],
-                    "id": reply["id"],
-                    "time": work.context.now,
-                    "data": Json(reply.data),
-                    "event_source": work.event.source,
-                    "event_id": work.event.id,
-                },
-            )
+        reply = await claims.answer(conn, work.event, alerts, work.context.now)
         verdicts[work.key] = Verdict(reply, alerts=alerts, changes=changed.get(work.key, []))
     # Evaluated before, or twice in this batch: the first evaluation's reply, nothing changed.
     again = {work.key for work in works if work.key not in verdicts or first[work.key] is not work}
-    stored = await _stored_replies(conn, again) if again else {}
+    stored = await claims.stored_replies(conn, again) if again else {}
     return [
         verdicts[work.key]
         if first[work.key] is work and work.key in verdicts
@@ -184,30 +145,15 @@ async def _evaluate_batch(conn: psycopg.AsyncConnection[Any], works: list[Work])
     ]
 
 
-async def _claim(conn: psycopg.AsyncConnection[Any], works: list[Work]) -> set[tuple[str, str]]:
-    cursor = await conn.execute(
-        _q("claim_events"),
-        {
-            "sources": [w.event.source for w in works],
-            "ids": [w.event.id for w in works],
-            "received": [w.context.now for w in works],
-        },
-    )
-    return {(row[0], row[1]) for row in await cursor.fetchall()}
-
-
-EventKey = tuple[str, str]
-
-
 async def _step_all(
     conn: psycopg.AsyncConnection[Any], works: list[Work]
-) -> tuple[dict[EventKey, list[dict[str, Any]]], dict[EventKey, list[tuple[str, str]]]]:
+) -> tuple[dict[EventKey, list[Notification]], dict[EventKey, list[tuple[str, str]]]]:
     """Lock the states the batch touches, step them, write the changes; what each event
     notified, and the (rule, kind) of every change it made, by event key."""
     flat = [(position, obs) for position, work in enumerate(works) for obs in work.observations]
-    states = await _lock_states(conn, sorted({obs.key for _, obs in flat}))
+    states = await lock_states(conn, sorted({obs.key for _, obs in flat}))
     values = await _values(conn, flat)
-    notified: dict[EventKey, list[dict[str, Any]]] = {}
+    notified: dict[EventKey, list[Notification]] = {}
     changed: dict[EventKey, list[tuple[str, str]]] = {}
     # Per series, events in arrival order, and within an event its samples in time order.
     order = sorted(
@@ -217,12 +163,11 @@ async def _step_all(
         position, obs = flat[i]
         work = works[position]
         state = states[obs.key]
-        fired_at = state.fired_at
         change = step(state, obs.rule, obs.report.time, values[i], work.context.now)
         if change is not None:
-            alert = await record(conn, work.context, obs, state, change, fired_at)
-            if alert is not None:
-                notified.setdefault(work.key, []).append(alert)
+            notification = await record(conn, work.context, obs.subject, state, change, obs.report)
+            if notification is not None:
+                notified.setdefault(work.key, []).append(notification)
             changed.setdefault(work.key, []).append((obs.rule.name, change.kind))
             if log.isEnabledFor(logging.DEBUG):
                 log.debug(
@@ -230,24 +175,13 @@ async def _step_all(
                     obs.rule.name,
                     obs.report.model,
                     obs.report.version,
-                    obs.fingerprint,
+                    obs.subject.fingerprint,
                     change.from_state,
                     change.to_state,
                     timestamps.format(change.at),
                 )
-    await _save_states(conn, states)
+    await save_states(conn, states)
     return notified, changed
-
-
-async def _lock_states(
-    conn: psycopg.AsyncConnection[Any], keys: list[tuple[str, str]]
-) -> dict[tuple[str, str], AlertState]:
-    columns = ([k[0] for k in keys], [k[1] for k in keys])
-    await conn.execute(_q("ensure_states"), columns)
-    async with conn.cursor(row_factory=dict_row) as cursor:
-        await cursor.execute(_q("lock_states"), columns)
-        rows = await cursor.fetchall()
-    return {(row.pop("rule"), row.pop("fingerprint")): AlertState(**row) for row in rows}
 
 
 async def _values(
@@ -260,7 +194,7 @@ async def _values(
         return values
     async with conn.cursor(row_factory=dict_row) as cursor:
         await cursor.execute(
-            _q("window_aggregates"),
+            SQL["window_aggregates"],
             (
                 [i for i, _ in windowed],
                 [obs.report.model for _, obs in windowed],
@@ -278,59 +212,3 @@ async def _values(
         enough = row["count"] >= obs.rule.min_samples and row["count"] > 0
         values[i] = float(value) if enough and value is not None else None
     return values
-
-
-async def _save_states(
-    conn: psycopg.AsyncConnection[Any], states: dict[tuple[str, str], AlertState]
-) -> None:
-    keys = sorted(states)
-    await conn.execute(
-        _q("save_states"),
-        (
-            [k[0] for k in keys],
-            [k[1] for k in keys],
-            [states[k].state for k in keys],
-            [states[k].alert_id for k in keys],
-            [states[k].active_since for k in keys],
-            [states[k].fired_at for k in keys],
-            [states[k].last_true_at for k in keys],
-            [states[k].last_eval_at for k in keys],
-            [states[k].last_notified_at for k in keys],
-        ),
-    )
-
-
-def _reply(work: Work, notified: list[dict[str, Any]]) -> CloudEvent | None:
-    if not notified:
-        return None
-    firing = any(alert["status"] == "firing" for alert in notified)
-    data = {"status": "firing" if firing else "resolved", "alerts": notified}
-    reply_id = cloudevents.derived_id(work.event.source, work.event.id, REPLY_SOURCE)
-    kind = FIRED if firing else RESOLVED
-    return cloudevents.reply(kind, REPLY_SOURCE, reply_id, data, time=work.context.now)
-
-
-async def _stored_replies(
-    conn: psycopg.AsyncConnection[Any], keys: set[tuple[str, str]]
-) -> dict[tuple[str, str], CloudEvent | None]:
-    ordered = sorted(keys)
-    async with conn.cursor(row_factory=dict_row) as cursor:
-        await cursor.execute(
-            _q("event_replies"),
-            {"sources": [k[0] for k in ordered], "ids": [k[1] for k in ordered]},
-        )
-        rows = await cursor.fetchall()
-    return {
-        (row["source"], row["id"]): (
-            cloudevents.reply(
-                row["reply_type"],
-                REPLY_SOURCE,
-                row["reply_id"],
-                row["reply_data"],
-                time=row["reply_time"],
-            )
-            if row["reply_type"] is not None
-            else None
-        )
-        for row in rows
-    }

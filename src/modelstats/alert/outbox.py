@@ -30,7 +30,9 @@ from typing import Any
 
 import httpx
 import psycopg
+from psycopg.rows import class_row, dict_row
 
+from modelstats.alert.notification import Notification
 from modelstats.alert.notifiers import Notifier, configured
 from modelstats.core import metrics, timestamps
 from modelstats.core.errors import DatabaseUnavailable, DeliveryFailed
@@ -47,8 +49,7 @@ MAX_RETRY_AFTER = timedelta(days=1)
 _attempts = metrics.Children(metrics.ALERT_NOTIFICATIONS)
 
 
-def _q(name: str) -> str:
-    return queries.get("alerts", name)
+SQL = queries.Group("alerts")
 
 
 def backoff(
@@ -65,7 +66,19 @@ def backoff(
 
 
 @dataclass(frozen=True)
-class Attempt:
+class DueNotification:
+    """A notification claimed for sending (a row of `alert_notifications` with its alert)."""
+
+    id: int
+    notifier: str
+    attempts: int
+    alert: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class DeliveryAttempt:
+    """How one try to deliver a notification went."""
+
     id: int
     notifier: str
     delivered: bool
@@ -78,29 +91,33 @@ def deliver_one(
     client: httpx.Client,
     due_by: datetime | None = None,
     skip: Iterable[int] = (),
-) -> Attempt | None:
+) -> DeliveryAttempt | None:
     """Claim and send the next due notification; None when nothing is claimable.
 
     `conn` is an autocommit connection of the caller's own (not a pooled one: a slow receiver
     must not hold connections that requests need).
     """
-    with db.translate_errors(), conn.transaction():
-        row = conn.execute(
-            _q("claim_notification"),
+    with (
+        db.translate_errors(),
+        conn.transaction(),
+        conn.cursor(row_factory=class_row(DueNotification)) as cursor,
+    ):
+        due = cursor.execute(
+            SQL["claim_notification"],
             (due_by or timestamps.now(), list(notifiers), list(skip)),
         ).fetchone()
-        if row is None:
+        if due is None:
             return None
-        notification_id, name, attempts, alert = row
+        notification_id, name = due.id, due.notifier
         try:
-            notifiers[name].send(alert, client)
+            notifiers[name].send(Notification.from_json(due.alert), client)
         except Exception as error:
             retry_after = error.retry_after if isinstance(error, DeliveryFailed) else None
             if not isinstance(error, DeliveryFailed):
                 log.exception("notifier %s failed on notification %d", name, notification_id)
-            wait = backoff(attempts + 1, retry_after)
+            wait = backoff(due.attempts + 1, retry_after)
             conn.execute(
-                _q("mark_failed"),
+                SQL["mark_failed"],
                 (timestamps.now() + wait, str(error)[:1000], notification_id),
             )
             _attempts(name, "failed").inc()
@@ -108,27 +125,37 @@ def deliver_one(
                 "notification %d (%s) not delivered, attempt %d, next in %.1fs: %s",
                 notification_id,
                 name,
-                attempts + 1,
+                due.attempts + 1,
                 wait.total_seconds(),
                 error,
             )
-            return Attempt(notification_id, name, False, str(error))
-        conn.execute(_q("mark_delivered"), (timestamps.now(), notification_id))
+            return DeliveryAttempt(notification_id, name, False, str(error))
+        conn.execute(SQL["mark_delivered"], (timestamps.now(), notification_id))
         _attempts(name, "sent").inc()
-        return Attempt(notification_id, name, True)
+        return DeliveryAttempt(notification_id, name, True)
 
 
 def next_due(conn: psycopg.Connection[Any], notifiers: Iterable[str]) -> datetime | None:
-    with db.translate_errors():
-        row = conn.execute(_q("next_due"), (list(notifiers),)).fetchone()
-    return row[0] if row else None
+    with db.translate_errors(), conn.cursor(row_factory=dict_row) as cursor:
+        row = cursor.execute(SQL["next_due"], (list(notifiers),)).fetchone()
+    return row["due"] if row else None
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """Undelivered notifications of one notifier: how many, the next try, the most attempts."""
+
+    notifier: str
+    count: int
+    next_attempt_at: datetime
+    attempts: int
 
 
 @dataclass(frozen=True)
 class FlushResult:
     delivered: int
     failed: int
-    waiting: list[tuple[str, int, datetime, int]]  # notifier, count, next attempt, max attempts
+    waiting: list[Waiting]
 
 
 def flush(force: bool = False, notifiers: dict[str, Notifier] | None = None) -> FlushResult:
@@ -148,9 +175,8 @@ def flush(force: bool = False, notifiers: dict[str, Notifier] | None = None) -> 
                 delivered += 1
             else:
                 failed += 1
-        with db.translate_errors():
-            rows = conn.execute(_q("undelivered")).fetchall()
-    waiting = [(str(r[0]), int(r[1]), r[2], int(r[3])) for r in rows]
+        with db.translate_errors(), conn.cursor(row_factory=class_row(Waiting)) as cursor:
+            waiting = cursor.execute(SQL["undelivered"]).fetchall()
     return FlushResult(delivered, failed, waiting)
 
 

@@ -8,7 +8,12 @@
 It is pure: the caller loads the state under a row lock and persists the result. Sample times
 drive `for` and `keep_firing_for`, so a redelivered or replayed batch evaluates the same way;
 the wall clock (`now`) drives only repeat notifications. An observation older than the last one
-evaluated is stale and changes nothing (late samples must not resolve a newer alert).
+evaluated is late and changes nothing (late samples must not resolve a newer alert); one at the
+same time is a replacement (a window's figure recomputed once late labels came in) and is
+judged again: its new value can fire or resolve.
+
+`expire` is what time alone does, on the schedule's tick: an open alert whose rule has judged
+nothing new for `stale_after` ends, and a firing one repeats every `repeat_interval`.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from modelstats.alert.rules import Rule
+from modelstats.alert.rules import AnyRule, Rule
 
 State = Literal["inactive", "pending", "firing"]
 Kind = Literal["pending", "firing", "repeat", "resolved", "inactive"]
@@ -49,7 +54,7 @@ class Change:
 
 
 def step(
-    state: AlertState, rule: Rule, at: datetime, value: float | None, now: datetime
+    state: AlertState, rule: AnyRule, at: datetime, value: float | None, now: datetime
 ) -> Change | None:
     """Apply one observation to `state` (in place); return the change, if any.
 
@@ -91,6 +96,34 @@ def step(
     return None
 
 
+def expire(state: AlertState, rule: Rule, value: float, now: datetime) -> Change | None:
+    """Time passing over an open alert of a threshold rule; `value` is its last value.
+
+    Its series is stale once `stale_after` has passed since the last sample the rule judged
+    (sample time against the wall clock): the alert ends at that moment, or when its
+    `keep_firing_for` ends if that is later (firing resolves, pending goes back to inactive),
+    as Prometheus ends an alert whose series stopped. Until then a firing alert repeats."""
+    if state.state == "inactive" or state.last_eval_at is None:
+        return None
+    ends_at = state.last_eval_at + rule.stale_after
+    if state.state == "firing" and rule.keep_firing_for and state.last_true_at is not None:
+        ends_at = max(ends_at, state.last_true_at + rule.keep_firing_for)
+    if now >= ends_at:
+        return end(state, ends_at, value)
+    if state.state == "firing":
+        return _repeat(state, rule, state.last_eval_at, value, now)
+    return None
+
+
+def end(state: AlertState, at: datetime, value: float) -> Change | None:
+    """End the open episode, if any: firing resolves, pending goes back to inactive."""
+    before = state.state
+    if before == "inactive":
+        return None
+    _clear(state)
+    return Change("resolved" if before == "firing" else "inactive", before, "inactive", at, value)
+
+
 def _fire(state: AlertState, before: State, at: datetime, value: float, now: datetime) -> Change:
     state.state = "firing"
     state.fired_at = at
@@ -99,7 +132,7 @@ def _fire(state: AlertState, before: State, at: datetime, value: float, now: dat
 
 
 def _repeat(
-    state: AlertState, rule: Rule, at: datetime, value: float, now: datetime
+    state: AlertState, rule: AnyRule, at: datetime, value: float, now: datetime
 ) -> Change | None:
     if state.last_notified_at is None or now - state.last_notified_at >= rule.repeat_interval:
         state.last_notified_at = now

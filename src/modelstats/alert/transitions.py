@@ -1,5 +1,7 @@
-"""Writing one alert change in the evaluating transaction: the alert row (opened, or updated),
-its transition, and, when it notifies, one outbox row per notifier.
+"""The evaluating transaction: the alert states it touches locked (sorted, so that concurrent
+transactions take the locks in one order), each change written (the alert row, opened or
+updated; its transition; when it notifies, the notification built from the row as written and
+one outbox row per notifier), the states saved at its end; a lost race retried.
 
 An alert is one episode of a rule on a series, from pending or firing until it ends (resolved,
 or back to inactive before firing); `alert_states.alert_id` points at the open one.
@@ -7,21 +9,25 @@ or back to inactive before firing); `alert_states.alert_id` points at the open o
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
-from urllib.parse import quote
+from typing import Any, TypeVar
 
 import psycopg
+from psycopg.rows import class_row, dict_row
 from psycopg.types.json import Json
 
-from modelstats.alert.observations import Observation, alert_labels
-from modelstats.alert.rules import format_number
+from modelstats.alert.conditions import format_number
+from modelstats.alert.notification import Notification
+from modelstats.alert.observations import Subject
 from modelstats.alert.state import AlertState, Change
-from modelstats.core import durations, timestamps
 from modelstats.core.cloudevents import Event
-from modelstats.core.settings import get_settings
-from modelstats.store import queries
+from modelstats.core.reports import Report
+from modelstats.store import db, queries
+from modelstats.store.alert_history import Alert
+
+T = TypeVar("T")
 
 # What an alert row says while the change that produced it is its latest.
 EPISODE_STATE = {
@@ -33,46 +39,10 @@ EPISODE_STATE = {
 }
 
 
-def _q(name: str) -> str:
-    return queries.get("alerts", name)
-
-
-def generator_url(model: str, version: str, metric: str) -> str:
-    base = get_settings().stats_public_url
-    return f"{base}/stats/{quote(model, safe='')}/{quote(version, safe='')}?metric={quote(metric)}"
-
-
-def snapshot(
-    obs: Observation,
-    alert_id: int,
-    change: Change,
-    fired_at: datetime | None,
-    annotations: dict[str, str],
-    evaluated_at: datetime,
-) -> dict[str, Any]:
-    """The alert as notifiers and the reply see it, recorded with its transition.
-    `evaluatedAt` (wall clock) against `report.time` (the sample's) says how late it came."""
-    rule, report = obs.rule, obs.report
-    resolved = change.kind == "resolved"
-    return {
-        "id": alert_id,
-        "status": "resolved" if resolved else "firing",
-        "notification": change.kind,
-        "rule": rule.name,
-        "fingerprint": obs.fingerprint,
-        "labels": alert_labels(rule, report),
-        "annotations": annotations,
-        "value": change.value,
-        "op": rule.op,
-        "threshold": rule.threshold,
-        "window": durations.format(rule.window) if rule.window else None,
-        "aggregate": rule.aggregation,
-        "startsAt": timestamps.format(fired_at or change.at),
-        "endsAt": timestamps.format(change.at) if resolved else None,
-        "generatorURL": generator_url(report.model, report.version, rule.metric),
-        "evaluatedAt": timestamps.format(evaluated_at),
-        "report": report.to_json(),
-    }
+SQL = queries.Group("alerts")
+# A lost race on a lock ordering we did not foresee is retried, not answered with a 500.
+_RETRIED_STATES = ("40001", "40P01")
+_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -84,76 +54,123 @@ class Context:
     notifiers: list[str]
 
 
+async def retrying(body: Callable[[psycopg.AsyncConnection[Any]], Awaitable[T]]) -> T:
+    """`body` in a transaction of its own, tried again after a serialization failure or a
+    deadlock; what it returns once committed."""
+    for attempt in range(1, _ATTEMPTS + 1):
+        try:
+            async with db.async_connection() as conn, conn.transaction():
+                return await body(conn)
+        except psycopg.Error as error:
+            if attempt == _ATTEMPTS or (error.sqlstate or "") not in _RETRIED_STATES:
+                raise
+    raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+async def lock_states(
+    conn: psycopg.AsyncConnection[Any], keys: list[tuple[str, str]]
+) -> dict[tuple[str, str], AlertState]:
+    columns = ([k[0] for k in keys], [k[1] for k in keys])
+    await conn.execute(SQL["ensure_states"], columns)
+    async with conn.cursor(row_factory=dict_row) as cursor:
+        await cursor.execute(SQL["lock_states"], columns)
+        rows = await cursor.fetchall()
+    return {(row.pop("rule"), row.pop("fingerprint")): AlertState(**row) for row in rows}
+
+
+async def save_states(
+    conn: psycopg.AsyncConnection[Any], states: dict[tuple[str, str], AlertState]
+) -> None:
+    keys = sorted(states)
+    await conn.execute(
+        SQL["save_states"],
+        (
+            [k[0] for k in keys],
+            [k[1] for k in keys],
+            [states[k].state for k in keys],
+            [states[k].alert_id for k in keys],
+            [states[k].active_since for k in keys],
+            [states[k].fired_at for k in keys],
+            [states[k].last_true_at for k in keys],
+            [states[k].last_eval_at for k in keys],
+            [states[k].last_notified_at for k in keys],
+        ),
+    )
+
+
 async def record(
     conn: psycopg.AsyncConnection[Any],
     context: Context,
-    obs: Observation,
+    subject: Subject,
     state: AlertState,
     change: Change,
-    fired_at: datetime | None,
-) -> dict[str, Any] | None:
-    """Write one change; the alert as notified, or None when the change does not notify."""
-    rule, report = obs.rule, obs.report
-    summary = rule.render_summary(report.model, report.version, report.labels, change.value)
-    annotations = {"summary": summary, "value": format_number(change.value)}
+    report: Report | None = None,
+    annotations: dict[str, str] | None = None,
+) -> Notification | None:
+    """Write one change; its notification, or None when the change does not notify.
+
+    `report`: the report whose sample made the change (none when the schedule made it);
+    `annotations`: what to say, else the rule's summary of the change's value."""
+    if annotations is None:
+        annotations = {
+            "summary": subject.summary(change.value),
+            "value": format_number(change.value),
+        }
     if change.from_state == "inactive":
-        state.alert_id = await _open_alert(conn, context, obs, change, annotations)
+        alert = await _open_alert(conn, context, subject, change, annotations)
+        state.alert_id = alert.id
     else:
-        await _update_alert(conn, context, state, change, annotations)
-    assert state.alert_id is not None
-    alert_id = state.alert_id
+        alert = await _update_alert(conn, context, state, change, annotations)
     if change.kind in ("resolved", "inactive"):
         state.alert_id = None  # the episode is over
-    if change.kind == "firing":
-        fired_at = change.at
-    alert = (
-        snapshot(obs, alert_id, change, fired_at, annotations, context.now)
+    notification = (
+        Notification.of(alert, change, subject.rule, report, context.now)
         if change.notifies
         else None
     )
-    transition_id = await _insert_transition(conn, context, obs, alert_id, change, alert)
-    if alert is not None and context.notifiers:
+    transition_id = await _insert_transition(conn, context, subject, alert.id, change, notification)
+    if notification is not None and context.notifiers:
         await conn.execute(
-            _q("insert_notifications"),
+            SQL["insert_notifications"],
             {
                 "transition_id": transition_id,
-                "rule": rule.name,
-                "fingerprint": obs.fingerprint,
+                "rule": subject.rule.name,
+                "fingerprint": subject.fingerprint,
                 "now": context.now,
                 "notifiers": context.notifiers,
             },
         )
-    return alert
+    return notification
 
 
 async def _open_alert(
     conn: psycopg.AsyncConnection[Any],
     context: Context,
-    obs: Observation,
+    subject: Subject,
     change: Change,
     annotations: dict[str, str],
-) -> int:
-    rule, report = obs.rule, obs.report
-    cursor = await conn.execute(
-        _q("insert_alert"),
-        {
-            "rule": rule.name,
-            "fingerprint": obs.fingerprint,
-            "state": change.to_state,
-            "model": report.model,
-            "version": report.version,
-            "metric": rule.metric,
-            "labels": Json(alert_labels(rule, report)),
-            "annotations": Json(annotations),
-            "value": change.value,
-            "active_at": change.at,
-            "fired_at": change.at if change.to_state == "firing" else None,
-            "now": context.now,
-        },
-    )
-    row = await cursor.fetchone()
-    assert row is not None
-    return int(row[0])
+) -> Alert:
+    async with conn.cursor(row_factory=class_row(Alert)) as cursor:
+        await cursor.execute(
+            SQL["insert_alert"],
+            {
+                "rule": subject.rule.name,
+                "fingerprint": subject.fingerprint,
+                "state": change.to_state,
+                "model": subject.model,
+                "version": subject.version,
+                "metric": subject.metric,
+                "labels": Json(subject.alert_labels()),
+                "annotations": Json(annotations),
+                "value": change.value,
+                "active_at": change.at,
+                "fired_at": change.at if change.to_state == "firing" else None,
+                "now": context.now,
+            },
+        )
+        alert = await cursor.fetchone()
+    assert alert is not None
+    return alert
 
 
 async def _update_alert(
@@ -162,47 +179,52 @@ async def _update_alert(
     state: AlertState,
     change: Change,
     annotations: dict[str, str],
-) -> None:
+) -> Alert:
     ended = change.kind in ("resolved", "inactive")
-    await conn.execute(
-        _q("update_alert"),
-        {
-            "state": EPISODE_STATE[change.kind],
-            "value": change.value,
-            "annotations": Json(annotations),
-            "fired_at": change.at if change.kind == "firing" else None,
-            "ended_at": change.at if ended else None,
-            "now": context.now,
-            "id": state.alert_id,
-        },
-    )
+    async with conn.cursor(row_factory=class_row(Alert)) as cursor:
+        await cursor.execute(
+            SQL["update_alert"],
+            {
+                "state": EPISODE_STATE[change.kind],
+                "value": change.value,
+                "annotations": Json(annotations),
+                "fired_at": change.at if change.kind == "firing" else None,
+                "ended_at": change.at if ended else None,
+                "now": context.now,
+                "id": state.alert_id,
+            },
+        )
+        alert = await cursor.fetchone()
+    assert alert is not None, f"alert {state.alert_id} of an open state is missing"
+    return alert
 
 
 async def _insert_transition(
     conn: psycopg.AsyncConnection[Any],
     context: Context,
-    obs: Observation,
+    subject: Subject,
     alert_id: int,
     change: Change,
-    alert: dict[str, Any] | None,
+    notification: Notification | None,
 ) -> int:
-    cursor = await conn.execute(
-        _q("insert_transition"),
-        {
-            "alert_id": alert_id,
-            "rule": obs.rule.name,
-            "fingerprint": obs.fingerprint,
-            "kind": change.kind,
-            "from_state": change.from_state,
-            "to_state": change.to_state,
-            "at": change.at,
-            "value": change.value,
-            "now": context.now,
-            "event_source": context.event.source,
-            "event_id": context.event.id,
-            "alert": Json(alert) if alert is not None else None,
-        },
-    )
-    row = await cursor.fetchone()
+    async with conn.cursor(row_factory=dict_row) as cursor:
+        await cursor.execute(
+            SQL["insert_transition"],
+            {
+                "alert_id": alert_id,
+                "rule": subject.rule.name,
+                "fingerprint": subject.fingerprint,
+                "kind": change.kind,
+                "from_state": change.from_state,
+                "to_state": change.to_state,
+                "at": change.at,
+                "value": change.value,
+                "now": context.now,
+                "event_source": context.event.source,
+                "event_id": context.event.id,
+                "alert": Json(notification.to_json()) if notification is not None else None,
+            },
+        )
+        row = await cursor.fetchone()
     assert row is not None
-    return int(row[0])
+    return int(row["id"])

@@ -53,11 +53,11 @@ def check_rules(path: str | None) -> None:
 
     PATH defaults to ALERT_RULES_FILE, else the checkout's infra/knative/rules/alert-rules.yaml.
     """
-    from modelstats.alert import rules
+    from modelstats.alert import rulebook
 
     try:
         path = path or str(in_checkout("infra/knative/rules/alert-rules.yaml", "PATH"))
-        loaded = rules.load(path)
+        loaded = rulebook.load(path)
     except ModelstatsError as error:
         fail(error)
         return

@@ -162,7 +162,11 @@ def broker(
     type=click.Path(file_okay=False),
     help="The only directory ETL jobs may read (created). Default: <data-dir>/etl.",
 )
-@click.option("--no-demo", is_flag=True, help="Run without the synthetic demo's PingSource.")
+@click.option(
+    "--no-demo",
+    is_flag=True,
+    help="Run without the demo (infra/overlays/demo: random figures every minute).",
+)
 @click.option(
     "--restart",
     type=click.Choice(["always", "never"]),
@@ -201,6 +205,8 @@ def run(
                 " run it from a clone, e.g. make run"
             )
         manifests = Path(manifests_dir).resolve() if manifests_dir else root / "infra/knative"
+        # The checkout's demo goes with the checkout's manifests; other manifests hold their own.
+        demo_dir = None if manifests_dir else root / "infra/overlays/demo"
     except ModelstatsError as error:
         fail(error)
         return
@@ -212,6 +218,7 @@ def run(
         manifests_dir=manifests,
         etl_root=Path(etl_root) if etl_root else None,
         root=root,
+        demo_dir=demo_dir,
         demo=not no_demo,
         restart=RestartPolicy(enabled=restart == "always"),
         db_port=db_port,

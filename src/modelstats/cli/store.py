@@ -73,10 +73,11 @@ def notify(force: bool, data_dir: str | None) -> None:
         fail(error)
         return
     click.echo(f"delivered {result.delivered}, failed {result.failed}")
-    for notifier, count, next_attempt, attempts in result.waiting:
+    for waiting in result.waiting:
         click.echo(
-            f"waiting: {count} for {notifier}, next attempt {next_attempt.isoformat()},"
-            f" up to {attempts} attempt(s) so far"
+            f"waiting: {waiting.count} for {waiting.notifier},"
+            f" next attempt {waiting.next_attempt_at.isoformat()},"
+            f" up to {waiting.attempts} attempt(s) so far"
         )
     if result.failed:
         sys.exit(1)

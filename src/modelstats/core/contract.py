@@ -5,7 +5,7 @@
 | `modelstats.metric.reported` | model servers, etl | ingest |
 | `modelstats.metric.stored` | ingest (its reply) | alert |
 | `modelstats.alert.fired`, `.resolved` | alert (its reply) | anyone who subscribes |
-| `dev.knative.sources.ping` | a PingSource | etl |
+| `dev.knative.sources.ping` | a PingSource | etl (its jobs), alert (its schedule) |
 | `org.kubeflow.serving.inference.request`, `.response` | KServe's logger | ingest |
 | `io.seldon.serving.inference.request`, `.response` | Seldon Core's logger | ingest |
 | `modelstats.inference.logged` | the reporter, servers without a logger | ingest |

@@ -77,8 +77,9 @@ DEAD_LETTERS = Counter(
 
 ALERT_EVENTS = Counter(
     "modelstats_alert_events",
-    "modelstats.metric.stored events the alert function received, by outcome: evaluated,"
-    " duplicate (evaluated before: nothing changes), unmatched (no rule applies).",
+    "Events the alert function received (modelstats.metric.stored, and its schedule's ticks),"
+    " by outcome: evaluated, duplicate (evaluated before: nothing changes), unmatched (no rule"
+    " applies).",
     ["outcome"],
 )
 ALERT_TRANSITIONS = Counter(

@@ -44,17 +44,16 @@ class Reply:
     time: datetime
 
 
-def _q(name: str) -> Any:
-    return queries.get("etl", name)
+SQL = queries.Group("etl")
 
 
 def lock(conn: Connection, source: str) -> SourceState:
     """Create the source's row if new, and lock it until the transaction ends."""
     try:
-        conn.execute(_q("lock_timeout"), (LOCK_TIMEOUT,))
-        conn.execute(_q("ensure_source"), (source,))
+        conn.execute(SQL["lock_timeout"], (LOCK_TIMEOUT,))
+        conn.execute(SQL["ensure_source"], (source,))
         state = conn.cursor(row_factory=class_row(SourceState))
-        found = state.execute(_q("lock_source"), (source,)).fetchone()
+        found = state.execute(SQL["lock_source"], (source,)).fetchone()
     except psycopg.errors.LockNotAvailable:
         raise DatabaseUnavailable(
             f"another etl run of {source} holds its watermark for over {LOCK_TIMEOUT}; retry later"
@@ -64,11 +63,11 @@ def lock(conn: Connection, source: str) -> SourceState:
 
 
 def save(conn: Connection, source: str, state: SourceState) -> None:
-    conn.execute(_q("update_source"), (state.newest_time, state.reported_until, source))
+    conn.execute(SQL["update_source"], (state.newest_time, state.reported_until, source))
 
 
 def files(conn: Connection, source: str) -> dict[tuple[int, int], FileState]:
-    rows = conn.cursor(row_factory=dict_row).execute(_q("select_files"), (source,)).fetchall()
+    rows = conn.cursor(row_factory=dict_row).execute(SQL["select_files"], (source,)).fetchall()
     states = [
         FileState(
             device=int(row["device"]),  # numeric: st_dev and st_ino are unsigned 64-bit
@@ -93,18 +92,18 @@ def save_files(conn: Connection, source: str, states: Sequence[FileState]) -> No
             [s.head_length for s in states],
             [s.head_sha256 for s in states],
         )
-        conn.execute(_q("upsert_files"), (source, *columns))
-    conn.execute(_q("forget_files"), (source,))
+        conn.execute(SQL["upsert_files"], (source, *columns))
+    conn.execute(SQL["forget_files"], (source,))
 
 
 def take_pending(conn: Connection, source: str, before: datetime) -> list[Record]:
     """Remove and return the pending records older than `before` (their windows closed)."""
     taken = conn.cursor(row_factory=class_row(Record))
-    return taken.execute(_q("take_pending"), (source, before)).fetchall()
+    return taken.execute(SQL["take_pending"], (source, before)).fetchall()
 
 
 def add_pending(conn: Connection, source: str, records: Iterable[Record]) -> None:
-    with conn.cursor().copy(_q("copy_pending")) as copy:
+    with conn.cursor().copy(SQL["copy_pending"]) as copy:
         copy.set_types(["text", "text", "text", "timestamptz", "bool", "float8", "float8"])
         for r in records:
             copy.write_row((source, r.model, r.version, r.time, r.correct, r.latency_ms, r.score))
@@ -112,7 +111,7 @@ def add_pending(conn: Connection, source: str, records: Iterable[Record]) -> Non
 
 def references(conn: Connection, source: str) -> dict[tuple[str, str], tuple[str, ReferenceBins]]:
     """Stored references by (model, version): their origin and bins."""
-    rows = conn.cursor(row_factory=dict_row).execute(_q("select_references"), (source,))
+    rows = conn.cursor(row_factory=dict_row).execute(SQL["select_references"], (source,))
     return {
         (row["model"], row["version"]): (
             row["origin"],
@@ -123,7 +122,7 @@ def references(conn: Connection, source: str) -> dict[tuple[str, str], tuple[str
 
 
 def drop_references(conn: Connection, source: str) -> None:
-    conn.execute(_q("delete_references"), (source,))
+    conn.execute(SQL["delete_references"], (source,))
 
 
 def add_reference(
@@ -131,7 +130,7 @@ def add_reference(
 ) -> None:
     model, version = key
     conn.execute(
-        _q("insert_reference"),
+        SQL["insert_reference"],
         (
             source,
             model,
@@ -146,7 +145,7 @@ def add_reference(
 
 def find_reply(conn: Connection, source: str, ping_source: str, ping_id: str) -> Reply | None:
     replies = conn.cursor(row_factory=dict_row)
-    row = replies.execute(_q("select_reply"), (source, ping_source, ping_id)).fetchone()
+    row = replies.execute(SQL["select_reply"], (source, ping_source, ping_id)).fetchone()
     if row is None:
         return None
     return Reply(event_id=row["event_id"], reports=row["reports"] or [], time=row["time"])
@@ -154,7 +153,7 @@ def find_reply(conn: Connection, source: str, ping_source: str, ping_id: str) ->
 
 def save_reply(conn: Connection, source: str, ping_source: str, ping_id: str, reply: Reply) -> None:
     conn.execute(
-        _q("insert_reply"),
+        SQL["insert_reply"],
         (source, ping_source, ping_id, reply.event_id, Jsonb(reply.reports), reply.time),
     )
-    conn.execute(_q("forget_replies"), (source,))
+    conn.execute(SQL["forget_replies"], (source,))

@@ -1,12 +1,17 @@
 """Named SQL statements, loaded from the `.sql` files beside this module.
 
 Each file holds statements introduced by a `-- name: <name>` line. Values are always passed
-as parameters; the few identifiers (partition names) are composed with psycopg.sql.
+as parameters; the few identifiers (partition names) are composed with psycopg.sql. A module
+that runs many statements of one file names the file once:
+
+    SQL = queries.Group("alerts")
+    await conn.execute(SQL["claim_events"], params)
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from typing import LiteralString
@@ -36,3 +41,13 @@ def get(group: str, name: str) -> LiteralString:
         return load(group)[name]
     except KeyError:
         raise KeyError(f"no query {name!r} in sql/{group}.sql") from None
+
+
+@dataclass(frozen=True)
+class Group:
+    """The statements of `sql/<name>.sql`, read on first use (never at import)."""
+
+    name: str
+
+    def __getitem__(self, statement: str) -> LiteralString:
+        return get(self.name, statement)

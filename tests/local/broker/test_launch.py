@@ -21,6 +21,7 @@ def test_a_config_survives_the_command_line() -> None:
         port=18080,
         services={"ingest": "http://127.0.0.1:9001", "alert": "http://127.0.0.1:9002"},
         ping_every=0.5,
+        demo_dir=Path("/x/demo"),
         demo=False,
         max_in_flight=7,
         admission_wait=0.25,

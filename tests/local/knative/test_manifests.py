@@ -267,17 +267,20 @@ def test_the_project_manifests_load_and_route() -> None:
     for trigger in loaded.triggers:
         assert trigger.subscriber.ref is not None and trigger.subscriber.ref.name in names
         assert not filters.uses_cesql(trigger.filter)
-
-    def subscribers(attributes: dict[str, str]) -> set[str]:
-        return {
-            t.subscriber.ref.name  # type: ignore[union-attr]
-            for t in loaded.triggers
-            if t.filter.matches(attributes)
-        }
-
-    assert subscribers({"type": "modelstats.metric.reported", "source": "x"}) == {"ingest"}
-    assert subscribers({"type": "modelstats.metric.stored", "source": "x"}) == {"alert"}
+    filters_of = {t.name: t.filter for t in loaded.triggers}
+    stored = {"type": "modelstats.metric.stored", "source": "x"}
+    assert filters_of["ingest-metric-reported"].matches(
+        {**stored, "type": contract.METRIC_REPORTED}
+    )
+    assert filters_of["alert-metric-stored"].matches(stored)
+    pings = {p.name: {"type": contract.PING, "source": p.event_source} for p in loaded.ping_sources}
+    assert filters_of["etl-ping"].matches(pings["etl-schedule"])
+    assert filters_of["alert-ping"].matches(pings["alert-schedule"])
+    assert not filters_of["etl-ping"].matches(pings["alert-schedule"])
     for logged in (*contract.INFERENCE_TYPES, contract.LABEL_REPORTED):
-        assert subscribers({"type": logged, "source": "x"}) == {"ingest"}
-    ping_source = loaded.ping_sources[0].event_source
-    assert subscribers({"type": "dev.knative.sources.ping", "source": ping_source}) == {"etl"}
+        routed = {
+            t.subscriber.ref.name
+            for t in loaded.triggers
+            if t.filter.matches({"type": logged, "source": "x"})
+        }  # type: ignore[union-attr]
+        assert routed == {"ingest"}, logged

@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ import httpx
 import psycopg
 import pytest
 
+from modelstats.core import timestamps
 from modelstats.core.cloudevents import Envelope
 from modelstats.local.broker import spool
 from modelstats.local.stack.ports import free_port
@@ -118,7 +119,19 @@ def test_an_event_posted_to_the_ingress_shows_in_stats(stack: Stack) -> None:
 def test_low_accuracy_reaches_the_webhook_through_reply_and_alert_trigger(
     stack: Stack, webhook: Receiver
 ) -> None:
-    stack.post({"model": "e2e-alert", "version": "v7", "metrics": {"prediction_accuracy": 0.1}})
+    # The shipped rule judges the mean of 5 minutes from 5 samples on, held for 5 minutes:
+    # eleven samples a minute apart, in one event.
+    now = datetime.now(UTC)
+    reports = [
+        {
+            "model": "e2e-alert",
+            "version": "v7",
+            "time": timestamps.format(now - timedelta(minutes=minutes)),
+            "metrics": {"prediction_accuracy": 0.1},
+        }
+        for minutes in range(10, -1, -1)
+    ]
+    stack.post({"reports": reports})
     # ingest's reply (metric.stored) is re-ingested and routed to alert by its trigger.
     deliveries = "modelstats_broker_deliveries_total"
     poll(
@@ -146,7 +159,9 @@ def test_low_accuracy_reaches_the_webhook_through_reply_and_alert_trigger(
     assert alert["status"] == "firing"
     # The first version's log line, prefixed with the process name.
     assert re.search(
-        r"^alert\s+\|.*ALERT prediction_accuracy lower than 0\.3", stack.output(), re.M
+        r"^alert\s+\|.*ALERT mean of prediction_accuracy over 5m lower than 0\.3",
+        stack.output(),
+        re.M,
     )
 
 
@@ -174,7 +189,8 @@ def test_a_malformed_event_is_kept_as_a_dead_letter_with_code_400(stack: Stack) 
 
 
 def test_the_ping_drives_etl(stack: Stack) -> None:
-    # --ping-every 1s: the etl-schedule PingSource (synthetic job) fires through the broker.
+    # --ping-every 1s: the etl-schedule PingSource (the inference job: nothing to profile yet,
+    # an empty answer) and the demo's demo-schedule (the synthetic job) fire through the broker.
     poll(
         lambda: (
             stack.broker_counter("modelstats_broker_pings_total", pingsource="etl-schedule")
@@ -185,11 +201,11 @@ def test_the_ping_drives_etl(stack: Stack) -> None:
         timeout=30,
         what="a tick of etl-schedule delivered to etl",
     )
-    # etl replies with metric.reported; ingest stores it; stats shows the synthetic models.
+    # The synthetic job replies with metric.reported; ingest stores it; stats shows the models.
     poll(
-        lambda: stack.broker_counter("modelstats_broker_replies_total", trigger="etl-ping"),
+        lambda: stack.broker_counter("modelstats_broker_replies_total", trigger="etl-demo-ping"),
         timeout=30,
-        what="etl's reply re-ingested",
+        what="etl's reply to the demo's tick re-ingested",
     )
     result = poll(lambda: stats_of(stack, "Llama", "v1"), timeout=30, what="stats for Llama/v1")
     assert result["metrics"]["prediction_accuracy"]["count"] >= 1

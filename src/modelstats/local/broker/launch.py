@@ -21,7 +21,6 @@ from modelstats.core import logs
 from modelstats.core.errors import ConfigError
 from modelstats.core.settings import get_settings
 from modelstats.local.broker import demo, dispatcher, ingress
-from modelstats.local.knative import manifests
 
 log = logging.getLogger("modelstats.broker")
 
@@ -37,7 +36,9 @@ class BrokerConfig:
     services: Mapping[str, str] = field(default_factory=dict)
     # Seconds: every PingSource fires at this interval instead of its cron schedule.
     ping_every: float | None = None
-    # False: the PingSources of the synthetic job are left out (demo.py).
+    # The demo's manifests (infra/overlays/demo), run beside manifests_dir while `demo` is on.
+    demo_dir: Path | None = None
+    # False: no demo: neither demo_dir nor any PingSource of the synthetic job (demo.py).
     demo: bool = True
     max_in_flight: int = 1000
     admission_wait: float = 2.0
@@ -50,6 +51,7 @@ class BrokerConfig:
         document = dataclasses.asdict(self)
         document["manifests_dir"] = str(self.manifests_dir)
         document["spool_path"] = str(self.spool_path)
+        document["demo_dir"] = str(self.demo_dir) if self.demo_dir else None
         document["services"] = dict(self.services)
         return json.dumps(document, separators=(",", ":"))
 
@@ -62,6 +64,7 @@ class BrokerConfig:
                     **document,
                     "manifests_dir": Path(document["manifests_dir"]),
                     "spool_path": Path(document["spool_path"]),
+                    "demo_dir": Path(document["demo_dir"]) if document.get("demo_dir") else None,
                     "timeouts": ingress.Timeouts(**document.get("timeouts", {})),
                 }
             )
@@ -75,9 +78,8 @@ class BrokerConfig:
 
 def build(config: BrokerConfig) -> dispatcher.LocalBroker:
     """The broker of the config's manifests (ConfigError for what it cannot honour)."""
-    loaded = manifests.load(config.manifests_dir)
     return dispatcher.build(
-        loaded if config.demo else demo.without_demo(loaded),
+        demo.load(config.manifests_dir, config.demo_dir, config.demo),
         port=config.port,
         host=config.host,
         services=config.services,

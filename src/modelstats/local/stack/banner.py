@@ -80,11 +80,28 @@ def _demo_lines(stack: Stack) -> list[str]:
     for ping in stack.demo:
         job = json.loads(ping.data or b"{}")
         every = f"every {stack.config.ping_every}" if stack.config.ping_every else None
+        where = f" ({_shown_path(stack, Path(ping.source))})"
+        if job.get("source") == "demo":
+            what = (
+                f"logs the traffic of {job.get('model') or 'demo-fraud'}"
+                if job.get("part", "traffic") == "traffic"
+                else f"sends the labels of {job.get('model') or 'demo-fraud'}, minutes late"
+            )
+            lines.append(
+                f"  demo            PingSource {ping.name}{where} {what}"
+                f" ({every or 'cron ' + ping.schedule.text})"
+            )
+            continue
         lines.append(
-            f"  demo            PingSource {ping.name} writes random"
+            f"  demo            PingSource {ping.name}{where} writes random"
             f" {', '.join(job.get('models') or ['GPT', 'Llama', 'Mistral'])}"
             f" {', '.join(job.get('versions') or ['v1'])}"
             f" ({every or 'cron ' + ping.schedule.text}), labelled demo=synthetic;"
             " turn it off with: make run ARGS=--no-demo"
         )
     return lines
+
+
+def _shown_path(stack: Stack, path: Path) -> Path:
+    """The file a manifest came from, from the checkout when it is in it."""
+    return path.relative_to(stack.root) if path.is_relative_to(stack.root) else path

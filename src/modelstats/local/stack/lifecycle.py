@@ -14,8 +14,9 @@ The state of a running stack (URLs, pids, database URL) is written to `<data-dir
 for the commands that need its broker or database (`modelstats replay`, `migrate`, ...) and
 the tests, again after every restart.
 
-The demo: a PingSource whose job is the synthetic one writes random figures every tick. The
-banner says so; `--no-demo` runs the stack without it (the manifests stay as they are).
+The demo: the overlay `infra/overlays/demo` (a PingSource with etl's synthetic job, random
+figures every tick, and its trigger) runs beside the manifests. The banner says so; `--no-demo`
+runs the stack without it, and without any other PingSource of the synthetic job.
 """
 
 from __future__ import annotations
@@ -34,15 +35,13 @@ from typing import Any
 
 from modelstats.core import durations
 from modelstats.core.errors import ConfigError, ModelstatsError
-from modelstats.local.broker import spool
-from modelstats.local.broker.demo import demo_ping_sources
+from modelstats.local.broker import demo, spool
 from modelstats.local.broker.launch import BrokerConfig
-from modelstats.local.knative import manifests as manifests_module
 from modelstats.local.knative.resources import Manifests, PingSource
 from modelstats.local.stack import banner
 from modelstats.local.stack.ports import free_port
 from modelstats.local.stack.processes import Process, port_free, say, wait_healthy
-from modelstats.local.stack.services import service_argv, service_env
+from modelstats.local.stack.services import left_out, service_argv, service_env
 from modelstats.local.stack.state import PostgresState, ProcessState, StackState
 from modelstats.local.stack.supervisor import CrashLoop, RestartPolicy, Supervisor
 
@@ -64,6 +63,8 @@ class StackConfig:
     host: str = "127.0.0.1"
     # What the etl function may read (its ETL_ROOT); None: <data_dir>/etl.
     etl_root: Path | None = None
+    # The demo's manifests, run beside manifests_dir while `demo` is on (None: no overlay).
+    demo_dir: Path | None = None
     demo: bool = True
     restart: RestartPolicy = field(default_factory=RestartPolicy)
     # The embedded PostgreSQL also listens on 127.0.0.1 at this port (for Grafana).
@@ -77,6 +78,8 @@ class Stack:
         self.data_dir = config.data_dir.resolve()
         self.root = config.root.resolve()
         self.etl_root = (config.etl_root or config.data_dir / "etl").resolve()
+        self.manifests_dir = self.root / config.manifests_dir
+        self.demo_dir = self.root / config.demo_dir if config.demo_dir else None
         self.processes: list[Process] = []
         self.broker: Process | None = None
         self.postgres: Any = None
@@ -104,10 +107,10 @@ class Stack:
                 raise ConfigError(f"port {port} is already in use: choose another with {flag}")
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.etl_root.mkdir(parents=True, exist_ok=True)
-        manifests = manifests_module.load(self.root / self.config.manifests_dir)
+        manifests = demo.load(self.manifests_dir, self.demo_dir, self.config.demo)
         if not manifests.brokers:
             raise ConfigError(f"{self.config.manifests_dir}: no Broker in the manifests")
-        self.demo = demo_ping_sources(manifests) if self.config.demo else []
+        self.demo = demo.demo_ping_sources(manifests)
         self.spooled = spool.count(self.data_dir / spool.FILE_NAME)
         self.database_url = self._database()
         from modelstats.store import migrate
@@ -167,8 +170,8 @@ class Stack:
                     ),
                 },
             )
-            if skipped:
-                say("run", f"{service.name}: not passing {', '.join(skipped)} (cluster paths)")
+            for name in skipped:
+                say("run", left_out(service, name))
             process = Process(service.name, argv, env, self.root, url=f"http://{host}:{port}")
             say("run", f"starting {service.name}: {' '.join(argv)} (port {port})")
             process.start()
@@ -187,7 +190,8 @@ class Stack:
         every = self.config.ping_every
         ping_every = durations.parse(every, field="--ping-every").total_seconds() if every else None
         config = BrokerConfig(
-            manifests_dir=self.root / self.config.manifests_dir,
+            manifests_dir=self.manifests_dir,
+            demo_dir=self.demo_dir,
             spool_path=self.data_dir / spool.FILE_NAME,
             host=host,
             port=port,

@@ -11,6 +11,7 @@ import shutil
 from collections.abc import Mapping
 from pathlib import Path
 
+from modelstats.core.settings import from_environment
 from modelstats.local.knative.resources import Service
 
 DEFAULT_THREADS = "4"
@@ -68,6 +69,21 @@ def service_env(
     env.update(extra)
     _metrics_dir(env, runtime)
     return env, skipped
+
+
+def left_out(service: Service, name: str) -> str:
+    """What a variable that `service_env` left out means, for the one reading the stack's
+    output: the manifest's path is the cluster's, and the function falls back on its default
+    (the settings' field of the same name), e.g. alert reads the checkout's rules file."""
+    default = getattr(from_environment({}), name.lower(), None)
+    instead = "its default" if default is None else f"its default, {default}"
+    if isinstance(default, str) and not default.startswith("/"):
+        instead += " in the checkout"
+    return (
+        f"{service.name}: {name}={service.container.env[name]} is a path in the cluster's"
+        f" container (a mounted ConfigMap or volume), not on this machine: not passed, so"
+        f" {service.name} uses {instead}"
+    )
 
 
 def _metrics_dir(env: dict[str, str], runtime: Path) -> None:

@@ -70,18 +70,44 @@ LEFT JOIN samples s
   ON s.series_id = r.id AND s.time > k.since AND s.time <= k.until
 GROUP BY k.i
 
+-- name: open_alerts
+-- The alerts pending or firing now, as GET /alerts reads them (the schedule's tick).
+SELECT id, rule, fingerprint, state, model, version, metric, labels, annotations, value,
+       active_at, fired_at, ended_at, updated_at
+FROM alerts
+WHERE state IN ('pending', 'firing')
+ORDER BY rule, fingerprint
+
+-- name: newest_samples
+-- Every series with a sample after %(since)s, and the time of its newest one: what the absence
+-- rules judge. One backward index probe per series, in the partitions after `since` only.
+SELECT r.model, r.version, r.metric, r.labels, newest.time AS newest
+FROM series r
+CROSS JOIN LATERAL (
+    SELECT s.time
+    FROM samples s
+    WHERE s.series_id = r.id AND s.time > %(since)s
+    ORDER BY s.time DESC
+    LIMIT 1
+) newest
+
 -- name: insert_alert
+-- Both return the row as GET /alerts reads it (store/alert_history.Alert): the notification
+-- is built from it.
 INSERT INTO alerts (rule, fingerprint, state, model, version, metric, labels, annotations,
                     value, active_at, fired_at, created_at, updated_at)
 VALUES (%(rule)s, %(fingerprint)s, %(state)s, %(model)s, %(version)s, %(metric)s, %(labels)s,
         %(annotations)s, %(value)s, %(active_at)s, %(fired_at)s, %(now)s, %(now)s)
-RETURNING id
+RETURNING id, rule, fingerprint, state, model, version, metric, labels, annotations, value,
+          active_at, fired_at, ended_at, updated_at
 
 -- name: update_alert
 UPDATE alerts
 SET state = %(state)s, value = %(value)s, annotations = %(annotations)s,
     fired_at = coalesce(%(fired_at)s, fired_at), ended_at = %(ended_at)s, updated_at = %(now)s
 WHERE id = %(id)s
+RETURNING id, rule, fingerprint, state, model, version, metric, labels, annotations, value,
+          active_at, fired_at, ended_at, updated_at
 
 -- name: insert_transition
 INSERT INTO alert_transitions (alert_id, rule, fingerprint, kind, from_state, to_state, at,
@@ -126,7 +152,7 @@ WHERE id = %s
 
 -- name: next_due
 -- When the next claimable notification falls due (those waiting behind an earlier one do not count).
-SELECT min(n.next_attempt_at)
+SELECT min(n.next_attempt_at) AS due
 FROM alert_notifications n
 WHERE n.delivered_at IS NULL
   AND n.notifier = ANY(%s::text[])
@@ -136,7 +162,8 @@ WHERE n.delivered_at IS NULL
         AND p.delivered_at IS NULL AND p.id < n.id)
 
 -- name: undelivered
-SELECT notifier, count(*), min(next_attempt_at), max(attempts)
+SELECT notifier, count(*)::integer AS count, min(next_attempt_at) AS next_attempt_at,
+       max(attempts) AS attempts
 FROM alert_notifications
 WHERE delivered_at IS NULL
 GROUP BY notifier
