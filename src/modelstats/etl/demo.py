@@ -6,8 +6,8 @@ Each tick (`{"source": "demo", "part": "traffic"}`) logs `rows` calls of the min
 as a `modelstats.inference.logged` event: features `amount` (log-normal), `country` (NL, DE, FR,
 BE), `age`; the model flags a call when the amount is large and the country is NL, the pattern
 it was trained on. From minute 30 to 59 of every hour (UTC) the traffic drifts: amounts grow,
-BE takes a quarter of the calls, and BE's large amounts are the fraud the model does not know,
-so its accuracy falls. `{"source": "demo", "part": "labels"}` sends, as a
+BE takes half of the calls, and the fraud moves (BE's large amounts are it, NL's no longer
+are), so its accuracy falls from about 0.97 to about 0.6. `{"source": "demo", "part": "labels"}` sends, as a
 `modelstats.label.reported` event, the truth about the calls logged `delay` earlier (9 in 10 of
 them; the others never get a label). The calls of a tick depend only on the model and the
 tick's minute, so the labels part can name them again, and a redelivered ping sends the same
@@ -37,15 +37,17 @@ def _calls(job: DemoJob, minute: datetime) -> list[dict[str, Any]]:
     """The calls of one minute: features, the model's prediction and score, and the truth."""
     rng = random.Random(f"{job.model}|{job.version}|{timestamps.format(minute)}")
     drifted = drifting(minute)
-    shares = (0.3, 0.15, 0.15, 0.4) if drifted else (0.5, 0.3, 0.18, 0.02)
+    shares = (0.3, 0.1, 0.1, 0.5) if drifted else (0.5, 0.3, 0.18, 0.02)
     calls = []
     for i in range(job.rows):
-        amount = round(rng.lognormvariate(4.6 + (0.8 if drifted else 0.0), 0.8), 2)
+        amount = round(rng.lognormvariate(4.6 + (1.2 if drifted else 0.0), 0.8), 2)
         country = rng.choices(COUNTRIES, shares)[0]
         age = rng.randint(18, 90)
         score = 1 / (1 + math.exp(-(amount - 300) / 60)) if country == "NL" else 0.05
         predicted = int(score > 0.5)
-        fraud = (amount > 300 and country in ("NL", "BE")) or rng.random() < 0.03
+        # Drifted, the fraud moved: large amounts from BE are it, those from NL no longer are.
+        risky = ("BE",) if drifted else ("NL", "BE")
+        fraud = (amount > 300 and country in risky) or rng.random() < 0.03
         calls.append(
             {
                 "id": f"demo-{timestamps.format(minute)}-{i}",
