@@ -32,7 +32,7 @@ SHIPPED = ROOT / "infra" / "knative" / "rules" / "alert-rules.yaml"
 
 
 def test_shipped_rules_judge_a_window_and_watch_for_silence():
-    accuracy, silent = rulebook.load(SHIPPED)
+    accuracy, silent, dataset, prediction, labelled = rulebook.load(SHIPPED)
     assert isinstance(accuracy, rules.Rule) and isinstance(silent, rules.AbsenceRule)
     assert (accuracy.metric, accuracy.op, accuracy.threshold) == ("prediction_accuracy", "<", 0.3)
     assert (accuracy.window, accuracy.aggregation, accuracy.min_samples, accuracy.for_) == (
@@ -47,6 +47,15 @@ def test_shipped_rules_judge_a_window_and_watch_for_silence():
         timedelta(days=1),
         "model",
     )
+    # Inference monitoring's (docs/inference.md): two windows in a row, on its own samples.
+    for rule, metric in ((dataset, "dataset_drift"), (prediction, "feature_drifted")):
+        assert isinstance(rule, rules.Rule) and rule.metric == metric
+        assert rule.for_ == timedelta(minutes=5) and rule.match.labels["source"] == "inference"
+    assert prediction.match.labels["feature"] == "prediction"
+    assert isinstance(labelled, rules.Rule) and labelled.name == "LowAccuracy"
+    assert (labelled.metric, labelled.op, labelled.threshold) == ("prediction_accuracy", "<", 0.7)
+    (coverage,) = labelled.when.items()
+    assert (coverage[0], coverage[1].op, coverage[1].threshold) == ("label_coverage", ">=", 0.5)
 
 
 def commented_rules(text: str) -> str:
@@ -256,7 +265,10 @@ def test_check_rules_command(tmp_path):
     runner = CliRunner()
     good = runner.invoke(cli, ["check-rules", str(SHIPPED)])
     assert good.exit_code == 0
-    assert "2 rule(s) OK: LowPredictionAccuracy, ModelSilent" in good.output
+    assert (
+        "5 rule(s) OK: LowPredictionAccuracy, ModelSilent, DatasetDrift, PredictionDrift,"
+        " LowAccuracy" in good.output
+    )
     bad_path = tmp_path / "bad.yaml"
     bad_path.write_text("rules:\n  - {name: Broken, metric: m, op: '<', threshold: 1, for: x}\n")
     bad = runner.invoke(cli, ["check-rules", str(bad_path)])
