@@ -146,7 +146,7 @@ def _seed(ctx: Context, model: str, rows: int, per_block: int, start: datetime) 
     spacing = 300.0 / max(1, calls // 5)  # about five windows
     with psycopg.connect(ctx.database_url) as conn:
         days = sorted({(start + timedelta(seconds=spacing * calls)).date(), start.date()})
-        conn.execute("SELECT ensure_inference_partitions(%s::date[])", (days,))
+        conn.execute("SELECT ensure_daily_partitions('inference_blocks', %s::date[])", (days,))
         conn.execute(
             "INSERT INTO inference_models (model) VALUES (%s) ON CONFLICT DO NOTHING", (model,)
         )

@@ -42,7 +42,8 @@ def _seed(ctx: Context, rows: int) -> list[str]:
     ids: list[str] = []
     span = 7200.0 / rows
     with psycopg.connect(ctx.database_url) as conn:
-        conn.execute("SELECT ensure_inference_partitions(%s::date[])", ([START.date()],))
+        days = ([START.date()],)
+        conn.execute("SELECT ensure_daily_partitions('inference_blocks', %s::date[])", days)
         conn.execute("INSERT INTO inference_models (model) VALUES (%s)", (MODEL,))
         copy_sql = (
             "COPY inference_blocks (model, kind, time_min, time_max, rows, meta, features,"

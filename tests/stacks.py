@@ -70,7 +70,7 @@ class Stack:
         headers = {
             "ce-specversion": "1.0",
             "ce-type": type,
-            "ce-source": "/tests/e2e",
+            "ce-source": ce.pop("source", "/tests/e2e"),
             "ce-id": event_id,
             "content-type": "application/json",
             **{f"ce-{k}": v for k, v in ce.items()},
@@ -78,6 +78,12 @@ class Stack:
         response = httpx.post(self.ingress, headers=headers, content=json.dumps(data), timeout=10)
         assert response.status_code == 202, response.text
         return event_id
+
+    def tick_inference(self) -> str:
+        """A tick of the etl-schedule PingSource (the inference job), sent now: tests that start
+        the stack with `ping_every="1h"` choose when their windows are profiled."""
+        source = "/apis/v1/namespaces/modelstats/pingsources/etl-schedule"
+        return self.post({"source": "inference"}, type="dev.knative.sources.ping", source=source)
 
     def broker_counter(self, name: str, **labels: str) -> float:
         """A sample of the broker's /metrics (0 when the series does not exist yet)."""

@@ -4,7 +4,6 @@ stable version; each verdict and figure checked against scipy on the same rows."
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -16,8 +15,6 @@ from scipy import stats
 from modelstats.etl import jobs, runner
 from modelstats.etl.inference import datasets, monitors, references
 from modelstats.store import db
-from tests.clients import function_client
-from tests.configuration import configure
 
 W0 = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
 JOB = jobs.parse({"source": "inference"})
@@ -32,42 +29,36 @@ monitors:
 
 
 @pytest.fixture
-def ingest(clean_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    path = tmp_path / "monitors.yaml"
-    path.write_text(MONITORS)
-    configure(MONITORS_FILE=str(path))
-    monitors.reset()
-    with function_client("ingest", "functions/ingest/main.py") as client:
+def ingest(logged, monitors_file):
+    monitors_file(MONITORS)
 
-        def log(model: str, version: str, at: datetime, rows: dict[str, np.ndarray]) -> None:
-            count = len(next(iter(rows.values())))
-            records = [
-                {
-                    "id": f"{model}-{version}-{at.isoformat()}-{i}",
-                    "time": (at + timedelta(milliseconds=i)).isoformat(),
-                    "features": {
-                        k: v[i].item() if hasattr(v[i], "item") else v[i]
-                        for k, v in rows.items()
-                        if k != "prediction"
-                    },
-                    "prediction": rows["prediction"][i].item(),
-                }
-                for i in range(count)
-            ]
-            for first in range(0, count, 500):
-                headers = {
-                    "ce-specversion": "1.0",
-                    "ce-id": f"{model}-{at.isoformat()}-{first}",
-                    "ce-source": "/tests/drift",
-                    "ce-type": "modelstats.inference.logged",
-                    "content-type": "application/json",
-                }
-                data = {"model": model, "version": version, "records": records[first : first + 500]}
-                answer = client.post("/", headers=headers, content=json.dumps(data))
-                assert answer.status_code == 204, answer.text
+    def log(model: str, version: str, at: datetime, rows: dict[str, np.ndarray]) -> None:
+        count = len(next(iter(rows.values())))
+        records = [
+            {
+                "id": f"{model}-{version}-{at.isoformat()}-{i}",
+                "time": (at + timedelta(milliseconds=i)).isoformat(),
+                "features": {
+                    k: v[i].item() if hasattr(v[i], "item") else v[i]
+                    for k, v in rows.items()
+                    if k != "prediction"
+                },
+                "prediction": rows["prediction"][i].item(),
+            }
+            for i in range(count)
+        ]
+        for first in range(0, count, 500):
+            headers = {
+                "ce-specversion": "1.0",
+                "ce-id": f"{model}-{at.isoformat()}-{first}",
+                "ce-source": "/tests/drift",
+                "ce-type": "modelstats.inference.logged",
+                "content-type": "application/json",
+            }
+            data = {"model": model, "version": version, "records": records[first : first + 500]}
+            logged(headers, data)
 
-        yield log
-    monitors.reset()
+    return log
 
 
 def traffic(rng: np.random.Generator, rows: int, shift: float = 0.0, new_category: bool = False):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import numpy as np
 import psycopg
@@ -13,9 +12,6 @@ import pytest
 
 from modelstats.core.cloudevents import Event
 from modelstats.etl import jobs, runner
-from modelstats.etl.inference import monitors
-from tests.clients import function_client
-from tests.configuration import configure
 from tests.loggers import kserve_headers, v2_request, v2_response
 
 W0 = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
@@ -23,24 +19,9 @@ JOB = jobs.parse({"source": "inference"})
 
 
 @pytest.fixture
-def monitors_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    path = tmp_path / "monitors.yaml"
-    path.write_text("defaults: {window: 1m, lateness: 30s}\n")
-    configure(MONITORS_FILE=str(path))
-    monitors.reset()
-    yield path
-    monitors.reset()
-
-
-@pytest.fixture
-def ingest(clean_db: str, monitors_file: Path):
-    with function_client("ingest", "functions/ingest/main.py") as client:
-
-        def post(headers: dict[str, str], body: bytes) -> None:
-            answer = client.post("/", headers=headers, content=body)
-            assert answer.status_code == 204, answer.text
-
-        yield post
+def ingest(logged, monitors_file):
+    monitors_file("defaults: {window: 1m, lateness: 30s}\n")
+    return logged
 
 
 class Traffic:

@@ -3,18 +3,13 @@ figure equal to scikit-learn's on the same joined rows, recomputed as labels arr
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import numpy as np
 import pytest
 from sklearn import metrics as sk
 
 from modelstats.etl import jobs, runner
-from modelstats.etl.inference import monitors
-from tests.clients import function_client
-from tests.configuration import configure
 from tests.loggers import kserve_headers, v2_request, v2_response
 
 W0 = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
@@ -30,20 +25,9 @@ monitors:
 
 
 @pytest.fixture
-def post(clean_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    path = tmp_path / "monitors.yaml"
-    path.write_text(MONITORS)
-    configure(MONITORS_FILE=str(path))
-    monitors.reset()
-    with function_client("ingest", "functions/ingest/main.py") as client:
-
-        def send(headers: dict[str, str], data: object) -> None:
-            body = data if isinstance(data, bytes) else json.dumps(data).encode()
-            answer = client.post("/", headers=headers, content=body)
-            assert answer.status_code == 204, answer.text
-
-        yield send
-    monitors.reset()
+def post(logged, monitors_file):
+    monitors_file(MONITORS)
+    return logged
 
 
 def event(type_: str, event_id: str) -> dict[str, str]:

@@ -41,18 +41,6 @@ def stored_rows(stack) -> int:
     return int(rows)
 
 
-def tick(stack) -> None:
-    """The etl-schedule PingSource's tick, sent now (the stack's own ticks wait an hour)."""
-    headers = {
-        "ce-specversion": "1.0",
-        "ce-id": str(uuid.uuid4()),
-        "ce-source": "/apis/v1/namespaces/modelstats/pingsources/etl-schedule",
-        "ce-type": "dev.knative.sources.ping",
-        "content-type": "application/json",
-    }
-    post(stack, headers, b'{"source": "inference"}')
-
-
 def test_logged_traffic_becomes_window_profiles_in_the_stats(tmp_path) -> None:
     rng = np.random.default_rng(3)
     # Half an hour ago: the window is closed already, so the next tick profiles it.
@@ -85,7 +73,7 @@ def test_logged_traffic_becomes_window_profiles_in_the_stats(tmp_path) -> None:
 
         # Requests and responses of fraud (18 + 17 rows), iris (2), churn (4).
         poll(lambda: stored_rows(stack) == 41, 30, "every logged row stored")
-        tick(stack)
+        stack.tick_inference()
         rows = poll(lambda: metric(stack, "fraud", "v3", "rows"), 30, "fraud's profile")
         # The call whose response was lost counts under v3 too: the version its endpoint's
         # other responses name.

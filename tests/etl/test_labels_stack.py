@@ -4,7 +4,6 @@ rules judge again (LowAccuracy fires once the late labels bring the accuracy dow
 
 from __future__ import annotations
 
-import uuid
 from datetime import timedelta
 
 import httpx
@@ -16,19 +15,6 @@ from modelstats.etl.windows import start_of
 from tests.stacks import poll, running_stack
 
 pytestmark = pytest.mark.slow
-
-
-def tick(stack) -> None:
-    """The etl-schedule PingSource's tick, now (the stack's own ticks wait an hour)."""
-    headers = {
-        "ce-specversion": "1.0",
-        "ce-id": str(uuid.uuid4()),
-        "ce-source": "/apis/v1/namespaces/modelstats/pingsources/etl-schedule",
-        "ce-type": "dev.knative.sources.ping",
-        "content-type": "application/json",
-    }
-    answer = httpx.post(stack.ingress, headers=headers, content=b'{"source": "inference"}')
-    assert answer.status_code == 202, answer.text
 
 
 def accuracy(stack) -> dict | None:
@@ -69,7 +55,7 @@ def test_late_labels_replace_a_window_s_accuracy_and_fire_its_alert(tmp_path) ->
             20,
             "the records delivered",
         )
-        tick(stack)
+        stack.tick_inference()
         first = poll(
             lambda: (m := accuracy(stack)) and "prediction_accuracy" in m and m,
             30,
@@ -96,7 +82,7 @@ def test_late_labels_replace_a_window_s_accuracy_and_fire_its_alert(tmp_path) ->
             20,
             "the late labels delivered",
         )
-        tick(stack)
+        stack.tick_inference()
         replaced = poll(
             lambda: (m := accuracy(stack)) and m["prediction_accuracy"]["last_value"] == 0.5 and m,
             30,
@@ -110,7 +96,7 @@ def test_late_labels_replace_a_window_s_accuracy_and_fire_its_alert(tmp_path) ->
         with Reporter(stack.ingress, source="/tests/labels-fix") as reporter:
             reporter.label("fraud", ids[30], 1, time=at + timedelta(minutes=3))
             assert reporter.flush(timeout=20)
-        tick(stack)
+        stack.tick_inference()
         fixed = poll(
             lambda: (
                 (m := accuracy(stack)) and m["prediction_accuracy"]["last_value"] == 21 / 40 and m

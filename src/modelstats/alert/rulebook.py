@@ -6,9 +6,7 @@ and again whenever the file changes. `modelstats check-rules FILE` runs the same
 
 from __future__ import annotations
 
-import logging
 import os
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +14,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from modelstats.alert.rules import AbsenceRule, AnyRule, Rule
+from modelstats.core.configfile import WatchedFile
 from modelstats.core.errors import ConfigError
 from modelstats.core.settings import get_settings
-
-log = logging.getLogger("modelstats.rules")
 
 
 class RulesFile(BaseModel):
@@ -93,48 +90,13 @@ def load(path: str | os.PathLike[str]) -> list[AnyRule]:
     return parse(text, origin=os.fspath(path))
 
 
-class _Cache:
-    """The rules of this process, reloaded when the file changes (a ConfigMap update).
-
-    The first load must succeed: until then every request fails with the ConfigError (HTTP 500)
-    and /healthz keeps the revision unready. A later edit of the same file that does not
-    validate is logged and the last good rules stay in force.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._key: tuple[str, int, int] | None = None
-        self._good: tuple[str, list[AnyRule]] | None = None  # path, rules
-        self._error: ConfigError | None = None
-
-    def get(self) -> list[AnyRule]:
-        path = get_settings().alert_rules_file
-        try:
-            stat = os.stat(path)
-            key = (path, stat.st_mtime_ns, stat.st_size)
-        except OSError:
-            key = (path, -1, -1)
-        with self._lock:
-            if key != self._key:
-                self._key = key
-                try:
-                    self._good, self._error = (path, load(path)), None
-                except ConfigError as error:
-                    if self._good is not None and self._good[0] == path:
-                        log.error("keeping the previous alert rules: %s", error)
-                    else:
-                        self._good, self._error = None, error
-            if self._good is None:
-                assert self._error is not None
-                raise self._error
-            return self._good[1]
-
-    def clear(self) -> None:
-        with self._lock:
-            self._key = self._good = self._error = None
-
-
-_cache = _Cache()
+# The rules of this process, reloaded when the file changes (a ConfigMap update). The first load
+# must succeed: until then every request fails with the ConfigError (HTTP 500) and /healthz keeps
+# the revision unready. A later edit that does not validate is logged, and the last good rules
+# stay in force (core/configfile.py).
+_cache: WatchedFile[list[AnyRule]] = WatchedFile(
+    lambda: get_settings().alert_rules_file, load, "alert rules"
+)
 
 
 def current() -> list[AnyRule]:

@@ -6,7 +6,15 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from modelstats.client.core import Batcher, Counters, encode_label, encode_record, encode_report
+from modelstats.client.core import (
+    REPORTS,
+    Batcher,
+    Counters,
+    Envelope,
+    encode_label,
+    encode_record,
+    encode_report,
+)
 
 
 class BufferedReports:
@@ -25,10 +33,7 @@ class BufferedReports:
         time: datetime | str | None = None,
     ) -> None:
         """Buffer one report (BadInput, naming the field, if ingest would refuse it)."""
-        full = self._batcher.add(encode_report(model, version, metrics, labels, time))
-        self._ensure_started()
-        if full:
-            self._poke()
+        self._buffer(REPORTS, encode_report(model, version, metrics, labels, time))
 
     def log_inference(
         self,
@@ -44,13 +49,9 @@ class BufferedReports:
     ) -> None:
         """Buffer one inference record (a `modelstats.inference.logged` row): its `id` is how a
         label finds it later. BadInput, naming the field, if ingest would refuse it."""
-        envelope, item = encode_record(
-            model, id, features, prediction, version, score, latency_ms, time
+        self._buffer(
+            *encode_record(model, id, features, prediction, version, score, latency_ms, time)
         )
-        full = self._batcher.add(item, envelope)
-        self._ensure_started()
-        if full:
-            self._poke()
 
     def label(self, model: str, id: str, label: Any, *, time: datetime | str | None = None) -> None:
         """Buffer one label: the truth about the logged row `id` of `model` (its event id for
@@ -58,7 +59,9 @@ class BufferedReports:
         `time` (default now). Labels of one model travel together, up to
         `max_reports_per_event` in an event. BadInput, naming the field, if ingest would refuse
         it."""
-        envelope, item = encode_label(model, id, label, time)
+        self._buffer(*encode_label(model, id, label, time))
+
+    def _buffer(self, envelope: Envelope, item: bytes) -> None:
         full = self._batcher.add(item, envelope)
         self._ensure_started()
         if full:

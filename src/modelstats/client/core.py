@@ -108,6 +108,17 @@ def _plain_number(value: Any) -> Any:
     return value
 
 
+def _stamp(time: datetime | str | None, now: datetime, what: str) -> str:
+    """A time as RFC 3339: the one given (a datetime with its timezone), else now."""
+    if time is None:
+        return timestamps.format(now)
+    if isinstance(time, datetime):
+        if time.tzinfo is None:
+            raise BadInput(f"{what}.time", "a datetime needs a timezone, e.g. datetime.now(UTC)")
+        return timestamps.format(time)
+    return time
+
+
 def encode_report(
     model: str,
     version: str,
@@ -119,16 +130,12 @@ def encode_report(
     encoded as compact JSON. Without a time it is stamped now: a report sent after a broker
     outage keeps the moment it was made. Numbers that are not floats (numpy's) become floats."""
     now = timestamps.now()
-    if isinstance(time, datetime):
-        if time.tzinfo is None:
-            raise BadInput("report.time", "a datetime needs a timezone, e.g. datetime.now(UTC)")
-        time = timestamps.format(time)
     if not isinstance(metrics, Mapping):
         raise BadInput("report.metrics", "must be a mapping of metric names to numbers")
     raw: dict[str, Any] = {
         "model": model,
         "version": version,
-        "time": timestamps.format(now) if time is None else time,
+        "time": _stamp(time, now, "report"),
         "metrics": {
             name: value if type(value) in _PLAIN else _plain_number(value)
             for name, value in metrics.items()
@@ -163,15 +170,11 @@ def encode_record(
     """One inference record validated with ingest's own rules (BadInput naming
     `record.<field>`), encoded, with the envelope of its model and version."""
     now = timestamps.now()
-    if isinstance(time, datetime):
-        if time.tzinfo is None:
-            raise BadInput("record.time", "a datetime needs a timezone, e.g. datetime.now(UTC)")
-        time = timestamps.format(time)
     if not isinstance(features, Mapping):
         raise BadInput("record.features", "must be a mapping of feature names to values")
     record: dict[str, Any] = {
         "id": row_id,
-        "time": timestamps.format(now) if time is None else time,
+        "time": _stamp(time, now, "record"),
         "features": {name: _json_value(value) for name, value in features.items()},
         "prediction": _json_value(prediction),
     }
@@ -197,14 +200,10 @@ def encode_label(
     """One label validated with ingest's own rules (BadInput naming `label.<field>`), encoded,
     with the envelope of its model."""
     now = timestamps.now()
-    if isinstance(time, datetime):
-        if time.tzinfo is None:
-            raise BadInput("label.time", "a datetime needs a timezone, e.g. datetime.now(UTC)")
-        time = timestamps.format(time)
     item = {
         "id": row_id,
         "label": _json_value(value),
-        "time": timestamps.format(now) if time is None else time,
+        "time": _stamp(time, now, "label"),
     }
     try:
         labels.parse_labels({"model": model, "labels": [item]}, now, now, get_settings())

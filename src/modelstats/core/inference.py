@@ -62,6 +62,29 @@ def row_id(value: object, field: str) -> str:
     return check_text(value, field)
 
 
+def batch(
+    data: object, key: str, field: str, settings: Settings
+) -> tuple[str, str | None, list[Any]]:
+    """The model, the optional version and the list under `key` of `{"model", "version"?,
+    key: [...]}` (records, labels), checked: at most `max_rows` items, no other field."""
+    if not isinstance(data, dict):
+        raise BadInput(field, f'expected {{"model", "version"?, "{key}": [...]}}')
+    unknown = set(data) - {"model", "version", key}
+    if unknown:
+        raise BadInput(f"{field}.{sorted(unknown)[0]}", "unknown field")
+    limit = settings.max_name_length
+    model = reports.check_name(data.get("model"), f"{field}.model", limit)
+    version = data.get("version")
+    if version is not None:
+        version = reports.check_name(version, f"{field}.version", limit)
+    items = data.get(key)
+    if not isinstance(items, list) or not items:
+        raise BadInput(f"{field}.{key}", f"must be a non-empty list of {key}")
+    if len(items) > settings.max_rows:
+        raise BadInput(f"{field}.{key}", f"more than {settings.max_rows} {key} in one event")
+    return model, version, items
+
+
 def _optional_number(raw: dict[str, Any], key: str, field: str) -> float:
     value = raw.get(key)
     if value is None:
@@ -75,21 +98,7 @@ def parse_records(
     data: object, default_time: datetime, now: datetime, settings: Settings, field: str = "data"
 ) -> Records:
     """Validate `{"model", "version"?, "records": [...]}`; BadInput names the first bad field."""
-    if not isinstance(data, dict):
-        raise BadInput(field, 'expected {"model", "version", "records": [...]}')
-    unknown = set(data) - {"model", "version", "records"}
-    if unknown:
-        raise BadInput(f"{field}.{sorted(unknown)[0]}", "unknown field")
-    limit = settings.max_name_length
-    model = reports.check_name(data.get("model"), f"{field}.model", limit)
-    version = data.get("version")
-    if version is not None:
-        version = reports.check_name(version, f"{field}.version", limit)
-    raw = data.get("records")
-    if not isinstance(raw, list) or not raw:
-        raise BadInput(f"{field}.records", "must be a non-empty list of records")
-    if len(raw) > settings.max_rows:
-        raise BadInput(f"{field}.records", f"more than {settings.max_rows} records in one event")
+    model, version, raw = batch(data, "records", field, settings)
     ids: list[str] = []
     seen: set[str] = set()
     times: list[datetime] = []
@@ -115,7 +124,7 @@ def parse_records(
             raise BadInput(f"{where}.features", "must be a non-empty object of feature values")
         for name in features:
             if name not in names:
-                check_name(name, f"{where}.features.{name}", limit)
+                check_name(name, f"{where}.features.{name}", settings.max_name_length)
                 names[name] = None
                 if len(names) > settings.max_features:
                     raise BadInput(

@@ -19,7 +19,7 @@ from datetime import datetime
 from modelstats.core import reports
 from modelstats.core.columns import check_text, number_text
 from modelstats.core.errors import BadInput
-from modelstats.core.inference import row_id
+from modelstats.core.inference import batch, row_id
 from modelstats.core.settings import Settings
 
 _KEYS = frozenset({"id", "label", "time"})
@@ -55,21 +55,7 @@ def parse_labels(
     data: object, default_time: datetime, now: datetime, settings: Settings, field: str = "data"
 ) -> Labels:
     """Validate `{"model", "version"?, "labels": [...]}`; BadInput names the first bad field."""
-    if not isinstance(data, dict):
-        raise BadInput(field, 'expected {"model", "labels": [{"id", "label"}, ...]}')
-    unknown = set(data) - {"model", "version", "labels"}
-    if unknown:
-        raise BadInput(f"{field}.{sorted(unknown)[0]}", "unknown field")
-    limit = settings.max_name_length
-    model = reports.check_name(data.get("model"), f"{field}.model", limit)
-    version = data.get("version")
-    if version is not None:
-        version = reports.check_name(version, f"{field}.version", limit)
-    raw = data.get("labels")
-    if not isinstance(raw, list) or not raw:
-        raise BadInput(f"{field}.labels", "must be a non-empty list of labels")
-    if len(raw) > settings.max_rows:
-        raise BadInput(f"{field}.labels", f"more than {settings.max_rows} labels in one event")
+    model, version, raw = batch(data, "labels", field, settings)
     labels = Labels(model, version, [], [], [], [])
     for i, item in enumerate(raw):
         where = f"{field}.labels[{i}]"

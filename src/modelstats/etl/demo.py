@@ -7,11 +7,12 @@ as a `modelstats.inference.logged` event: features `amount` (log-normal), `count
 BE), `age`; the model flags a call when the amount is large and the country is NL, the pattern
 it was trained on. From minute 30 to 59 of every hour (UTC) the traffic drifts: amounts grow,
 BE takes half of the calls, and the fraud moves (BE's large amounts are it, NL's no longer
-are), so its accuracy falls from about 0.97 to about 0.6. `{"source": "demo", "part": "labels"}` sends, as a
-`modelstats.label.reported` event, the truth about the calls logged `delay` earlier (9 in 10 of
-them; the others never get a label). The calls of a tick depend only on the model and the
-tick's minute, so the labels part can name them again, and a redelivered ping sends the same
-event (the same id: ingest keeps it once).
+are), so its accuracy falls from about 0.97 to about 0.6.
+
+`{"source": "demo", "part": "labels"}` sends, as a `modelstats.label.reported` event, the truth
+about the calls logged `delay` earlier (9 in 10 of them; the others never get a label). The
+calls of a tick depend only on the model and the tick's minute, so the labels part can name
+them again, and a redelivered ping sends the same event (the same id: ingest keeps it once).
 """
 
 from __future__ import annotations

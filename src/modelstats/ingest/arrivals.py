@@ -44,6 +44,7 @@ class ArrivalStore(Generic[Content]):
             max_weight=max_weight,
             writers=writers,
         )
+        self._models: set[str] = set()
 
     async def store(self, event: Event, content: Content, received_at: datetime, size: int) -> bool:
         """Keep the event's content; False when it was kept before (a redelivery)."""
@@ -56,6 +57,15 @@ class ArrivalStore(Generic[Content]):
 
     async def keep(self, conn: psycopg.AsyncConnection[Any], new: list[Arrival[Content]]) -> None:
         raise NotImplementedError
+
+    async def register_models(self, conn: psycopg.AsyncConnection[Any], models: set[str]) -> None:
+        """Record the models an event names (`inference_models`: the inference job works per
+        model), each once per process."""
+        new = sorted(models - self._models)
+        if new:
+            async with conn.transaction():
+                await conn.execute(queries.get("inference", "ensure_models"), (new,))
+            self._models.update(new)
 
     def forget_caches(self) -> None:
         """A CheckViolation may mean a partition was dropped under us: forget what is cached."""

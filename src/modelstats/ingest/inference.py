@@ -48,7 +48,6 @@ class InferenceStore(ArrivalStore[Block]):
     def __init__(self) -> None:
         super().__init__()
         self._days: set[date] = set()
-        self._models: set[str] = set()
 
     def forget_caches(self) -> None:
         self._days.clear()
@@ -67,11 +66,7 @@ class InferenceStore(ArrivalStore[Block]):
             async with conn.transaction():
                 await conn.execute(queries.get("inference", "ensure_partitions"), (new_days,))
             self._days.update(new_days)
-        models = sorted({arrival.content.model for arrival in arrivals} - self._models)
-        if models:
-            async with conn.transaction():
-                await conn.execute(queries.get("inference", "ensure_models"), (models,))
-            self._models.update(models)
+        await self.register_models(conn, {arrival.content.model for arrival in arrivals})
 
     async def keep(self, conn: psycopg.AsyncConnection[Any], new: list[Arrival[Block]]) -> None:
         """The new events' blocks, those of one model and kind merged."""

@@ -23,19 +23,11 @@ from modelstats.store import queries
 
 
 class LabelStore(ArrivalStore[Labels]):
-    def __init__(self) -> None:
-        super().__init__()
-        self._models: set[str] = set()
-
     async def prepare(
         self, conn: psycopg.AsyncConnection[Any], arrivals: list[Arrival[Labels]]
     ) -> None:
         """The labels' models are registered as logged rows' are: the job cleans up per model."""
-        models = sorted({arrival.content.model for arrival in arrivals} - self._models)
-        if models:
-            async with conn.transaction():
-                await conn.execute(queries.get("inference", "ensure_models"), (models,))
-            self._models.update(models)
+        await self.register_models(conn, {arrival.content.model for arrival in arrivals})
 
     async def keep(self, conn: psycopg.AsyncConnection[Any], new: list[Arrival[Labels]]) -> None:
         latest: dict[tuple[str, str], tuple[str, float | None, Any]] = {}

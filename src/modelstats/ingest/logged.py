@@ -19,14 +19,13 @@ for records, the data's `version`. Loggers copy the model's request content type
 
 from __future__ import annotations
 
-import json
 from array import array
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from modelstats.core import contract, inference, reports, surrogates
-from modelstats.core.cloudevents import TOO_DEEP, Event
+from modelstats.core import cloudevents, contract, inference, reports
+from modelstats.core.cloudevents import Event
 from modelstats.core.columns import Columns
 from modelstats.core.errors import BadInput
 from modelstats.core.inference import CALL, ID, LATENCY, RECORD, REQUEST, RESPONSE, TIME, VERSION
@@ -93,15 +92,7 @@ def _data(event: Event) -> Any:
     """The body as JSON whatever its content type (a logger copies the model's)."""
     data = event.data
     if isinstance(data, bytes | bytearray):
-        try:
-            value = json.loads(data)
-        except (ValueError, UnicodeDecodeError) as error:
-            raise BadInput("data", f"not valid JSON: {error}") from None
-        except RecursionError:
-            raise BadInput("data", TOO_DEEP) from None
-        if surrogates.may_hold(bytes(data)):
-            surrogates.check(value, "data")
-        return value
+        return cloudevents.json_data(bytes(data))
     if data is None:
         raise BadInput("data", "the event carries no body")
     return data

@@ -107,16 +107,22 @@ def _parquet(path: Path, where: str) -> dict[str, list[Any]]:
         raise BadInput(where, f"not a readable Parquet file: {error}") from None
 
 
+def _file(path: Path, kinds: tuple[str, ...]) -> tuple[str, bytes]:
+    """The file's format (by its suffix, one of `kinds`) and its bytes."""
+    kind = FORMATS.get(path.suffix.lower())
+    if kind not in kinds:
+        suffixes = sorted(suffix for suffix, found in FORMATS.items() if found in kinds)
+        raise BadInput(str(path), f"unknown format; expected a file ending in one of {suffixes}")
+    try:
+        return kind, path.read_bytes()
+    except OSError as error:
+        raise BadInput(str(path), error.strerror or "cannot be read") from None
+
+
 def read(path: Path) -> Dataset:
     """The dataset in `path`, by its suffix; BadInput naming the file (and line) if unusable."""
     where = str(path)
-    kind = FORMATS.get(path.suffix.lower())
-    if kind is None:
-        raise BadInput(where, f"unknown format; expected one of {sorted(FORMATS)}")
-    try:
-        content = path.read_bytes()
-    except OSError as error:
-        raise BadInput(where, error.strerror or "cannot be read") from None
+    kind, content = _file(path, ("csv", "jsonl", "parquet"))
     if kind == "csv":
         table = _csv(content, where)
     elif kind == "jsonl":
@@ -147,13 +153,7 @@ def read_labels(path: Path) -> list[LabelRow]:
     """The labels of a CSV (columns id, label, time optional) or JSON lines file. Ids stay
     text; a CSV label that parses as a number is one."""
     where = str(path)
-    kind = FORMATS.get(path.suffix.lower())
-    if kind not in ("csv", "jsonl"):
-        raise BadInput(where, "labels come in a .csv or .jsonl file")
-    try:
-        content = path.read_bytes()
-    except OSError as error:
-        raise BadInput(where, error.strerror or "cannot be read") from None
+    kind, content = _file(path, ("csv", "jsonl"))
     if kind == "jsonl":
         table = _jsonl(content, where)
     else:

@@ -84,47 +84,6 @@ CREATE TABLE inference_reference_sketches (
     FOREIGN KEY (model, version) REFERENCES inference_references ON DELETE CASCADE
 );
 
-CREATE FUNCTION ensure_inference_partitions(days date[]) RETURNS integer
-LANGUAGE plpgsql AS $$
-DECLARE
-    day date;
-    created integer := 0;
-    name text;
-BEGIN
-    PERFORM pg_advisory_xact_lock(hashtext('modelstats.inference_partitions'));
-    FOREACH day IN ARRAY days LOOP
-        name := 'inference_blocks_' || to_char(day, 'YYYYMMDD');
-        IF to_regclass(name) IS NULL THEN
-            EXECUTE format(
-                'CREATE TABLE %I PARTITION OF inference_blocks FOR VALUES FROM (%L) TO (%L)',
-                name, day::timestamp AT TIME ZONE 'UTC', (day + 1)::timestamp AT TIME ZONE 'UTC');
-            created := created + 1;
-        END IF;
-    END LOOP;
-    RETURN created;
-END
-$$;
-
-CREATE FUNCTION drop_inference_partitions_before(cutoff date) RETURNS SETOF text
-LANGUAGE plpgsql AS $$
-DECLARE
-    part record;
-BEGIN
-    PERFORM pg_advisory_xact_lock(hashtext('modelstats.inference_partitions'));
-    FOR part IN
-        SELECT c.relname
-        FROM pg_inherits i
-        JOIN pg_class c ON c.oid = i.inhrelid
-        WHERE i.inhparent = 'inference_blocks'::regclass
-          AND c.relname ~ '^inference_blocks_[0-9]{8}$'
-          AND to_date(substr(c.relname, 18), 'YYYYMMDD') + 1 <= cutoff
-        ORDER BY c.relname
-    LOOP
-        EXECUTE format('DROP TABLE %I', part.relname);
-        RETURN NEXT part.relname;
-    END LOOP;
-END
-$$;
 
 -- The truth about logged rows, learnt later (modelstats.label.reported): one per model and row
 -- id, the latest (by the time it was learnt) winning. A label may come before its row: it waits
@@ -160,20 +119,23 @@ CREATE TABLE inference_predictions (
 CREATE INDEX inference_predictions_id ON inference_predictions (model, id);
 CREATE INDEX inference_predictions_window ON inference_predictions (model, version, window_start);
 
-CREATE FUNCTION ensure_prediction_partitions(days date[]) RETURNS integer
+-- Daily partitions of a table partitioned by day (the two above), named <table>_YYYYMMDD,
+-- created on demand and dropped by whole days, as the samples' are (0001_store.sql).
+CREATE FUNCTION ensure_daily_partitions(parent text, days date[]) RETURNS integer
 LANGUAGE plpgsql AS $$
 DECLARE
     day date;
     created integer := 0;
     name text;
 BEGIN
-    PERFORM pg_advisory_xact_lock(hashtext('modelstats.prediction_partitions'));
+    PERFORM pg_advisory_xact_lock(hashtext('modelstats.partitions.' || parent));
     FOREACH day IN ARRAY days LOOP
-        name := 'inference_predictions_' || to_char(day, 'YYYYMMDD');
+        name := parent || '_' || to_char(day, 'YYYYMMDD');
         IF to_regclass(name) IS NULL THEN
             EXECUTE format(
-                'CREATE TABLE %I PARTITION OF inference_predictions FOR VALUES FROM (%L) TO (%L)',
-                name, day::timestamp AT TIME ZONE 'UTC', (day + 1)::timestamp AT TIME ZONE 'UTC');
+                'CREATE TABLE %I PARTITION OF %I FOR VALUES FROM (%L) TO (%L)',
+                name, parent, day::timestamp AT TIME ZONE 'UTC',
+                (day + 1)::timestamp AT TIME ZONE 'UTC');
             created := created + 1;
         END IF;
     END LOOP;
@@ -181,19 +143,19 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION drop_prediction_partitions_before(cutoff date) RETURNS SETOF text
+CREATE FUNCTION drop_daily_partitions_before(parent text, cutoff date) RETURNS SETOF text
 LANGUAGE plpgsql AS $$
 DECLARE
     part record;
 BEGIN
-    PERFORM pg_advisory_xact_lock(hashtext('modelstats.prediction_partitions'));
+    PERFORM pg_advisory_xact_lock(hashtext('modelstats.partitions.' || parent));
     FOR part IN
         SELECT c.relname
         FROM pg_inherits i
         JOIN pg_class c ON c.oid = i.inhrelid
-        WHERE i.inhparent = 'inference_predictions'::regclass
-          AND c.relname ~ '^inference_predictions_[0-9]{8}$'
-          AND to_date(substr(c.relname, 23), 'YYYYMMDD') + 1 <= cutoff
+        WHERE i.inhparent = parent::regclass
+          AND c.relname ~ ('^' || parent || '_[0-9]{8}$')
+          AND to_date(right(c.relname, 8), 'YYYYMMDD') + 1 <= cutoff
         ORDER BY c.relname
     LOOP
         EXECUTE format('DROP TABLE %I', part.relname);

@@ -1,7 +1,7 @@
 -- Logged inference rows (ingest) and the inference job's state (see migrations/0009_inference.sql).
 
 -- name: ensure_partitions
-SELECT ensure_inference_partitions(%s::date[])
+SELECT ensure_daily_partitions('inference_blocks', %s::date[])
 
 -- name: ensure_models
 INSERT INTO inference_models (model)
@@ -52,7 +52,7 @@ SET window_end = EXCLUDED.window_end, kind = EXCLUDED.kind, rows = EXCLUDED.rows
     squares = EXCLUDED.squares
 
 -- name: drop_partitions
-SELECT drop_inference_partitions_before(%s::date) AS dropped
+SELECT drop_daily_partitions_before('inference_blocks', %s::date) AS dropped
 
 -- name: call_rows
 -- How many request and record rows start in each span of a range: the run's row budget.
@@ -108,7 +108,7 @@ SET label = EXCLUDED.label, value = EXCLUDED.value, time = EXCLUDED.time,
 WHERE EXCLUDED.time >= kept.time
 
 -- name: ensure_prediction_partitions
-SELECT ensure_prediction_partitions(%s::date[])
+SELECT ensure_daily_partitions('inference_predictions', %s::date[])
 
 -- name: copy_predictions
 COPY inference_predictions (model, id, version, window_start, time, prediction, value, score)
@@ -151,4 +151,4 @@ SELECT count(*) FILTER (
 FROM gone
 
 -- name: drop_prediction_partitions
-SELECT drop_prediction_partitions_before(%s::date) AS dropped
+SELECT drop_daily_partitions_before('inference_predictions', %s::date) AS dropped
