@@ -223,12 +223,18 @@ def print_table(rows: list[Row]) -> None:
         )
 
 
-EVENT_LUA = """
+# Each wrk thread numbers itself (`tid`), so that event ids are unique across threads.
+THREADS_LUA = """
 local threads = 0
 function setup(thread)
   threads = threads + 1
   thread:set("tid", threads)
 end
+"""
+
+EVENT_LUA = (
+    THREADS_LUA
+    + """
 local counter = 0
 local body = [==[%(body)s]==]
 request = function()
@@ -242,6 +248,7 @@ request = function()
   return wrk.format("POST", nil, headers, body)
 end
 """
+)
 
 
 # wrk waits delay() ms after each answer before a connection's next request: random between 0

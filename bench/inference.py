@@ -34,19 +34,25 @@ from modelstats.ingest.logged import Block, meta_columns
 
 from .broker import _EVALUATED
 from .broker import SOURCE as METRIC_SOURCE
-from .common import Context, LocalStack, Row, database_now, event_lua, run_wrk, settled_count
+from .common import (
+    THREADS_LUA,
+    Context,
+    LocalStack,
+    Row,
+    database_now,
+    event_lua,
+    run_wrk,
+    settled_count,
+)
 from .ingest import _reports
 
 SOURCE = "/bench/inference"
 CLIENTS = 16
 FEATURES = 10
 
-LOGGER_LUA = """
-local threads = 0
-function setup(thread)
-  threads = threads + 1
-  thread:set("tid", threads)
-end
+LOGGER_LUA = (
+    THREADS_LUA
+    + """
 local counter = 0
 local request_body = [==[%(request)s]==]
 local response_body = [==[%(response)s]==]
@@ -69,6 +75,7 @@ request = function()
   return wrk.format("POST", nil, headers, response_body)
 end
 """
+)
 
 _STORED = """
 SELECT count(*), extract(epoch FROM max(received_at) - %s)
