@@ -127,3 +127,39 @@ def test_logged_records(client, clean_db) -> None:
     assert kept["kind"] == "record" and kept["meta"].text["id"] == ["r1", "r2"]
     assert kept["outputs"].text["prediction"] == ["stay", "leave"]
     assert kept["features"].text["plan"] == ["pro", None]
+
+
+@pytest.mark.parametrize(
+    ("data", "field"),
+    [
+        ({"model": "fraud", "labels": []}, "data.labels"),
+        ({"model": "fraud", "labels": [{"id": "a"}]}, "data.labels[0].label"),
+        ({"model": "fraud", "labels": [{"id": "a", "label": None}]}, "data.labels[0].label"),
+        ({"model": "fraud", "labels": [{"id": "", "label": 1}]}, "data.labels[0].id"),
+        (
+            {"model": "fraud", "labels": [{"id": "a", "label": 1, "when": "x"}]},
+            "data.labels[0].when",
+        ),
+        (
+            {"model": "fraud", "labels": [{"id": "a", "label": 1, "time": "soon"}]},
+            "data.labels[0].time",
+        ),
+        ({"labels": [{"id": "a", "label": 1}]}, "data.model"),
+        ({"model": "fraud", "labels": [{"id": "a", "label": 1}] * 10_001}, "data.labels"),
+    ],
+)
+def test_bad_labels_are_refused_naming_the_field_and_nothing_is_kept(
+    client, clean_db, data: object, field: str
+) -> None:
+    headers = {
+        "ce-specversion": "1.0",
+        "ce-id": "labels-1",
+        "ce-source": "/tests",
+        "ce-type": "modelstats.label.reported",
+        "content-type": "application/json",
+    }
+    answer = client.post("/", headers=headers, content=json.dumps(data))
+    assert answer.status_code == 400
+    assert answer.json()["field"] == field
+    with psycopg.connect(clean_db) as conn:
+        assert conn.execute("SELECT count(*) FROM inference_labels").fetchone() == (0,)
