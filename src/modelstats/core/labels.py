@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from modelstats.core import reports
 from modelstats.core.columns import check_text, number_text
@@ -23,6 +23,11 @@ from modelstats.core.inference import batch, row_id
 from modelstats.core.settings import Settings
 
 _KEYS = frozenset({"id", "label", "time"})
+
+# How long a model's labels may take to come (a monitor's `horizon`): until then a window's
+# accuracy may still change, and the dashboard calls it provisional.
+DEFAULT_HORIZON = timedelta(days=7)
+MIN_HORIZON, MAX_HORIZON = timedelta(minutes=1), timedelta(days=90)
 
 
 @dataclass

@@ -37,12 +37,10 @@ import numpy as np
 from scipy import stats
 from scipy.spatial import distance
 
+from modelstats.core.drift_methods import TESTS, THRESHOLDS
 from modelstats.etl import psi as psi_module
 from modelstats.etl.inference.frames import Column, is_text
 
-TESTS = ("ks", "chisquare", "z")
-DISTANCES = ("wasserstein", "jensenshannon", "psi", "hellinger")
-THRESHOLDS = {"ks": 0.05, "chisquare": 0.05, "z": 0.05} | dict.fromkeys(DISTANCES, 0.1)
 SMALL_REFERENCE = 1_000
 FEW_VALUES = 5
 PSI_EMPTY_SHARE = 1e-4

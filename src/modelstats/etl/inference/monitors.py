@@ -36,6 +36,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from modelstats.core import durations, timestamps
 from modelstats.core.configfile import WatchedFile, line_of, read_text
 from modelstats.core.errors import BadInput, ConfigError
+from modelstats.core.labels import DEFAULT_HORIZON, MAX_HORIZON, MIN_HORIZON
 from modelstats.core.settings import get_settings
 
 WHAT = "monitors file"
@@ -79,7 +80,7 @@ def _moment(value: object) -> datetime:
 
 Window = Annotated[timedelta, _duration(timedelta(minutes=1), timedelta(days=1), whole=True)]
 Lateness = Annotated[timedelta, _duration(timedelta(0), timedelta(days=1))]
-Horizon = Annotated[timedelta, _duration(timedelta(minutes=1), timedelta(days=90))]
+Horizon = Annotated[timedelta, _duration(MIN_HORIZON, MAX_HORIZON)]
 Moment = Annotated[datetime, BeforeValidator(_moment)]
 
 
@@ -139,7 +140,7 @@ class Settings(_Strict):
     drift: Drift = Field(default_factory=Drift)
     dataset_share: Annotated[float, Field(gt=0, le=1)] = 0.5
     vs: dict[Name, Name] = Field(default_factory=dict)
-    horizon: Horizon = timedelta(days=7)
+    horizon: Horizon = DEFAULT_HORIZON
 
     def feature_name(self, logged: str) -> str:
         return self.features.get(logged, logged)
