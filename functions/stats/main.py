@@ -16,7 +16,19 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from modelstats.core import timestamps
-from modelstats.stats import access, csv, dashboard, exported, listing, openapi, params, summaries
+from modelstats.stats import (
+    access,
+    accuracy,
+    csv,
+    dashboard,
+    drift,
+    exported,
+    listing,
+    openapi,
+    overview,
+    params,
+    summaries,
+)
 from modelstats.store import alert_history, deadletters
 from modelstats.web.responses import json_response
 from modelstats.web.routes import Route
@@ -45,6 +57,26 @@ async def model_stats(request: Request, path: dict[str, str]) -> Response:
 async def models(request: Request, path: dict[str, str]) -> Response:
     since, until = params.parse_models(request.query_params.multi_items(), timestamps.now())
     return json_response(await listing.models(since, until))
+
+
+async def drift_strip(request: Request, path: dict[str, str]) -> Response:
+    since, until = params.parse_range(request.query_params.multi_items(), timestamps.now())
+    model = params.check_name(path["model"], "model")
+    version = params.check_name(path["version"], "version")
+    return json_response(await drift.drift(model, version, since, until))
+
+
+async def accuracy_windows(request: Request, path: dict[str, str]) -> Response:
+    now = timestamps.now()
+    query = params.parse_accuracy(request.query_params.multi_items(), now)
+    model = params.check_name(path["model"], "model")
+    version = params.check_name(path["version"], "version")
+    return json_response(await accuracy.accuracy(model, version, query, now))
+
+
+async def models_overview(request: Request, path: dict[str, str]) -> Response:
+    since, until = params.parse_range(request.query_params.multi_items(), timestamps.now())
+    return json_response(await overview.overview(since, until))
 
 
 async def dead_letters(request: Request, path: dict[str, str]) -> Response:
@@ -83,10 +115,13 @@ ROUTES = [
     Route("/dashboard/{asset}", dashboard_file, public=True),  # its scripts and styles
     Route("/openapi.json", openapi_json),
     Route("/models", models),
+    Route("/overview", models_overview),
     Route("/dead-letters", dead_letters),
     Route("/alerts", alerts),
     Route("/stats/{model}", model_stats),
     Route("/stats/{model}/{version}", version_stats),
+    Route("/drift/{model}/{version}", drift_strip),
+    Route("/accuracy/{model}/{version}", accuracy_windows),
 ]
 
 

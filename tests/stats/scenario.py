@@ -73,23 +73,32 @@ ALERT_COLUMNS = (
 )
 
 
-def add_alert(conn: psycopg.Connection[Any], values: dict[str, Any], moves: list[tuple]) -> None:
-    """One alert of Mistral v2 (in `values["env"]`, prod by default) and its transitions."""
+def add_alert(
+    conn: psycopg.Connection[Any],
+    values: dict[str, Any],
+    moves: list[tuple],
+    model: str = "Mistral",
+    version: str = "v2",
+) -> None:
+    """One alert (of Mistral v2 unless said; in `values["env"]`, prod by default) and its
+    transitions."""
     labels = {
         "alertname": values["rule"],
-        "model": "Mistral",
-        "version": "v2",
+        "model": model,
+        "version": version,
         "metric": values["metric"],
         "severity": values["severity"],
         "env": values.get("env", "prod"),
     }
     row = conn.execute(
         f"INSERT INTO alerts ({ALERT_COLUMNS}) VALUES"
-        " (%s, %s, %s, 'Mistral', 'v2', %s, %s, %s, %s, %s, %s, %s, now(), now()) RETURNING id",
+        " (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, now(), now()) RETURNING id",
         (
             values["rule"],
             hashlib.sha256(json.dumps(labels, sort_keys=True).encode()).hexdigest()[:16],
             values["state"],
+            model,
+            version,
             values["metric"],
             Jsonb(labels),
             Jsonb({"summary": values["summary"]}),

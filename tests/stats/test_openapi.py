@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -12,7 +12,8 @@ from jsonschema import Draft202012Validator
 from modelstats.stats import openapi
 from modelstats.web import wrapper
 from tests.configuration import configure
-from tests.stats.samples import SOURCE, add_samples, client, hours_ago
+from tests.stats import inference_scenario
+from tests.stats.samples import SOURCE, add_samples, client, hours_ago, iso
 
 
 def _routes() -> list[Any]:
@@ -98,6 +99,12 @@ CASES = [
     ("/stats/{model}/{version}", "/stats/Mistral/v1?bucket=auto&since=7d"),
     ("/stats/{model}/{version}", "/stats/Mistral/v1?since=300d&until=200d"),  # last_sample
     ("/stats/{model}", "/stats/Mistral?bucket=auto&since=300d&until=200d"),
+    ("/drift/{model}/{version}", "/drift/Mistral/v1"),  # no inference figures: empty
+    ("/drift/{model}/{version}", "/drift/Mistral/v1?since=x"),
+    ("/drift/{model}/{version}", "/drift/Mistral/v7"),
+    ("/accuracy/{model}/{version}", "/accuracy/Mistral/v1?horizon=1d"),
+    ("/accuracy/{model}/{version}", "/accuracy/Mistral/v1?horizon=1y"),
+    ("/overview", "/overview?since=7d"),
     ("/", "/"),
     ("/dashboard/{asset}", "/dashboard/app.js"),
     ("/dashboard/{asset}", "/dashboard/app.css"),
@@ -116,7 +123,24 @@ def test_real_answers_validate_against_the_document(seeded: str) -> None:
     assert statuses == {200, 400, 404}
 
 
+def test_inference_answers_validate_against_the_document(clean_db: str) -> None:
+    scenario = inference_scenario.seed(clean_db, datetime.now(UTC))
+    document = openapi.document()
+    window = f"since={iso(scenario.since())}&until={iso(scenario.until())}"
+    with client() as http:
+        for pattern, url in [
+            ("/drift/{model}/{version}", f"/drift/fraud/v1?{window}"),
+            ("/drift/{model}/{version}", "/drift/fraud/v1?since=3d"),  # cells of 2 windows
+            ("/accuracy/{model}/{version}", f"/accuracy/fraud/v1?{window}"),
+            ("/overview", "/overview"),
+        ]:
+            response = http.get(url)
+            assert response.status_code == 200, response.text
+            _check(document, pattern, response)
+
+
 SAMPLES = {"since": "2h", "until": "now", "metric": "x", "bucket": "1h", "baseline": "v1"}
+SAMPLES["horizon"] = "3d"
 SAMPLES["state"] = "firing"  # /alerts: a comma-separated list, so no enum in its schema
 
 

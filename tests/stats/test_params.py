@@ -69,3 +69,24 @@ def test_alert_states_are_sorted_and_deduplicated():
     query = params.parse_alerts([("state", "pending, firing,pending")], NOW)
     assert query.states == ("firing", "pending")
     assert params.parse_alerts([], timestamps.now()).states is None
+
+
+def test_the_accuracy_horizon_defaults_to_the_monitors_and_keeps_its_bounds():
+    default = params.parse_accuracy([], NOW)
+    assert default.horizon == timedelta(days=7)
+    assert (default.since, default.until) == (NOW - timedelta(hours=24), NOW)
+    assert params.parse_accuracy([("horizon", "90d")], NOW).horizon == timedelta(days=90)
+    for text in ("30s", "91d", "", "7"):
+        with pytest.raises(BadInput) as caught:
+            params.parse_accuracy([("horizon", text)], NOW)
+        assert caught.value.field == "horizon"
+    with pytest.raises(BadInput) as caught:
+        params.parse_accuracy([("horizon", "1d"), ("horizon", "2d")], NOW)
+    assert caught.value.field == "horizon"
+
+
+def test_a_range_alone_takes_since_and_until_and_nothing_else():
+    assert params.parse_range([("since", "6h")], NOW) == (NOW - timedelta(hours=6), NOW)
+    with pytest.raises(BadInput) as caught:
+        params.parse_range([("label.env", "prod")], NOW)
+    assert caught.value.field == "label.env"

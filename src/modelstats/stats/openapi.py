@@ -10,6 +10,9 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from modelstats.core import durations
+from modelstats.core.labels import DEFAULT_HORIZON, MAX_HORIZON, MIN_HORIZON
+from modelstats.stats import inference_answers
 from modelstats.stats.answers import SCHEMAS, ref
 from modelstats.stats.dashboard import UPLOT_VERSION
 from modelstats.stats.params import (
@@ -190,6 +193,60 @@ PATHS: dict[str, Any] = {
             },
         }
     },
+    "/drift/{model}/{version}": {
+        "get": {
+            "summary": "Drift of a monitored model version, per window and per feature",
+            "description": "What the etl's inference job wrote (samples labelled"
+            " `source=inference`), laid out in cells of whole windows: per cell the windows'"
+            " drift_share and dataset_drift, and those without a reference or with too few"
+            " rows; per feature (most drifted first) and for the prediction, per cell the"
+            " method, the windows judged and drifted, and the most drifted figure.",
+            "parameters": [
+                _param("model", "The model name.", {"type": "string"}, "path"),
+                _param("version", "The version.", {"type": "string"}, "path"),
+                *_WINDOW_PARAMS,
+            ],
+            "responses": {
+                "200": _json(ref("Drift"), "The drift strip's data (empty without figures)."),
+                **_NOT_FOUND,
+                **_ERRORS,
+            },
+        }
+    },
+    "/accuracy/{model}/{version}": {
+        "get": {
+            "summary": "Accuracy (or regression errors) per window, with its label coverage",
+            "description": "The inference job's figures from labels, in cells of whole"
+            " windows; a window within the label horizon whose coverage is below 1 is"
+            " provisional: its figure may still change as labels come.",
+            "parameters": [
+                _param("model", "The model name.", {"type": "string"}, "path"),
+                _param("version", "The version.", {"type": "string"}, "path"),
+                *_WINDOW_PARAMS,
+                _param(
+                    "horizon",
+                    "How long the model's labels may take (its monitor's `horizon`), from"
+                    f" {durations.format(MIN_HORIZON)} to {durations.format(MAX_HORIZON)};"
+                    f" default {durations.format(DEFAULT_HORIZON)}.",
+                    {"type": "string"},
+                ),
+            ],
+            "responses": {
+                "200": _json(ref("Accuracy"), "The windows' figures."),
+                **_NOT_FOUND,
+                **_ERRORS,
+            },
+        }
+    },
+    "/overview": {
+        "get": {
+            "summary": "Every model version: traffic, last drift, last accuracy, alerts firing",
+            "description": "The versions with samples in the range, and those with an alert"
+            " firing now.",
+            "parameters": _WINDOW_PARAMS,
+            "responses": {"200": _json(ref("Overview"), "The models."), **_ERRORS},
+        }
+    },
     "/models": {
         "get": {
             "summary": "Models, their versions, metrics, sample counts, first and last seen",
@@ -294,7 +351,7 @@ def document() -> dict[str, Any]:
         },
         "paths": PATHS,
         "components": {
-            "schemas": SCHEMAS,
+            "schemas": {**SCHEMAS, **inference_answers.SCHEMAS},
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
         "security": [{"bearer": []}],

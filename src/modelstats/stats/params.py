@@ -1,9 +1,9 @@
 """Query strings of the stats API, parsed and checked: every problem names its parameter.
 
-One parser for every route (/stats, /models, /dead-letters, /alerts): times are RFC 3339,
-`now`, or a duration back from now (`15m`, `24h`, `7d`); the default window is the last 24
-hours; a `limit` is an integer from 1 to the route's maximum. Unknown parameters are rejected,
-so a typo never silently widens a query.
+One parser for every route (/stats, /models, /drift, /accuracy, /overview, /dead-letters,
+/alerts): times are RFC 3339, `now`, or a duration back from now (`15m`, `24h`, `7d`); the
+default window is the last 24 hours; a `limit` is an integer from 1 to the route's maximum.
+Unknown parameters are rejected, so a typo never silently widens a query.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 
 from modelstats.core import durations, timestamps
 from modelstats.core.errors import BadInput
+from modelstats.core.labels import DEFAULT_HORIZON, MAX_HORIZON, MIN_HORIZON
 from modelstats.core.settings import get_settings
 from modelstats.store.alert_history import STATES as ALERT_STATES
 
@@ -50,6 +51,13 @@ class StatsQuery:
     csv: bool = False
     exact: bool = False
     baseline: str | None = None
+
+
+@dataclass(frozen=True)
+class AccuracyQuery:
+    since: datetime
+    until: datetime
+    horizon: timedelta = DEFAULT_HORIZON
 
 
 @dataclass(frozen=True)
@@ -247,6 +255,31 @@ def parse_models(
     if _single(pairs, "until") is None:
         pairs.append(("until", timestamps.format(now + MODELS_AHEAD)))
     return parse_window(pairs, now, default=None)
+
+
+def parse_range(items: Iterable[tuple[str, str]], now: datetime) -> tuple[datetime, datetime]:
+    """`since` and `until` alone (/drift, /overview): the last 24 hours by default."""
+    pairs = list(items)
+    _reject_unknown(pairs, {"since", "until"}, labels=False)
+    since, until = parse_window(pairs, now)
+    assert since is not None
+    return since, until
+
+
+def parse_accuracy(items: Iterable[tuple[str, str]], now: datetime) -> AccuracyQuery:
+    """/accuracy: `since`, `until`, and `horizon`, how long the model's labels may take."""
+    pairs = list(items)
+    _reject_unknown(pairs, {"since", "until", "horizon"}, labels=False)
+    since, until = parse_window(pairs, now)
+    assert since is not None
+    text = _single(pairs, "horizon")
+    if text is None:
+        return AccuracyQuery(since, until)
+    horizon = durations.parse(text, "horizon")
+    if not MIN_HORIZON <= horizon <= MAX_HORIZON:
+        bounds = f"{durations.format(MIN_HORIZON)} to {durations.format(MAX_HORIZON)}"
+        raise BadInput("horizon", f"must be from {bounds}")
+    return AccuracyQuery(since, until, horizon)
 
 
 def parse_dead_letters(items: Iterable[tuple[str, str]], now: datetime) -> DeadLetterQuery:

@@ -167,3 +167,67 @@ FROM (
 ) newest
 ORDER BY time DESC, model, version, metric
 LIMIT %(limit)s
+
+-- name: inference_series
+-- A version's series of these metrics written by the etl's inference job (source=inference).
+SELECT id, metric, labels
+FROM series
+WHERE model = %(model)s AND version = %(version)s AND metric = ANY(%(metrics)s::text[])
+  AND labels @> '{"source": "inference"}'::jsonb
+ORDER BY id
+
+-- name: window_gap
+-- The smallest gap between two successive sample times of these series in the range, in
+-- seconds: the width of the windows they were written for (null for fewer than two).
+SELECT extract(epoch FROM min(t - previous))::float8 AS seconds
+FROM (
+    SELECT t, lag(t) OVER (ORDER BY t) AS previous
+    FROM (
+        SELECT DISTINCT s.time AS t
+        FROM samples s
+        WHERE s.series_id = ANY(%(ids)s::integer[]) AND s.time >= %(since)s AND s.time < %(until)s
+    ) AS times
+) AS gaps
+
+-- name: cells
+-- Per series and cell (%(cell)s wide, aligned on the epoch as the windows are): how many
+-- samples, their min, max and sum, and how many of them are below 1 from %(open_since)s on
+-- (a label coverage short of whole within the label horizon: a provisional window).
+SELECT s.series_id,
+       date_bin(%(cell)s::interval, s.time, '1970-01-01T00:00:00Z'::timestamptz) AS time,
+       count(*) AS n, min(s.value) AS lo, max(s.value) AS hi, sum(s.value) AS total,
+       count(*) FILTER (WHERE s.time >= %(open_since)s AND s.value < 1) AS open
+FROM samples s
+WHERE s.series_id = ANY(%(ids)s::integer[]) AND s.time >= %(since)s AND s.time < %(until)s
+GROUP BY 1, 2
+ORDER BY 2, 1
+
+-- name: newest_with_companion
+-- The newest sample in the range of each series of %(metrics)s, and the sample at the same
+-- time of its companion: the series of the paired metric in %(companions)s with the same
+-- model, version and labels (an accuracy's label coverage, a drift share's dataset verdict).
+SELECT r.model, r.version, r.metric, r.labels, l.time, l.value, c.value AS companion
+FROM unnest(%(metrics)s::text[], %(companions)s::text[]) AS m(metric, companion)
+JOIN series r ON r.metric = m.metric
+JOIN LATERAL (
+    SELECT s.time, s.value FROM samples s
+    WHERE s.series_id = r.id AND s.time >= %(since)s AND s.time < %(until)s
+    ORDER BY s.time DESC, s.value DESC LIMIT 1
+) l ON true
+LEFT JOIN series p
+  ON p.model = r.model AND p.version = r.version AND p.metric = m.companion
+ AND p.labels = r.labels
+LEFT JOIN LATERAL (
+    SELECT s.value FROM samples s
+    WHERE s.series_id = p.id AND s.time = l.time
+    ORDER BY s.value DESC LIMIT 1
+) c ON true
+ORDER BY r.model, r.version, r.metric, l.time
+
+-- name: inference_totals
+-- Each model version's sum over the range of its inference series of these metrics.
+SELECT r.model, r.version, r.metric, sum(s.value) AS total
+FROM series r
+JOIN samples s ON s.series_id = r.id AND s.time >= %(since)s AND s.time < %(until)s
+WHERE r.metric = ANY(%(metrics)s::text[]) AND r.labels @> '{"source": "inference"}'::jsonb
+GROUP BY 1, 2, 3
