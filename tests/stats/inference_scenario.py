@@ -60,11 +60,10 @@ class InferenceScenario:
 
     def value(self, metric: str, window: int, **labels: str) -> float | None:
         """The figure planted for one window, or None."""
-        wanted = {**SOURCE, **labels}
-        for model, version, name, held, moment, value in self.planted:
-            if (model, version, name) == (MODEL, VERSION, metric) and held == wanted:
-                if moment == self.starts[window]:
-                    return value
+        wanted = (MODEL, VERSION, metric, {**SOURCE, **labels}, self.starts[window])
+        for sample in self.planted:
+            if sample[:5] == wanted:
+                return sample[5]
         return None
 
 
