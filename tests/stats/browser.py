@@ -1,4 +1,5 @@
-"""Debian's chromium, headless, driven through chromedriver (no tests here).
+"""Debian's chromium, headless, driven through chromedriver, and what the dashboard's browser
+tests do with it: open a view, read it, hover, take screenshots (no tests here).
 
 Nothing is downloaded: Selenium is given both binaries, so Selenium Manager never runs. The
 flags keep chromium from calling home (background networking, component updates, sync), which
@@ -12,8 +13,10 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
@@ -83,3 +86,55 @@ def problems(driver: Any, allowed_statuses: tuple[int, ...] = ()) -> list[str]:
         if entry["level"] in ("SEVERE", "WARNING"):
             found.append(f"{entry['source']}: {text}")
     return found
+
+
+def utc(moment: datetime) -> str:
+    """A time as the page writes it."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def view(base: str, **params: str) -> str:
+    return f"{base}/?{urlencode(params)}"
+
+
+def open_view(driver: Any, url: str) -> None:
+    """Load the page and wait until it has drawn an answer (or asked for a token)."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    requests(driver)  # forget what earlier tests logged
+    problems(driver)
+    driver.get(url)
+    drawn = WebDriverWait(driver, 30).until(
+        lambda d: d.execute_script(
+            "const $ = (id) => document.getElementById(id);"
+            " if (!$('status')) return 'not the dashboard: ' + document.body.innerText;"
+            " return $('status').textContent || $('message').textContent"
+            " || (!$('token-form').hidden && 'token')"
+        )
+    )
+    assert not drawn.startswith("not the dashboard"), (url, drawn)
+
+
+def text(driver: Any, selector: str) -> str:
+    return str(driver.find_element("css selector", selector).text)
+
+
+def assert_only_own_requests_and_no_errors(driver: Any, base: str, statuses: tuple = ()) -> None:
+    sent = requests(driver)
+    assert sent, "the page made no request at all"
+    elsewhere = [r["url"] for r in sent if not r["url"].startswith(base + "/")]
+    assert not elsewhere, f"requests outside the stats function: {elsewhere}"
+    assert problems(driver, statuses) == []
+
+
+def hover(driver: Any, element: Any, x_offset: int = 0) -> None:
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    ActionChains(driver).move_to_element_with_offset(element, x_offset, 0).perform()
+
+
+def shot(driver: Any, directory: Path, name: str) -> Path:
+    path = directory / f"dashboard-{name}.png"
+    driver.save_screenshot(str(path))
+    print(f"screenshot: {path}")
+    return path

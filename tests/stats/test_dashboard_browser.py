@@ -9,20 +9,27 @@ views are left in the test's temporary directory (paths printed; run with -s to 
 from __future__ import annotations
 
 import json
-import os
 import re
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
 
 from tests.functions import function_process
 from tests.stats import browser
+from tests.stats.browser import (
+    assert_only_own_requests_and_no_errors,
+    hover,
+    open_view,
+    shot,
+    text,
+    utc,
+    view,
+)
 from tests.stats.samples import SOURCE, add_samples, iso
 from tests.stats.scenario import Scenario, add_alert, seed
 
@@ -31,79 +38,9 @@ pytestmark = pytest.mark.slow
 TOKEN = "dashboard-s3cret"
 
 
-@pytest.fixture(scope="module")
-def driver() -> Iterator[Any]:
-    why = browser.missing()
-    if why is not None:
-        # .ci/run installs chromium and asks for these tests: there, missing it is a failure.
-        if os.environ.get("MODELSTATS_REQUIRE_BROWSER") == "1":
-            pytest.fail(f"the browser tests must run (MODELSTATS_REQUIRE_BROWSER=1): {why}")
-        pytest.skip(why)
-    with browser.chromium() as chromium:
-        yield chromium
-
-
-@pytest.fixture(scope="module")
-def stats_url(database_url: str) -> Iterator[str]:
-    with function_process("stats", SOURCE, database_url, {"STATS_API_TOKEN": ""}) as url:
-        yield url
-
-
 @pytest.fixture
 def scenario(clean_db: str) -> Scenario:
     return seed(clean_db, datetime.now(UTC))
-
-
-def utc(moment: datetime) -> str:
-    """A time as the page writes it."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
-
-
-def view(base: str, **params: str) -> str:
-    return f"{base}/?{urlencode(params)}"
-
-
-def open_view(driver: Any, url: str) -> None:
-    """Load the page and wait until it has drawn an answer (or asked for a token)."""
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    browser.requests(driver)  # forget what earlier tests logged
-    browser.problems(driver)
-    driver.get(url)
-    drawn = WebDriverWait(driver, 30).until(
-        lambda d: d.execute_script(
-            "const $ = (id) => document.getElementById(id);"
-            " if (!$('status')) return 'not the dashboard: ' + document.body.innerText;"
-            " return $('status').textContent || $('message').textContent"
-            " || (!$('token-form').hidden && 'token')"
-        )
-    )
-    assert not drawn.startswith("not the dashboard"), (url, drawn)
-
-
-def text(driver: Any, selector: str) -> str:
-    return str(driver.find_element("css selector", selector).text)
-
-
-def assert_only_own_requests_and_no_errors(driver: Any, base: str, statuses: tuple = ()) -> None:
-    sent = browser.requests(driver)
-    assert sent, "the page made no request at all"
-    elsewhere = [r["url"] for r in sent if not r["url"].startswith(base + "/")]
-    assert not elsewhere, f"requests outside the stats function: {elsewhere}"
-    assert browser.problems(driver, statuses) == []
-
-
-def hover(driver: Any, element: Any, x_offset: int = 0) -> None:
-    from selenium.webdriver.common.action_chains import ActionChains
-
-    ActionChains(driver).move_to_element_with_offset(element, x_offset, 0).perform()
-
-
-def shot(driver: Any, directory: Path, name: str) -> Path:
-    path = directory / f"dashboard-{name}.png"
-    driver.save_screenshot(str(path))
-    print(f"screenshot: {path}")
-    return path
 
 
 def six_hours(scenario: Scenario, ahead: timedelta = timedelta(0)) -> dict[str, str]:

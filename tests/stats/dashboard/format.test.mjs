@@ -14,6 +14,7 @@ import {
   signed,
   unitOf,
   utc,
+  whole,
   withUnit,
 } from "../../../src/modelstats/stats/dashboard/format.js";
 
@@ -77,4 +78,10 @@ test("durations in the largest whole unit", () => {
   assert.equal(duration(300), "5m");
   assert.equal(duration(90), "90s");
   assert.equal(duration(3660), "61m");
+});
+
+test("counts are shown in full", () => {
+  assert.equal(whole(44730), "44,730");
+  assert.equal(whole(12), "12");
+  assert.equal(whole(null), "–");
 });

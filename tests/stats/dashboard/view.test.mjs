@@ -11,6 +11,7 @@ import {
   chartedMetrics,
   fittingRange,
   fromUtcInput,
+  rangeQuery,
   readView,
   settle,
   toUtcInput,
@@ -74,10 +75,14 @@ function catalogue() {
   ]);
 }
 
-test("settle: the first model, its newest version, no baseline, unless the URL chose", () => {
+test("settle: no model is the overview; a model gets its newest version, no baseline", () => {
   const view = readView("");
   settle(view, catalogue(), NOW);
-  assert.deepEqual([view.model, view.version, view.baseline], ["Mistral", "v2", null]);
+  assert.deepEqual([view.model, view.version, view.baseline], [null, null, null]);
+  assert.equal(view.range, DEFAULT_RANGE);
+  const model = readView("?model=Mistral");
+  settle(model, catalogue(), NOW);
+  assert.deepEqual([model.model, model.version, model.baseline], ["Mistral", "v2", null]);
   const chosen = readView("?model=Mistral&version=v1&baseline=v2");
   settle(chosen, catalogue(), NOW);
   assert.deepEqual([chosen.model, chosen.version, chosen.baseline], ["Mistral", "v1", "v2"]);
@@ -86,7 +91,10 @@ test("settle: the first model, its newest version, no baseline, unless the URL c
 test("settle: what the catalogue no longer has is replaced", () => {
   const view = readView("?model=Gone&version=v7&baseline=v8");
   settle(view, catalogue(), NOW);
-  assert.deepEqual([view.model, view.version, view.baseline], ["Mistral", "v2", null]);
+  assert.deepEqual([view.model, view.version, view.baseline], [null, null, null]);
+  const version = readView("?model=Mistral&version=v7&baseline=v8");
+  settle(version, catalogue(), NOW);
+  assert.deepEqual([version.model, version.version, version.baseline], ["Mistral", "v2", null]);
   const same = readView("?model=Mistral&version=v2&baseline=v2");
   settle(same, catalogue(), NOW);
   assert.equal(same.baseline, null); // a version is not its own baseline
@@ -105,6 +113,21 @@ test("the API query: the window, automatic buckets, metrics and labels", () => {
     ["since", "2026-01-01T00:00:00Z"],
     ["until", "2026-01-02T00:00:00Z"],
   ]);
+});
+
+test("the range alone, for /drift, /accuracy and /overview", () => {
+  assert.deepEqual(rangeQuery(readView("?range=6h&metric=a")), [["since", "6h"]]);
+  assert.deepEqual(rangeQuery(readView("?from=2026-01-01T00:00:00Z&to=2026-01-02T00:00:00Z")), [
+    ["since", "2026-01-01T00:00:00Z"],
+    ["until", "2026-01-02T00:00:00Z"],
+  ]);
+});
+
+test("a label horizon in the URL is kept for /accuracy and in links", () => {
+  const view = readView("?model=M&horizon=30m");
+  assert.equal(view.horizon, "30m");
+  assert.equal(viewQuery(view).get("horizon"), "30m");
+  assert.equal(readView("").horizon, null);
 });
 
 test("the custom range's fields: UTC as YYYY-MM-DD HH:MM, RFC 3339 in the URL", () => {

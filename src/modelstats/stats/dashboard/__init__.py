@@ -40,13 +40,18 @@ VENDORED = {
 OWN = (
     "index.html",
     "app.css",
+    "accuracy.js",
     "alerts.js",
     "app.js",
     "api.js",
     "charts.js",
     "controls.js",
     "format.js",
+    "grades.js",
+    "home.js",
+    "inference.js",
     "panels.js",
+    "strip.js",
     "view.js",
 )
 

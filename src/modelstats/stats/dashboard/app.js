@@ -1,15 +1,20 @@
 // The dashboard page: its state lives in the URL (so a link reproduces the view), it loads the
-// stats, alerts and dead letters of that state from the API and draws them.
+// stats, alerts and dead letters of that state from the API and draws them. Without a model in
+// the state it is the overview of every model (home.js); a monitored version's view adds its
+// drift strip and accuracy (inference.js).
 
 import * as api from "./api.js";
 import { chart, emptyChart } from "./charts.js";
 import { clock, duration, rfc3339, unitOf, utc } from "./format.js";
 import { fillSelect, labelSelects, mergedLabelsHint, metricBoxes } from "./controls.js";
-import { alertsPanel, healthPanel, summaryTable } from "./panels.js";
+import { drawOverview } from "./home.js";
+import { fetchInference, inferencePart, isMonitored } from "./inference.js";
+import { alertsPanel, healthPanel, summary } from "./panels.js";
 import {
   apiQuery,
   chartedMetrics,
   fromUtcInput,
+  rangeQuery,
   readView,
   settle,
   toUtcInput,
@@ -25,6 +30,7 @@ let catalogue = new Map(); // model -> Map(version -> its /models entry)
 let charts = [];
 let zooms = []; // the views to go back to, newest last
 let loads = 0; // answers of a load that was superseded are dropped
+let notice = ""; // said once the overview is drawn (a link named a model that is gone)
 
 function writeState() {
   history.replaceState(null, "", `${location.pathname}?${viewQuery(state)}`);
@@ -43,9 +49,22 @@ function shownEntries() {
     .filter(Boolean);
 }
 
+function monitored() {
+  return isMonitored((catalogue.get(state.model) || new Map()).get(state.version));
+}
+
+// The link to one version's view (or, without a model, the overview), over the range shown.
+function versionLink(model, version) {
+  const target = { ...state, model, version, baseline: null, labels: [], metrics: [] };
+  return `?${viewQuery(target)}`;
+}
+
 function syncControls() {
   const versions = [...(catalogue.get(state.model) || new Map()).keys()];
-  fillSelect($("model"), [...catalogue.keys()], state.model);
+  document.body.className = state.model ? "model" : "home";
+  $("home").href = versionLink(null, null);
+  $("inference").hidden = !monitored();
+  fillSelect($("model"), [...catalogue.keys()], state.model, "all models");
   fillSelect($("version"), versions, state.version);
   const others = versions.filter((v) => v !== state.version);
   fillSelect($("baseline"), others, state.baseline, "none");
@@ -162,21 +181,9 @@ function drawCharts(shown, alerts, answer, since, until) {
 }
 
 function drawTable(shown, answer) {
-  const metrics = [...new Set(shown.flatMap((v) => Object.keys(v.entry.metrics)))].sort();
-  const rows = metrics.flatMap((metric) =>
-    shown
-      .filter((v) => v.entry.metrics[metric])
-      .map((v) => ({ metric, version: v.name, role: v.role, stats: v.entry.metrics[metric] })),
-  );
-  const sketch = answer.percentiles === "sketch";
-  $("table").replaceChildren(...(rows.length ? [summaryTable(rows, sketch, state.baseline)] : []));
-  const notes = [];
-  if (sketch) {
-    notes.push("≈ percentiles of this long range come from daily sketches, within 0.5% of the");
-    notes.push("exact value; the other numbers are exact.");
-  }
-  if (rows.length) notes.push("Hover a number for its exact value.");
-  $("table-note").textContent = notes.join(" ");
+  const { nodes, note } = summary(shown, answer.percentiles === "sketch", state.baseline);
+  $("table").replaceChildren(...nodes);
+  $("table-note").textContent = note;
 }
 
 function drawStats(answer, alerts) {
@@ -201,16 +208,51 @@ function failed(error) {
   say(error.message);
 }
 
-async function load() {
-  const generation = ++loads;
-  const [stats, alerts, health] = await Promise.allSettled([
-    fetchStats(),
-    fetchAlerts(),
+function drawHealth(health) {
+  $("health").replaceChildren(
+    health.status === "fulfilled"
+      ? healthPanel(health.value.dead_letters, DEAD_LETTER_LIMIT)
+      : document.createTextNode(health.reason.message),
+  );
+}
+
+async function loadOverview(generation) {
+  const [overview, health] = await Promise.allSettled([
+    api.get("overview", rangeQuery(state)),
     fetchHealth(),
   ]);
   if (generation !== loads) return;
-  const refused = [stats, alerts, health].find((r) => r.reason instanceof api.Unauthorized);
+  const refused = [overview, health].find((r) => r.reason instanceof api.Unauthorized);
   if (refused) return failed(refused.reason);
+  if (overview.status === "rejected") {
+    failed(overview.reason);
+  } else {
+    const [status, message] = drawOverview($("overview"), overview.value, versionLink);
+    $("status").textContent = status;
+    say(message || notice, "empty");
+    notice = "";
+  }
+  drawHealth(health);
+}
+
+async function load() {
+  const generation = ++loads;
+  if (!state.model) return loadOverview(generation);
+  const inference = monitored()
+    ? fetchInference(state.model, state.version, rangeQuery(state), state.horizon)
+    : null;
+  const [stats, alerts, health, figures] = await Promise.allSettled([
+    fetchStats(),
+    fetchAlerts(),
+    fetchHealth(),
+    inference,
+  ]);
+  if (generation !== loads) return;
+  const refused = [stats, alerts, health, figures].find(
+    (r) => r.reason instanceof api.Unauthorized,
+  );
+  if (refused) return failed(refused.reason);
+  if (inference) monitoredPart.show(figures);
   const alertList = alerts.status === "fulfilled" ? alerts.value.alerts : [];
   if (stats.status === "rejected") {
     failed(stats.reason);
@@ -226,12 +268,10 @@ async function load() {
         : document.createTextNode(alerts.reason.message),
     );
   }
-  $("health").replaceChildren(
-    health.status === "fulfilled"
-      ? healthPanel(health.value.dead_letters, DEAD_LETTER_LIMIT)
-      : document.createTextNode(health.reason.message),
-  );
+  drawHealth(health);
 }
+
+const monitoredPart = inferencePart({ drift: $("drift"), accuracy: $("accuracy") }, zoom);
 
 function zoom(fromSeconds, toSeconds) {
   zooms.push({ range: state.range, from: state.from, to: state.to });
@@ -262,14 +302,16 @@ async function start() {
     say("No samples are stored yet: send some metric events (see the README).", "empty");
     return;
   }
+  const asked = state.model;
   settle(state, catalogue);
+  if (asked && !state.model) notice = `no model ${asked}: every model is listed here`;
   update();
 }
 
 function wireSelects() {
   $("model").onchange = () => {
     Object.assign(state, {
-      model: $("model").value,
+      model: $("model").value || null,
       version: null,
       baseline: null,
       labels: [],
@@ -312,6 +354,14 @@ function wireRanges() {
   };
 }
 
+function wireHome() {
+  $("home").onclick = (event) => {
+    event.preventDefault();
+    Object.assign(state, { model: null, version: null, baseline: null, labels: [], metrics: [] });
+    update();
+  };
+}
+
 function wireToken() {
   $("token-button").onclick = () => askToken("");
   $("token-form").onsubmit = (event) => {
@@ -326,6 +376,7 @@ function wireToken() {
 function wire() {
   wireSelects();
   wireRanges();
+  wireHome();
   wireToken();
   $("refresh").onchange = () => {
     state.refresh = $("refresh").checked;
@@ -334,12 +385,12 @@ function wire() {
   let resizing;
   window.addEventListener("resize", () => {
     clearTimeout(resizing);
-    resizing = setTimeout(() => charts.forEach((c) => c.resize()), 150);
+    resizing = setTimeout(() => [...charts, monitoredPart].forEach((c) => c.resize()), 150);
   });
   // Only a range that ends now moves; a page in a background tab waits until it is seen.
   $("refresh-every").textContent = duration(state.refreshSeconds);
   setInterval(() => {
-    if (state.refresh && !state.from && !document.hidden && state.version) load();
+    if (state.refresh && !state.from && !document.hidden) load();
   }, state.refreshSeconds * 1000);
 }
 

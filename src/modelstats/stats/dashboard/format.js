@@ -10,6 +10,13 @@ export function fmt(value) {
   return FOUR_DIGITS.format(value);
 }
 
+// A count in full: "44,730".
+const WHOLE = new Intl.NumberFormat("en-US", { maximumFractionDigits: 0 });
+
+export function whole(value) {
+  return value === null || value === undefined ? "–" : WHOLE.format(value);
+}
+
 export function exact(value) {
   return value === null || value === undefined ? "–" : String(value);
 }

@@ -77,6 +77,27 @@ export function summaryTable(rows, sketch, baseline) {
   return table;
 }
 
+// The summary of the shown versions ([{name, role, entry}], the chosen one first): the table's
+// nodes (none when no metric has samples) and the note under it.
+export function summary(shown, sketch, baseline) {
+  const metrics = [...new Set(shown.flatMap((v) => Object.keys(v.entry.metrics)))].sort();
+  const rows = metrics.flatMap((metric) =>
+    shown
+      .filter((v) => v.entry.metrics[metric])
+      .map((v) => ({ metric, version: v.name, role: v.role, stats: v.entry.metrics[metric] })),
+  );
+  const notes = [];
+  if (sketch) {
+    notes.push("≈ percentiles of this long range come from daily sketches, within 0.5% of the");
+    notes.push("exact value; the other numbers are exact.");
+  }
+  if (rows.length) notes.push("Hover a number for its exact value.");
+  return {
+    nodes: rows.length ? [summaryTable(rows, sketch, baseline)] : [],
+    note: notes.join(" "),
+  };
+}
+
 // The alert's series: its version and metric, and the labels that tell it from its twins.
 function series(line, alert) {
   line.append(`${alert.version} ${alert.metric}`);

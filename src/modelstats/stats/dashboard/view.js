@@ -1,5 +1,6 @@
-// The view the page shows (model, version, baseline, range, labels, metrics, refresh), read from
-// and written to the page's URL, so that a link reproduces it.
+// The view the page shows (model, version, baseline, range, labels, metrics, refresh, label
+// horizon), read from and written to the page's URL, so that a link reproduces it. Without a
+// model it is the overview of every model, the home page.
 
 import { duration } from "./format.js";
 
@@ -37,6 +38,7 @@ export function readView(search) {
       .filter(([key]) => key.startsWith("label."))
       .map(([key, value]) => [key.slice("label.".length), value]),
     metrics: (query.get("metric") || "").split(",").filter(Boolean),
+    horizon: query.get("horizon") || null, // the API checks it and says so
     ...readRefresh(query.get("refresh")),
   };
 }
@@ -54,6 +56,7 @@ export function viewQuery(view) {
   }
   for (const [key, value] of view.labels) query.append(`label.${key}`, value);
   if (view.metrics.length) query.set("metric", view.metrics.join(","));
+  if (view.horizon) query.set("horizon", view.horizon);
   if (!view.refresh) query.set("refresh", "off");
   else if (view.refreshSeconds !== REFRESH_DEFAULT_SECONDS) {
     query.set("refresh", duration(view.refreshSeconds));
@@ -75,9 +78,10 @@ export function fittingRange(entry, now) {
 }
 
 // Defaults for whatever the URL left out or the catalogue (model -> version -> /models entry)
-// no longer has: the first model, its most recently seen version, no baseline, a fitting range.
+// no longer has: no model (the overview) unless one it has is named, then its most recently
+// seen version, no baseline, a fitting range.
 export function settle(view, catalogue, now = Date.now()) {
-  if (!catalogue.has(view.model)) view.model = catalogue.keys().next().value ?? null;
+  if (!catalogue.has(view.model)) view.model = null;
   const versions = catalogue.get(view.model) || new Map();
   if (!versions.has(view.version)) {
     view.version = versions.size ? newestVersion(versions).version : null;
@@ -99,15 +103,19 @@ export function chartedMetrics(view, known, sampled) {
 
 // The API's query for the view: its window, automatic buckets, metrics and label filters.
 export function apiQuery(view) {
-  const since = ["since", view.from || view.range]; // a duration back from now, or a time
-  const until = view.from ? [["until", view.to]] : []; // by default, now
   return [
-    since,
-    ...until,
+    ...rangeQuery(view),
     ["bucket", "auto"],
     ["metric", view.metrics.join(",")],
     ...view.labels.map(([key, value]) => [`label.${key}`, value]),
   ];
+}
+
+// The range alone, as /drift, /accuracy and /overview take it: since a duration back from now
+// or a time, until now unless a custom range says.
+export function rangeQuery(view) {
+  const since = ["since", view.from || view.range];
+  return view.from ? [since, ["until", view.to]] : [since];
 }
 
 // The custom range's fields hold UTC times as "YYYY-MM-DD HH:MM" (a browser's date-time input
