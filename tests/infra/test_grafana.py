@@ -27,7 +27,7 @@ from modelstats.core import cloudevents, timestamps
 from modelstats.store import db, reader
 from tests.alert.alerting import stored, write_rules
 from tests.infra.grafana_sql import expand
-from tests.stats.samples import add_samples, client
+from tests.stats.samples import Sample, add_samples, client
 
 ROOT = Path(__file__).resolve().parents[2]
 GRAFANA = ROOT / "infra" / "grafana"
@@ -79,9 +79,40 @@ def seeded(clean_db: str, tmp_path: Path) -> dict[str, Any]:
         rows.append(("Mistral", "v1", "drift", {}, at, 0.1 + (minute % 70) / 100))
         rows.append(("Mistral", "v2", "drift", {}, at, 9.0))
         rows.append(("Llama", "v1", "drift", {}, at, 7.0))
+    rows += _inference_samples(start)
     add_samples(clean_db, rows)
     _alert_history(start, write_rules(tmp_path, RULES))
     return {"url": clean_db, "start": start, "end": start + timedelta(hours=6)}
+
+
+INFERENCE = {"source": "inference"}
+FEATURES = ("amount", "country", "prediction")
+
+
+def _drift_share(version: str, window: int) -> float:
+    return (window % 4) / 4 if version == "v1" else 0.5
+
+
+def _drifted(feature: str, window: int) -> float:
+    amount_moved = feature == "amount" and window >= 6
+    return float(amount_moved or (feature == "prediction" and window == 9))
+
+
+def _inference_samples(start: datetime) -> list[Sample]:
+    """Twelve half-hour windows of drift figures, as the inference job writes them (at each
+    window's start); a metric-only twin with the same name (no source label) must not count."""
+    rows: list[Sample] = []
+    for window in range(12):
+        at = start + timedelta(minutes=30 * window)
+        for version in ("v1", "v2"):
+            rows.append(
+                ("Mistral", version, "drift_share", INFERENCE, at, _drift_share(version, window))
+            )
+        for feature in FEATURES:
+            labels = {**INFERENCE, "feature": feature, "method": "ks"}
+            rows.append(("Mistral", "v1", "feature_drifted", labels, at, _drifted(feature, window)))
+        rows.append(("Mistral", "v1", "drift_share", {}, at + timedelta(minutes=1), 0.99))
+    return rows
 
 
 def _alert_history(start: datetime, rules_path: Path) -> None:
@@ -153,12 +184,12 @@ def test_the_variables_list_what_is_stored(seeded, as_reader) -> None:
 
     assert values("model") == ["Llama", "Mistral"]
     assert values("version") == ["v1", "v2"]
-    assert values("metric") == ["drift", "prediction_accuracy"]
+    assert values("metric") == ["drift", "drift_share", "feature_drifted", "prediction_accuracy"]
 
 
 def test_each_bucket_is_what_the_stats_api_says(seeded, as_reader) -> None:
-    (series,) = [p for p in panels(dashboard()) if p["type"] == "timeseries"]
-    assert series["repeat"] == "metric"  # one panel per metric: $metric is one quoted value
+    (series,) = [p for p in panels(dashboard()) if p.get("repeat") == "metric"]
+    assert series["type"] == "timeseries"  # one panel per metric: $metric is one quoted value
     (target,) = series["targets"]
     assert target["format"] == "time_series"
     api = stats_api(seeded)["series"]
@@ -212,13 +243,43 @@ def test_every_query_of_the_dashboard_is_covered_and_the_role_cannot_write(
 ) -> None:
     document = dashboard()
     queries = all_queries(document)
-    assert len(queries) == 6  # the 3 variables, the table, the series, the annotation: above
+    # The 3 variables, the table, the series, the annotation, the two drift panels: above.
+    assert len(queries) == 8
     for sql in queries:
         run(as_reader, expanded(sql, seeded, ["drift"]))  # none fails as the reader
     with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
         as_reader.execute("INSERT INTO series (model, version, metric) VALUES ('x', 'y', 'z')")
     with pytest.raises(psycopg.errors.InsufficientPrivilege):
         as_reader.execute("SELECT count(*) FROM ingest_events")
+
+
+def drift_panel(kind: str) -> dict[str, Any]:
+    (panel,) = [p for p in panels(dashboard()) if p["type"] == kind and "drift" in p["title"]]
+    (target,) = panel["targets"]
+    assert target["format"] == "time_series"
+    return target
+
+
+def test_the_drift_share_panel_has_a_series_per_version(seeded, as_reader) -> None:
+    rows = run(as_reader, expanded(drift_panel("timeseries")["rawSql"], seeded, []))
+    start = seeded["start"]
+    wanted = sorted(
+        (start + timedelta(minutes=30 * window), version, _drift_share(version, window))
+        for window in range(12)
+        for version in ("v1", "v2")
+    )
+    assert sorted(rows) == wanted  # the metric-only drift_share of 0.99 is not among them
+
+
+def test_the_feature_panel_has_each_features_verdict_per_window(seeded, as_reader) -> None:
+    rows = run(as_reader, expanded(drift_panel("status-history")["rawSql"], seeded, []))
+    start = seeded["start"]
+    assert rows == [
+        (start + timedelta(minutes=30 * window), feature, _drifted(feature, window))
+        for window in range(12)
+        for feature in sorted(FEATURES)
+    ]
+    assert sum(row[2] for row in rows) == 7  # amount from window 6 on, the prediction once
 
 
 def test_provisioning_points_at_the_reader_and_the_dashboards() -> None:
