@@ -5,12 +5,16 @@ straight into `samples`, then vacuumed (as autovacuum would have done for closed
 case sends sequential keep-alive requests and reports the client-side p50/p99; the same exact
 query runs as raw SQL through psycopg in the same run. The 30-day case reads closed days from
 the daily rollups (computed by the first request for each model version: reported as "cold").
+Beside them, a monitored model (`fraud`) as the etl's inference job writes it: 30 days of 5-minute
+windows, 20 features and the prediction, each judged for drift, with accuracy and coverage
+(about 610,000 samples); /drift, /accuracy and /overview are timed over a day and the month.
 Ingest-side cost of the stats schema: COPY into an open day (no trigger, as always for live
 data) against COPY of late rows into a day sealed by a rollup (the trigger fires per row).
 """
 
 from __future__ import annotations
 
+import json
 import random
 import struct
 import time
@@ -98,6 +102,56 @@ def load(url: str, total: int, end: datetime) -> tuple[list[int], float]:
         _copy(conn, rows())
         conn.execute("VACUUM ANALYZE samples")
     return ids, time.perf_counter() - started
+
+
+INFERENCE = {"source": "inference"}
+FEATURES = [f"f{i:02d}" for i in range(20)]
+WINDOW = timedelta(minutes=5)
+BINARY = ("feature_drifted", "dataset_drift", "drift_rows_short")
+WINDOW_METRICS = (
+    "requests",
+    "rows",
+    "drift_rows_short",
+    "drift_share",
+    "dataset_drift",
+    "label_coverage",
+    "prediction_accuracy",
+)
+
+
+def _inference_keys() -> list[tuple[str, str]]:
+    """(metric, labels as JSON) of each series the monitored model has."""
+    keys = [(metric, json.dumps(INFERENCE)) for metric in WINDOW_METRICS]
+    for feature in [*FEATURES, "prediction"]:
+        labels = json.dumps({**INFERENCE, "feature": feature, "method": "ks"})
+        keys += [("feature_drift", labels), ("feature_drifted", labels)]
+        keys.append(("feature_mean", json.dumps({**INFERENCE, "feature": feature})))
+    return keys
+
+
+def load_inference(url: str, end: datetime) -> int:
+    """The monitored model's samples over DAYS days up to `end`; how many."""
+    keys = _inference_keys()
+    with psycopg.connect(url, autocommit=True) as conn:
+        columns = (["fraud"] * len(keys), ["v1"] * len(keys), [k[0] for k in keys])
+        labels = [k[1] for k in keys]
+        conn.execute(queries.get("store", "upsert_series"), (*columns, labels))
+        found = conn.execute(queries.get("store", "select_series"), (*columns, labels))
+        ids = {(row[3], json.dumps(row[4])): row[0] for row in found}
+        windows = int(timedelta(days=DAYS) / WINDOW)
+        start = end - windows * WINDOW
+        rng = random.Random(7)
+
+        def rows() -> Any:
+            for window in range(windows):
+                micros = int((start + window * WINDOW - _EPOCH).total_seconds() * 1_000_000)
+                for (metric, _), series in ids.items():
+                    value = rng.random()
+                    yield series, micros, float(value < 0.1) if metric in BINARY else value
+
+        _copy(conn, rows())
+        conn.execute("VACUUM ANALYZE samples")
+    return windows * len(keys)
 
 
 def _latencies(client: httpx.Client, urls: list[str]) -> list[float]:
@@ -195,5 +249,20 @@ def run(ctx: Context) -> list[Row]:
             "30d window, raw SQL (exact)",
             _sql_latencies(ctx.database_url, per_version, timedelta(days=DAYS), requests // 4),
         )
+        out += _inference_cases(ctx, client, end, requests // 4)
     out += _ingest_cost(ctx.database_url, ids, end, 50_000 if ctx.quick else 200_000)
+    return out
+
+
+def _inference_cases(ctx: Context, client: httpx.Client, end: datetime, runs: int) -> list[Row]:
+    count = load_inference(ctx.database_url, end)
+    out = [Row("stats: a monitored model", "samples", count, "rows", "30d, 20 features")]
+    cases = [
+        ("/overview", "every model version, last day", "/overview"),
+        ("/drift, 1 day", "288 cells x 21 columns", "/drift/fraud/v1"),
+        ("/drift, 30 days", "cells of 29 windows", "/drift/fraud/v1?since=30d"),
+        ("/accuracy, 30 days", "cells of 29 windows", "/accuracy/fraud/v1?since=30d"),
+    ]
+    for case, note, url in cases:
+        out += _rows(f"stats {case}, HTTP", _latencies(client, [url] * runs), note)
     return out

@@ -1,23 +1,29 @@
 """GET /drift/{model}/{version}: the drift of a model version, per window and per column.
 
-One answer for a whole drift strip (cells.py lays the windows out): per cell, the windows it
-holds, their rows, how many had no reference yet or too few rows, the mean `drift_share` and how
-many windows drifted as a dataset; per feature, and apart for the prediction (the column
-`feature=prediction`: the prediction drift), per cell its method, the windows judged, how many
-drifted and the worst figure among them (the smallest p-value of a test, the largest distance).
-Features come most-drifted first: by drifted windows over the range, then by their share of the
-windows judged, then by name.
+One answer for a whole drift strip (cells.py lays the windows out). `cells`: per cell, the
+windows it holds, their rows, how many had no reference yet or too few rows, the mean
+`drift_share` and how many windows drifted as a dataset. Per feature, and apart for the
+prediction (the column `feature=prediction`: the prediction drift), arrays aligned with `cells`
+(entry i is cell i; null or 0 where the column was not judged): the method, the windows judged
+and drifted, and the most drifted figure among them (the least p-value of a test, the greatest
+distance). Arrays, not an object per cell: a month of 20 features is 6,000 cells, and the
+answer stays about 100 KB. Features come most-drifted first: by drifted windows over the range,
+then by their share of the windows judged, then by name.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
+
+from psycopg import AsyncConnection
+from psycopg.rows import class_row
 
 from modelstats.core import drift_methods, timestamps
 from modelstats.stats import cells
 from modelstats.stats.summaries import connection
+from modelstats.store import queries
 
 WINDOW_METRICS = ("rows", "drift_rows_short", "drift_share", "dataset_drift")
 COLUMN_METRICS = ("feature_drift", "feature_drifted")
@@ -39,7 +45,7 @@ class WindowCell:
             self.share_max = max(self.share_max or 0.0, found.hi)
 
     def to_json(self, time: datetime) -> dict[str, Any]:
-        windows = max(self.counts.values())
+        windows = max(self.counts.values(), default=0)
         judged = self.counts.get("drift_share", 0)
         return {
             "time": timestamps.format(time),
@@ -55,78 +61,57 @@ class WindowCell:
         }
 
 
-@dataclass
+@dataclass(frozen=True)
 class ColumnCell:
-    """One column's verdicts in one cell, by one method."""
+    """One column's verdicts in one cell, by one method (a row of `column_cells`)."""
 
+    feature: str
     method: str
-    windows: int = 0
-    drifted: int = 0
-    figure: float | None = None
+    time: datetime
+    judged: int
+    drifted: float
+    lo: float | None
+    hi: float | None
 
-    def to_json(self, time: datetime) -> dict[str, Any]:
-        return {
-            "time": timestamps.format(time),
-            "method": self.method,
-            "windows": self.windows,
-            "drifted": self.drifted,
-            "figure": self.figure,
-        }
-
-
-def _is_test(method: str) -> bool:
-    return drift_methods.kind(method) == drift_methods.P_VALUE
+    @property
+    def figure(self) -> float | None:
+        """The most drifted figure of the cell's windows."""
+        is_test = drift_methods.kind(self.method) == drift_methods.P_VALUE
+        return self.lo if is_test else self.hi
 
 
-def _worst(method: str, found: cells.Cell) -> float:
-    """The most drifted figure of a cell's windows."""
-    return found.lo if _is_test(method) else found.hi
+def _column(feature: str, cells: int) -> dict[str, Any]:
+    arrays = {"method": [None] * cells, "judged": [0] * cells, "drifted": [0] * cells}
+    return {"feature": feature, "cells": {**arrays, "figure": [None] * cells}}
 
 
-def _worse(method: str, held: float | None, figure: float) -> float:
-    if held is None:
-        return figure
-    return min(held, figure) if _is_test(method) else max(held, figure)
-
-
-def _column_cells(
-    series: dict[int, cells.Series], found: list[cells.Cell]
-) -> dict[str, dict[datetime, ColumnCell]]:
-    """Column -> cell time -> its verdicts (when a column's method changed within a cell, the
-    method that judged more windows drifted, then more windows, speaks for it)."""
-    by_method: dict[tuple[str, str, datetime], ColumnCell] = {}
+def _columns(found: list[ColumnCell], index: dict[datetime, int]) -> list[dict[str, Any]]:
+    """Each column with its arrays (when a column's method changed within a cell, the method
+    that judged more windows drifted, then more windows, speaks for it)."""
+    columns: dict[str, dict[str, Any]] = {}
     for one in found:
-        meta = series[one.series_id]
-        if meta.metric not in COLUMN_METRICS:
+        if one.feature not in columns:
+            columns[one.feature] = _column(one.feature, len(index))
+        arrays = columns[one.feature]["cells"]
+        i = index[one.time]
+        drifted = round(one.drifted)
+        held = (arrays["drifted"][i], arrays["judged"][i])
+        if arrays["method"][i] is not None and held >= (drifted, one.judged):
             continue
-        feature, method = meta.labels.get("feature", ""), meta.labels.get("method", "")
-        target = by_method.setdefault((feature, method, one.time), ColumnCell(method))
-        if meta.metric == "feature_drifted":
-            target.windows += one.n
-            target.drifted += round(one.total)
-        else:
-            target.figure = _worse(method, target.figure, _worst(method, one))
-    columns: dict[str, dict[datetime, ColumnCell]] = {}
-    for (feature, _, time), verdicts in by_method.items():
-        held = columns.setdefault(feature, {}).get(time)
-        if held is None or (verdicts.drifted, verdicts.windows) > (held.drifted, held.windows):
-            columns[feature][time] = verdicts
-    return columns
-
-
-def _column_json(feature: str, found: dict[datetime, ColumnCell]) -> dict[str, Any]:
-    ordered = sorted(found.items())
-    return {
-        "feature": feature,
-        "methods": sorted({verdicts.method for _, verdicts in ordered}),
-        "windows": sum(verdicts.windows for _, verdicts in ordered),
-        "drifted": sum(verdicts.drifted for _, verdicts in ordered),
-        "cells": [verdicts.to_json(time) for time, verdicts in ordered],
-    }
+        arrays["method"][i] = one.method
+        arrays["judged"][i] = one.judged
+        arrays["drifted"][i] = drifted
+        arrays["figure"][i] = one.figure
+    for column in columns.values():
+        arrays = column["cells"]
+        column["methods"] = sorted({m for m in arrays["method"] if m is not None})
+        column["judged"] = sum(arrays["judged"])
+        column["drifted"] = sum(arrays["drifted"])
+    return list(columns.values())
 
 
 def _most_drifted_first(column: dict[str, Any]) -> tuple[float, float, str]:
-    share = column["drifted"] / column["windows"] if column["windows"] else 0.0
+    share = column["drifted"] / column["judged"] if column["judged"] else 0.0
     return (-column["drifted"], -share, column["feature"])
 
 
@@ -136,20 +121,31 @@ METHODS = {
 }
 
 
+async def _column_cells(
+    conn: AsyncConnection[Any], ids: list[int], since: datetime, until: datetime, cell: timedelta
+) -> list[ColumnCell]:
+    cursor = conn.cursor(row_factory=class_row(ColumnCell))
+    await cursor.execute(
+        queries.get("stats", "column_cells"),
+        {"ids": ids, "since": since, "until": until, "cell": cell},
+    )
+    return await cursor.fetchall()
+
+
 async def drift(model: str, version: str, since: datetime, until: datetime) -> dict[str, Any]:
     async with connection() as conn:
         found = await cells.inference_series(conn, model, version, WINDOW_METRICS + COLUMN_METRICS)
         layout = await cells.layout(conn, found, since, until)
-        rows = await cells.cells(conn, found, since, until, layout.cell) if found else []
-    series = {one.id: one for one in found}
+        per_window = [one for one in found if one.metric in WINDOW_METRICS]
+        rows = await cells.cells(conn, per_window, since, until, layout.cell)
+        column_ids = [one.id for one in found if one.metric in COLUMN_METRICS]
+        verdicts = await _column_cells(conn, column_ids, since, until, layout.cell)
+    metric_of = {one.id: one.metric for one in per_window}
     windows: dict[datetime, WindowCell] = {}
     for one in rows:
-        metric = series[one.series_id].metric
-        if metric in WINDOW_METRICS:
-            windows.setdefault(one.time, WindowCell()).add(metric, one)
-    columns = [
-        _column_json(feature, verdicts) for feature, verdicts in _column_cells(series, rows).items()
-    ]
+        windows.setdefault(one.time, WindowCell()).add(metric_of[one.series_id], one)
+    times = sorted(windows.keys() | {one.time for one in verdicts})
+    columns = _columns(verdicts, {time: i for i, time in enumerate(times)})
     prediction = next((c for c in columns if c["feature"] == PREDICTION), None)
     features = sorted((c for c in columns if c["feature"] != PREDICTION), key=_most_drifted_first)
     return {
@@ -160,7 +156,7 @@ async def drift(model: str, version: str, since: datetime, until: datetime) -> d
         "window_seconds": layout.window.total_seconds() if layout.window else None,
         "cell_seconds": layout.cell.total_seconds(),
         "methods": METHODS,
-        "cells": [cell.to_json(time) for time, cell in sorted(windows.items())],
+        "cells": [windows.get(time, WindowCell()).to_json(time) for time in times],
         "features": features,
         "prediction": prediction,
     }

@@ -63,31 +63,33 @@ SCHEMAS: dict[str, Any] = {
     },
     "ColumnDrift": {
         "type": "object",
-        "description": "One feature (or the prediction) over the range.",
-        "required": ["feature", "methods", "windows", "drifted", "cells"],
+        "description": "One feature (or the prediction) over the range; `cells` holds arrays"
+        " aligned with the answer's `cells` (entry i is cell i).",
+        "required": ["feature", "methods", "judged", "drifted", "cells"],
         "properties": {
             "feature": {"type": "string"},
             "methods": {"type": "array", "items": {"type": "string"}},
-            "windows": {**_COUNT, "description": "Windows judged in the range."},
+            "judged": {**_COUNT, "description": "Windows judged in the range."},
             "drifted": {**_COUNT, "description": "Windows that drifted."},
             "cells": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "required": ["time", "method", "windows", "drifted", "figure"],
-                    "properties": {
-                        "time": _CELL_TIME,
-                        "method": {"type": "string"},
-                        "windows": _COUNT,
-                        "drifted": _COUNT,
-                        "figure": {
-                            **_NUMBER_OR_NULL,
-                            "description": "The most drifted of its windows' figures: the"
-                            " smallest p-value of a test, the largest distance.",
-                        },
+                "type": "object",
+                "required": ["method", "judged", "drifted", "figure"],
+                "properties": {
+                    "method": {
+                        "type": "array",
+                        "items": {"type": ["string", "null"]},
+                        "description": "The method, null where the column was not judged.",
                     },
-                    "additionalProperties": False,
+                    "judged": {"type": "array", "items": _COUNT},
+                    "drifted": {"type": "array", "items": _COUNT},
+                    "figure": {
+                        "type": "array",
+                        "items": _NUMBER_OR_NULL,
+                        "description": "The most drifted of the cell's figures: the least"
+                        " p-value of a test, the greatest distance.",
+                    },
                 },
+                "additionalProperties": False,
             },
         },
         "additionalProperties": False,

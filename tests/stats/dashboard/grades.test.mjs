@@ -8,6 +8,7 @@ import {
   accuracyState,
   accuracySummary,
   accuracyText,
+  columnCell,
   columnText,
   driftSummary,
   figureText,
@@ -23,7 +24,14 @@ const METHODS = {
   psi: { kind: "distance", threshold: 0.1 },
 };
 const TIME = "2026-01-02T10:05:00Z";
-const one = (method, figure, drifted) => ({ time: TIME, method, windows: 1, drifted, figure });
+const one = (method, figure, drifted) => ({
+  time: TIME,
+  windows: 1,
+  method,
+  judged: 1,
+  drifted,
+  figure,
+});
 
 test("a p-value and a distance at their threshold are equally severe", () => {
   assert.equal(severity(0.05, "ks", METHODS), 1);
@@ -51,7 +59,7 @@ test("drifted, close and fine read alike across methods, the verdict deciding", 
   // Drifted by a stricter threshold than the default still says drifted.
   assert.deepEqual(grade(one("psi", 0.08, 1), METHODS), { state: "drifted", level: 1 });
   // A cell of several windows drifted when any of them did.
-  const several = { time: TIME, method: "ks", windows: 6, drifted: 2, figure: 0.001 };
+  const several = { time: TIME, windows: 6, method: "ks", judged: 6, drifted: 2, figure: 0.001 };
   assert.deepEqual(grade(several, METHODS), { state: "drifted", level: 3 });
 });
 
@@ -62,7 +70,7 @@ test("a cell's words: verdict, method, figure and threshold", () => {
     columnText("amount", one("ks", 0.001, 1), METHODS, 300),
     "amount, 2026-01-02 10:05 UTC: drifted; p-value 0.001 (ks: drifted below 0.05)",
   );
-  const several = { time: TIME, method: "psi", windows: 3, drifted: 1, figure: 0.4 };
+  const several = { time: TIME, windows: 3, method: "psi", judged: 3, drifted: 1, figure: 0.4 };
   assert.equal(
     columnText("country", several, METHODS, 900),
     "country, 2026-01-02 10:05 UTC + 15 min: 1 of 3 windows drifted; the most drifted:" +
@@ -141,4 +149,26 @@ test("the overview's words for the last drift and accuracy", () => {
     accuracySummary({ metric: "mae", value: 2.5, label_coverage: 1 }),
     "mae 2.5, coverage 1",
   );
+});
+
+test("a column's cell is read from its arrays, aligned with the answer's cells", () => {
+  const answer = {
+    cells: [
+      { time: "2026-01-02T10:00:00Z", windows: 2 },
+      { time: "2026-01-02T10:10:00Z", windows: 2 },
+    ],
+  };
+  const column = {
+    feature: "amount",
+    cells: { method: [null, "ks"], judged: [0, 2], drifted: [0, 1], figure: [null, 0.01] },
+  };
+  assert.equal(columnCell(answer, column, 0), null); // not judged: no reference, too few rows
+  assert.deepEqual(columnCell(answer, column, 1), {
+    time: "2026-01-02T10:10:00Z",
+    windows: 2,
+    method: "ks",
+    judged: 2,
+    drifted: 1,
+    figure: 0.01,
+  });
 });

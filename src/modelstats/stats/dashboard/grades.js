@@ -45,13 +45,29 @@ function span(cell, cellSeconds) {
   return `${utc(start)} + ${Math.round(cellSeconds / 60)} min`;
 }
 
+// One column's cell i of a /drift answer: {time, windows, method, judged, drifted, figure}
+// (the answer keeps a column's cells as arrays aligned with its `cells`); null when unjudged.
+export function columnCell(answer, column, i) {
+  const { method, judged, drifted, figure } = column.cells;
+  if (method[i] === null) return null;
+  const { time, windows } = answer.cells[i];
+  return {
+    time,
+    windows,
+    method: method[i],
+    judged: judged[i],
+    drifted: drifted[i],
+    figure: figure[i],
+  };
+}
+
 // What a column's cell says on hover.
 export function columnText(feature, cell, methods, cellSeconds) {
   const { state } = grade(cell, methods);
   const figure = figureText(cell.figure, cell.method, methods);
-  if (cell.windows <= 1) return `${feature}, ${span(cell, cellSeconds)}: ${state}; ${figure}`;
+  if (cell.judged <= 1) return `${feature}, ${span(cell, cellSeconds)}: ${state}; ${figure}`;
   return (
-    `${feature}, ${span(cell, cellSeconds)}: ${cell.drifted} of ${cell.windows} windows` +
+    `${feature}, ${span(cell, cellSeconds)}: ${cell.drifted} of ${cell.judged} windows` +
     ` drifted; the most drifted: ${figure}`
   );
 }

@@ -4,7 +4,7 @@
 // below. Hovering a cell says its verdict, method and figure. Data is only ever set as text.
 
 import { axisLabel } from "./format.js";
-import { columnText, grade, windowState, windowText } from "./grades.js";
+import { columnCell, columnText, grade, windowState, windowText } from "./grades.js";
 
 const TICK_STEPS = [300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400, 172800, 604800];
 const MAX_TICKS = 8;
@@ -69,14 +69,16 @@ function windowRow(answer, range) {
 }
 
 function columnRow(column, answer, range, className, skipped) {
-  const note = `${column.drifted}/${column.windows}`;
+  const note = `${column.drifted}/${column.judged}`;
   const { line, track } = row(column.feature, note, className);
-  line.title = `${column.feature}: ${column.drifted} of ${column.windows} windows judged drifted`;
+  line.title = `${column.feature}: ${column.drifted} of ${column.judged} windows judged drifted`;
   line.dataset.feature = column.feature;
   for (const [found, state, text] of skipped) {
     track.appendChild(cell(found.time, answer.cell_seconds, range, state, text));
   }
-  for (const found of column.cells) {
+  answer.cells.forEach((_, i) => {
+    const found = columnCell(answer, column, i);
+    if (found === null) return;
     const { state, level } = grade(found, answer.methods);
     const text = columnText(column.feature, found, answer.methods, answer.cell_seconds);
     const node = cell(found.time, answer.cell_seconds, range, `${state} level-${level}`, text);
@@ -85,7 +87,7 @@ function columnRow(column, answer, range, className, skipped) {
     node.dataset.method = found.method;
     node.dataset.figure = String(found.figure);
     track.appendChild(node);
-  }
+  });
   return line;
 }
 

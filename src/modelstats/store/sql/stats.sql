@@ -202,6 +202,29 @@ WHERE s.series_id = ANY(%(ids)s::integer[]) AND s.time >= %(since)s AND s.time <
 GROUP BY 1, 2
 ORDER BY 2, 1
 
+-- name: column_cells
+-- The drift verdicts of each column (feature and method) per cell, %(cell)s wide: how many
+-- windows were judged and drifted (feature_drifted), the least and the greatest figure
+-- (feature_drift: the most drifted is the least of p-values, the greatest of distances).
+-- Samples are grouped by series first: the labels are read once a series and cell, not a row.
+WITH per_series AS (
+    SELECT s.series_id,
+           date_bin(%(cell)s::interval, s.time, '1970-01-01T00:00:00Z'::timestamptz) AS time,
+           count(*) AS n, sum(s.value) AS total, min(s.value) AS lo, max(s.value) AS hi
+    FROM samples s
+    WHERE s.series_id = ANY(%(ids)s::integer[]) AND s.time >= %(since)s AND s.time < %(until)s
+    GROUP BY 1, 2
+)
+SELECT r.labels ->> 'feature' AS feature, r.labels ->> 'method' AS method, p.time,
+       coalesce(sum(p.n) FILTER (WHERE r.metric = 'feature_drifted'), 0)::integer AS judged,
+       coalesce(sum(p.total) FILTER (WHERE r.metric = 'feature_drifted'), 0) AS drifted,
+       min(p.lo) FILTER (WHERE r.metric = 'feature_drift') AS lo,
+       max(p.hi) FILTER (WHERE r.metric = 'feature_drift') AS hi
+FROM per_series p
+JOIN series r ON r.id = p.series_id
+GROUP BY 1, 2, 3
+ORDER BY 1, 2, 3
+
 -- name: newest_with_companion
 -- The newest sample in the range of each series of %(metrics)s, and the sample at the same
 -- time of its companion: the series of the paired metric in %(companions)s with the same
