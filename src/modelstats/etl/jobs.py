@@ -132,7 +132,9 @@ class DemoJob(_Job):
     part: Literal["traffic", "labels"] = "traffic"
     model: Name = "demo-fraud"
     version: Name = "v1"
-    rows: Annotated[StrictInt, Field(ge=1, le=1000)] = 60
+    # Calls a minute: 600 a 5-minute window, enough for a `first` reference (500 rows by
+    # default), so that a first run shows drift; with 60 no window ever became the reference.
+    rows: Annotated[StrictInt, Field(ge=1, le=1000)] = 120
     delay: timedelta = timedelta(minutes=3)
 
     @validates("delay", mode="before")
