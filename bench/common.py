@@ -17,10 +17,12 @@ from pathlib import Path
 import psycopg
 from tests.functions import function_process
 
+from modelstats.core import settings
+from modelstats.etl.inference import monitors
 from modelstats.local.stack.embedded import EmbeddedPostgres
 from modelstats.local.stack.ports import free_port
 from modelstats.local.stack.state import StackState
-from modelstats.store import migrate
+from modelstats.store import db, migrate
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -69,8 +71,18 @@ class Context:
     def stop_functions(self) -> None:
         self._processes.close()
 
+    def work_in_process(self) -> None:
+        """Point this process's settings, pools and monitors at the bench's database."""
+        os.environ["DATABASE_URL"] = self.database_url
+        os.environ.pop("MONITORS_FILE", None)
+        settings.forget()
+        db.close_pools()
+        monitors.reset()
+
     def close(self) -> None:
         self.stop_functions()
+        # The pools would otherwise keep pointing at this database once it is gone.
+        db.close_pools()
         if self._postgres is not None:
             self._postgres.remove()
             shutil.rmtree(self._home, ignore_errors=True)

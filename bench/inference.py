@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import json
-import os
 import statistics
 import tempfile
 import time
@@ -25,10 +24,8 @@ from pathlib import Path
 import numpy as np
 import psycopg
 
-from modelstats.core import settings
 from modelstats.core.columns import Columns
 from modelstats.etl import jobs, runner
-from modelstats.etl.inference import monitors
 from modelstats.ingest.inference import BLOCK_TYPES, block_row
 from modelstats.ingest.logged import Block, meta_columns
 
@@ -277,9 +274,6 @@ def run(ctx: Context) -> list[Row]:
     finally:
         stack.stop()
     # The job runs in this process, on the bench's database, with the checkout's monitors.
-    os.environ["DATABASE_URL"] = ctx.database_url
-    os.environ.pop("MONITORS_FILE", None)
-    settings.forget()
-    monitors.reset()
+    ctx.work_in_process()
     rows += _job(ctx, 200_000 if ctx.quick else 1_000_000)
     return rows

@@ -9,7 +9,6 @@ again), a tick with no new labels, and the bytes kept per million predictions.
 from __future__ import annotations
 
 import json
-import os
 import random
 import statistics
 import time
@@ -21,10 +20,8 @@ import httpx
 import numpy as np
 import psycopg
 
-from modelstats.core import settings
 from modelstats.core.columns import Columns
 from modelstats.etl import jobs, runner
-from modelstats.etl.inference import monitors
 from modelstats.ingest.inference import BLOCK_TYPES, block_row
 from modelstats.ingest.logged import Block, meta_columns
 
@@ -105,10 +102,7 @@ def rng_label(row_id: str) -> int:
 
 def run(ctx: Context) -> list[Row]:
     rows = 200_000 if ctx.quick else 1_000_000
-    os.environ["DATABASE_URL"] = ctx.database_url
-    os.environ.pop("MONITORS_FILE", None)
-    settings.forget()
-    monitors.reset()
+    ctx.work_in_process()
     ids = _seed(ctx, rows)
     job = jobs.parse({"source": "inference"})
     now = START + timedelta(hours=3)

@@ -387,6 +387,22 @@ def test_window_aggregate_needs_min_samples_then_fires(
         assert response.headers["ce-type"] == "modelstats.alert.resolved"
 
 
+def test_a_window_rule_judges_the_samples_of_one_batch_once_at_the_newest(
+    clean_db, monkeypatch, tmp_path, ingest_client
+):
+    rules = WINDOW_RULES.replace("min_samples: 3", "min_samples: 1")
+    with alert_function(monkeypatch, write_rules(tmp_path, rules)) as client:
+        # Judged one by one, the first sample (0.1) would fire alone; judged once, at the
+        # newest, the window holds all three (mean 0.3).
+        samples = [report(0.1, seconds=0), report(0.2, seconds=60), report(0.6, seconds=120)]
+        response = through_ingest(ingest_client, client, *samples)
+        assert response.status_code == 200, response.data
+        (alert,) = response.json()["alerts"]
+    assert alert["value"] == pytest.approx(0.3)
+    assert alert["report"]["time"] == samples[-1]["time"]
+    assert alert["startsAt"] == samples[-1]["time"]
+
+
 def test_every_aggregate(clean_db, monkeypatch, tmp_path, ingest_client):
     names = ["mean", "min", "max", "p50", "p95", "p99", "count", "last"]
     text = "rules:\n" + "".join(

@@ -51,24 +51,32 @@ FROM unnest(%s::text[], %s::text[], %s::text[], %s::bigint[], %s::timestamptz[],
 WHERE s.rule = k.rule AND s.fingerprint = k.fingerprint
 
 -- name: window_aggregates
--- One row per requested window (i): the samples of one series in (since, until].
+-- One row per requested window (i): the samples of one series in (since, until], and the count
+-- with the one aggregate its rule asks for: the sorts of the others would cost the window's size.
 SELECT k.i,
        count(s.value) AS count,
-       avg(s.value) AS mean,
-       min(s.value) AS min,
-       max(s.value) AS max,
-       percentile_cont(0.5) WITHIN GROUP (ORDER BY s.value) AS p50,
-       percentile_cont(0.95) WITHIN GROUP (ORDER BY s.value) AS p95,
-       percentile_cont(0.99) WITHIN GROUP (ORDER BY s.value) AS p99,
-       (array_agg(s.value ORDER BY s.time DESC))[1] AS last
+       CASE k.aggregation
+           WHEN 'mean' THEN avg(s.value)
+           WHEN 'min' THEN min(s.value)
+           WHEN 'max' THEN max(s.value)
+           WHEN 'count' THEN count(s.value)
+           WHEN 'p50' THEN percentile_cont(0.5) WITHIN GROUP (ORDER BY s.value)
+                           FILTER (WHERE k.aggregation = 'p50')
+           WHEN 'p95' THEN percentile_cont(0.95) WITHIN GROUP (ORDER BY s.value)
+                           FILTER (WHERE k.aggregation = 'p95')
+           WHEN 'p99' THEN percentile_cont(0.99) WITHIN GROUP (ORDER BY s.value)
+                           FILTER (WHERE k.aggregation = 'p99')
+           WHEN 'last' THEN (array_agg(s.value ORDER BY s.time DESC)
+                             FILTER (WHERE k.aggregation = 'last'))[1]
+       END AS value
 FROM unnest(%s::integer[], %s::text[], %s::text[], %s::text[], %s::jsonb[],
-            %s::timestamptz[], %s::timestamptz[])
-     AS k(i, model, version, metric, labels, since, until)
+            %s::timestamptz[], %s::timestamptz[], %s::text[])
+     AS k(i, model, version, metric, labels, since, until, aggregation)
 LEFT JOIN series r
   ON r.model = k.model AND r.version = k.version AND r.metric = k.metric AND r.labels = k.labels
 LEFT JOIN samples s
   ON s.series_id = r.id AND s.time > k.since AND s.time <= k.until
-GROUP BY k.i
+GROUP BY k.i, k.aggregation
 
 -- name: open_alerts
 -- The alerts pending or firing now, as GET /alerts reads them (the schedule's tick).
