@@ -124,13 +124,14 @@ def _report(
 def figure(
     model: str,
     window: Window,
-    rows: list[dict[str, Any]],
+    total: int,
+    labelled: list[dict[str, Any]],
     settings: Settings,
     labels: dict[str, str],
 ) -> list[dict[str, Any]]:
-    """The reports of one window's label figures (its rows joined with their labels)."""
-    labelled = [row for row in rows if row["label"] is not None]
-    coverage = {"label_coverage": len(labelled) / len(rows)}
+    """The reports of one window's label figures: of its `total` rows, those `labelled`
+    (joined with their labels)."""
+    coverage = {"label_coverage": len(labelled) / total}
     if labelled:
         delays = [(row["label_time"] - row["time"]).total_seconds() for row in labelled]
         coverage["label_delay_p50"] = float(np.median(delays))
@@ -171,12 +172,16 @@ def window_reports(
     }
     grouped: dict[Window, list[dict[str, Any]]] = {w: [] for w in ordered}
     with conn.cursor(row_factory=dict_row) as cursor:
-        for row in cursor.execute(_q("window_predictions"), params):
+        totals = {
+            Window(row["version"], row["window_start"]): int(row["total"])
+            for row in cursor.execute(_q("window_sizes"), params)
+        }
+        for row in cursor.execute(_q("window_labelled"), params):
             grouped[Window(row["version"], row["window_start"])].append(row)
     reports = []
-    for window, rows in grouped.items():
-        if rows:
-            reports.extend(figure(model, window, rows, settings, labels))
+    for window, labelled in grouped.items():
+        if totals.get(window):
+            reports.extend(figure(model, window, totals[window], labelled, settings, labels))
     return reports
 
 

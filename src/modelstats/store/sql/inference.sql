@@ -124,14 +124,24 @@ FROM inference_labels l
 JOIN inference_predictions p ON p.model = l.model AND p.id = l.id
 WHERE l.model = %(model)s AND l.seq > %(after)s AND p.window_start >= %(since)s
 
--- name: window_predictions
--- The rows of some windows of a model, each with its label when it has one.
+-- name: window_sizes
+-- How many rows each of some windows of a model holds.
+SELECT p.version, p.window_start, count(*) AS total
+FROM inference_predictions p
+JOIN unnest(%(versions)s::text[], %(starts)s::timestamptz[]) AS w(version, start)
+  ON p.version = w.version AND p.window_start = w.start
+WHERE p.model = %(model)s
+GROUP BY p.version, p.window_start
+
+-- name: window_labelled
+-- The rows of some windows of a model that have a label, each with it: a window just profiled
+-- mostly has none yet, and its other rows need not be read to say so.
 SELECT p.version, p.window_start, p.id, p.time, p.prediction, p.value, p.score,
        l.label, l.value AS label_value, l.time AS label_time
 FROM inference_predictions p
 JOIN unnest(%(versions)s::text[], %(starts)s::timestamptz[]) AS w(version, start)
   ON p.version = w.version AND p.window_start = w.start
-LEFT JOIN inference_labels l ON l.model = p.model AND l.id = p.id
+JOIN inference_labels l ON l.model = p.model AND l.id = p.id
 WHERE p.model = %(model)s
 
 -- name: close_labels
