@@ -387,20 +387,24 @@ def test_window_aggregate_needs_min_samples_then_fires(
         assert response.headers["ce-type"] == "modelstats.alert.resolved"
 
 
-def test_a_window_rule_judges_the_samples_of_one_batch_once_at_the_newest(
+def test_samples_sent_at_one_time_share_their_window(
     clean_db, monkeypatch, tmp_path, ingest_client
 ):
     rules = WINDOW_RULES.replace("min_samples: 3", "min_samples: 1")
     with alert_function(monkeypatch, write_rules(tmp_path, rules)) as client:
-        # Judged one by one, the first sample (0.1) would fire alone; judged once, at the
-        # newest, the window holds all three (mean 0.3).
-        samples = [report(0.1, seconds=0), report(0.2, seconds=60), report(0.6, seconds=120)]
-        response = through_ingest(ingest_client, client, *samples)
-        assert response.status_code == 200, response.data
-        (alert,) = response.json()["alerts"]
-    assert alert["value"] == pytest.approx(0.3)
-    assert alert["report"]["time"] == samples[-1]["time"]
-    assert alert["startsAt"] == samples[-1]["time"]
+        # One event, two samples of one series at one time, then two more a minute later:
+        # each pair is judged on one window (the first on 2 samples, the second on 4).
+        first = [report(0.1, seconds=0), report(0.3, seconds=0)]
+        response = through_ingest(ingest_client, client, *first)
+        assert response.status_code == 200, response.text
+        (fired,) = response.json()["alerts"]
+        assert fired["value"] == pytest.approx(0.2)
+        later = [report(0.9, seconds=60), report(0.9, seconds=60)]
+        response = through_ingest(ingest_client, client, *later)
+        assert response.status_code == 200, response.text
+        (resolved,) = response.json()["alerts"]
+    assert resolved["status"] == "resolved"
+    assert resolved["value"] == pytest.approx((0.1 + 0.3 + 0.9 + 0.9) / 4)
 
 
 def test_every_aggregate(clean_db, monkeypatch, tmp_path, ingest_client):

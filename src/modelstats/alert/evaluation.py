@@ -10,9 +10,8 @@ event conflicts on its `alert_events` row, changes nothing and gets the first de
 Concurrent events share that transaction (group commit, store/batching.py): one commit for all
 the events that arrived while the previous batch was written, each answered once it commits.
 Within a batch every series sees its observations in arrival order, as if the events had come
-one at a time; a windowed rule is judged once per series and batch, at its newest sample.
-Each event's reply: claims.py. What time alone changes (stale series, repeats, absence rules)
-is the schedule's (schedule.py), on the function's own PingSource tick.
+one at a time. Each event's reply: claims.py. What time alone changes (stale series, repeats,
+absence rules) is the schedule's (schedule.py), on the function's own PingSource tick.
 
 Counted (core/metrics.py), once the batch has committed: events by outcome (evaluated,
 duplicate, unmatched) and state changes by rule and kind; each change is a DEBUG line.
@@ -153,7 +152,6 @@ async def _step_all(
     notified, and the (rule, kind) of every change it made, by event key."""
     flat = [(position, obs) for position, work in enumerate(works) for obs in work.observations]
     states = await lock_states(conn, sorted({obs.key for _, obs in flat}))
-    flat = _judged(flat)
     values = await _values(conn, flat)
     notified: dict[EventKey, list[Notification]] = {}
     changed: dict[EventKey, list[tuple[str, str]]] = {}
@@ -186,49 +184,30 @@ async def _step_all(
     return notified, changed
 
 
-def _judged(flat: list[tuple[int, Observation]]) -> list[tuple[int, Observation]]:
-    """The observations the batch steps: every one of a rule on single samples, and of a
-    windowed rule only each subject's newest, whose window holds the batch's earlier samples
-    too. An aggregate per sample would read the window once per sample of a busy series."""
-    newest: dict[tuple[str, str], int] = {}
-    for i, (position, obs) in enumerate(flat):
-        if obs.rule.window is None:
-            continue
-        best = newest.get(obs.key)
-        if best is None or (obs.report.time, position) >= (
-            flat[best][1].report.time,
-            flat[best][0],
-        ):
-            newest[obs.key] = i
-    kept = set(newest.values())
-    return [item for i, item in enumerate(flat) if item[1].rule.window is None or i in kept]
-
-
 async def _values(
     conn: psycopg.AsyncConnection[Any], flat: list[tuple[int, Observation]]
 ) -> list[float | None]:
-    """The value each observation is judged on: the sample, or its window's aggregate."""
+    """The value each observation is judged on: the sample, or its window's aggregate. Equal
+    windows (one series, one end: events sent at one time) are read once."""
     values: list[float | None] = [obs.sample for _, obs in flat]
-    windowed = [(i, obs) for i, (_, obs) in enumerate(flat) if obs.rule.window is not None]
-    if not windowed:
+    windows: dict[tuple[Any, ...], list[int]] = {}
+    for i, (_, obs) in enumerate(flat):
+        report, rule, window = obs.report, obs.rule, obs.rule.window
+        if window is not None:
+            series = (report.model, report.version, rule.metric, labels_json(report.labels))
+            key = (*series, report.time - window, report.time, rule.aggregation)
+            windows.setdefault(key, []).append(i)
+    if not windows:
         return values
+    keys = list(windows)
     async with conn.cursor(row_factory=dict_row) as cursor:
-        await cursor.execute(
-            SQL["window_aggregates"],
-            (
-                [i for i, _ in windowed],
-                [obs.report.model for _, obs in windowed],
-                [obs.report.version for _, obs in windowed],
-                [obs.rule.metric for _, obs in windowed],
-                [labels_json(obs.report.labels) for _, obs in windowed],
-                [obs.report.time - obs.rule.window for _, obs in windowed if obs.rule.window],
-                [obs.report.time for _, obs in windowed],
-                [obs.rule.aggregation for _, obs in windowed],
-            ),
-        )
+        columns = [list(column) for column in zip(*keys, strict=True)]
+        await cursor.execute(SQL["window_aggregates"], (list(range(len(keys))), *columns))
         by_index = {row["i"]: row for row in await cursor.fetchall()}
-    for i, obs in windowed:
-        row = by_index[i]
-        enough = row["count"] >= obs.rule.min_samples and row["count"] > 0
-        values[i] = float(row["value"]) if enough and row["value"] is not None else None
+    for n, key in enumerate(keys):
+        row = by_index[n]
+        for i in windows[key]:
+            rule = flat[i][1].rule
+            enough = row["count"] >= rule.min_samples and row["count"] > 0
+            values[i] = float(row["value"]) if enough and row["value"] is not None else None
     return values
