@@ -125,12 +125,13 @@ JOIN inference_predictions p ON p.model = l.model AND p.id = l.id
 WHERE l.model = %(model)s AND l.seq > %(after)s AND p.window_start >= %(since)s
 
 -- name: window_sizes
--- How many rows each of some windows of a model holds.
+-- How many rows each of some windows of a model holds. (The ANY lets the planner prune the
+-- days and use the window_start index whatever way it joins the list.)
 SELECT p.version, p.window_start, count(*) AS total
 FROM inference_predictions p
 JOIN unnest(%(versions)s::text[], %(starts)s::timestamptz[]) AS w(version, start)
   ON p.version = w.version AND p.window_start = w.start
-WHERE p.model = %(model)s
+WHERE p.model = %(model)s AND p.window_start = ANY(%(starts)s::timestamptz[])
 GROUP BY p.version, p.window_start
 
 -- name: window_labelled
@@ -142,7 +143,7 @@ FROM inference_predictions p
 JOIN unnest(%(versions)s::text[], %(starts)s::timestamptz[]) AS w(version, start)
   ON p.version = w.version AND p.window_start = w.start
 JOIN inference_labels l ON l.model = p.model AND l.id = p.id
-WHERE p.model = %(model)s
+WHERE p.model = %(model)s AND p.window_start = ANY(%(starts)s::timestamptz[])
 
 -- name: close_labels
 UPDATE inference_models SET labels_seq = %(seq)s WHERE model = %(model)s
