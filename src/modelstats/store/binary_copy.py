@@ -27,9 +27,10 @@ TRAILER = (-1).to_bytes(2, "big", signed=True)
 
 @dataclass(frozen=True)
 class Text:
-    """UTF-8 text: one value per row (None is NULL), or one str for every row."""
+    """UTF-8 text: one value per row (None is NULL), as a sequence or an object array, or one
+    str for every row."""
 
-    values: Sequence[str | None] | str
+    values: Sequence[str | None] | np.ndarray | str
 
 
 @dataclass(frozen=True)
@@ -177,7 +178,7 @@ def _column(position: int, field: Field, count: int) -> _Column:
     return _Column(lengths, cells=_microseconds(position, seconds))
 
 
-def _text(position: int, values: Sequence[str | None] | str, count: int) -> _Column:
+def _text(position: int, values: Sequence[str | None] | np.ndarray | str, count: int) -> _Column:
     if isinstance(values, str):
         encoded = np.frombuffer(values.encode(), np.uint8)
         if (encoded == 0).any():

@@ -100,20 +100,24 @@ class Run:
     def model(self, state: dict[str, Any], newest_seq: int, newest_label: int) -> None:
         model = state["model"]
         settings = self.monitors.for_model(model)
-        figured = self._profile(model, settings, state, newest_seq)
+        sizes = self._profile(model, settings, state, newest_seq)
+        figured = set(sizes)
         since = self.now - settings.horizon
         if newest_label > state["labels_seq"]:
             figured |= labels.changed_windows(self.conn, model, state["labels_seq"], since)
         figured = {window for window in figured if window.start >= since}
-        self.reports.extend(labels.window_reports(self.conn, model, figured, settings, self.labels))
+        self.reports.extend(
+            labels.window_reports(self.conn, model, figured, settings, self.labels, sizes)
+        )
         if newest_label > state["labels_seq"]:
             self.conn.execute(_q("close_labels"), {"model": model, "seq": newest_label})
             self.parts.append(f"{model}|labels|{state['labels_seq']}|{newest_label}")
 
     def _profile(
         self, model: str, settings: monitors.Settings, state: dict[str, Any], newest_seq: int
-    ) -> set[labels.Window]:
-        """Profile the model's closed windows; the windows profiled (for their labels)."""
+    ) -> dict[labels.Window, int]:
+        """Profile the model's closed windows; the windows profiled and their rows (for their
+        labels)."""
         width = settings.window
         cutoff = windows.cutoff(self.now - settings.lateness, width)
         closed_until = state["closed_until"]
@@ -121,22 +125,23 @@ class Run:
         if start is None:
             first = _one(self.conn, "first_time", model)
             if first is None:
-                return set()
+                return {}
             start = windows.start_of(first, width)
         if start >= cutoff or self.exhausted():
-            return set()
+            return {}
         stop = self._stop(model, start, cutoff, width)
         late = (
             frames.late_rows(self.conn, model, state["last_seq"], closed_until)
             if closed_until
             else 0
         )
-        rows = 0
         window_frames = frames.read_windows(self.conn, model, settings, start, stop)
         if late and window_frames:
             window_frames[0].rows_late, late = late, 0
-        for frame in window_frames:
-            reports, sketches = profiles.profile(frame, self.labels)
+        # Profiling needs no database: it runs while the server stores the predictions.
+        with labels.keeping_predictions(self.conn, window_frames):
+            profiled = [profiles.profile(frame, self.labels) for frame in window_frames]
+        for frame, (reports, sketches) in zip(window_frames, profiled, strict=True):
             reference = self.references.get(frame, settings)
             window, judged = verdicts.judge(
                 frame, reference, settings, self.labels, profiles.for_drift(sketches)
@@ -145,15 +150,14 @@ class Run:
             self.reports.extend(reports)
             self.reports.extend(judged)
             _save_sketches(self.conn, frame, sketches)
-            rows += frame.rows
-        labels.keep_predictions(self.conn, window_frames)
+        rows = sum(frame.rows for frame in window_frames)
         self.rows += rows
         # Late rows not yet reported keep their blocks unread: the next run counts them.
         seq = state["last_seq"] if late else newest_seq
         self.conn.execute(_q("close_windows"), {"model": model, "until": stop, "seq": seq})
         self.parts.append(f"{model}|{timestamps.format(start)}|{timestamps.format(stop)}")
         log.debug("%s: profiled %s..%s (%d rows)", model, start, stop, rows)
-        return {labels.Window(f.version, f.start) for f in window_frames if f.rows}
+        return {labels.Window(f.version, f.start): f.rows for f in window_frames if f.rows}
 
     def _stop(self, model: str, start: datetime, cutoff: datetime, width: timedelta) -> datetime:
         """Where this run stops: the cutoff, or the end of the first window past which the

@@ -14,12 +14,15 @@ Labels older than the horizon go: those that never found their row are counted f
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
 import psycopg
+from psycopg.copy import QueuedLibpqWriter
 from psycopg.rows import dict_row
 
 from modelstats.core import timestamps
@@ -28,69 +31,73 @@ from modelstats.etl.inference import accuracy
 from modelstats.etl.inference.frames import Frame, is_text
 from modelstats.etl.inference.monitors import Monitors, Settings
 from modelstats.etl.inference.profiles import SOURCE_LABEL
-from modelstats.store import queries
+from modelstats.store import binary_copy, queries
 
 Connection = psycopg.Connection[Any]
-# copy_predictions' columns: model, id, version, window_start, time, prediction, value, score.
-PREDICTION_TYPES = [
-    "text",
-    "text",
-    "text",
-    "timestamptz",
-    "timestamptz",
-    "text",
-    "float8",
-    "float8",
-]
 
 
 def _q(name: str) -> Any:
     return queries.get("inference", name)
 
 
-def _texts(values: np.ndarray) -> list[str | None]:
+def _as_text(values: np.ndarray) -> np.ndarray:
+    """Predictions as text, numbers as JSON writes them (NaN: None). Each distinct value is
+    written once: predictions are mostly a handful of classes."""
     if is_text(values):
-        return list(values)
-    return [number_text(float(v)) for v in values]
+        return values
+    distinct, where = np.unique(values, return_inverse=True)
+    texts = np.empty(len(distinct), dtype=object)
+    texts[:] = [number_text(float(v)) for v in distinct]
+    return texts[where.reshape(-1)]
 
 
-def keep_predictions(conn: Connection, frames: list[Frame]) -> None:
-    """Keep the frames' rows (id, time, prediction, score) for the label horizon."""
+def _prediction_fields(frame: Frame) -> list[binary_copy.Field]:
+    """A frame's rows as copy_predictions' columns: model, id, version, window_start, time,
+    prediction, value, score."""
+    rows = frame.rows
+    missing = np.full(rows, np.nan)
+    if frame.prediction is None:
+        prediction: binary_copy.Text = binary_copy.Text([None] * rows)
+        value = missing
+    else:
+        prediction = binary_copy.Text(_as_text(frame.prediction))
+        value = missing if is_text(frame.prediction) else frame.prediction.astype(np.float64)
+    return [
+        binary_copy.Text(frame.model),
+        binary_copy.Text(frame.ids),
+        binary_copy.Text(frame.version),
+        binary_copy.Timestamptz(frame.start.timestamp()),
+        binary_copy.Timestamptz(frame.times),
+        prediction,
+        binary_copy.Float8(value),
+        binary_copy.Float8(missing if frame.score is None else frame.score),
+    ]
+
+
+@contextmanager
+def keeping_predictions(conn: Connection, frames: list[Frame]) -> Iterator[None]:
+    """Keep the frames' rows (id, time, prediction, score) for the label horizon.
+
+    The rows are encoded, then a writer thread streams them; the body of the `with` runs while
+    the server stores them (their index upkeep is most of the time), and must not use the
+    connection: it is the copy's until the block ends."""
     if not frames:
+        yield
         return
     days = sorted({frame.start.date() for frame in frames})
     conn.execute(_q("ensure_prediction_partitions"), (days,))
-    with conn.cursor().copy(_q("copy_predictions")) as copy:
-        copy.set_types(PREDICTION_TYPES)
+    with (
+        conn.cursor() as cursor,
+        cursor.copy(_q("copy_predictions"), writer=QueuedLibpqWriter(cursor)) as copy,
+    ):
+        # Built column by column (store/binary_copy.py): per row, through write_row, the
+        # Python took longer than the server's insert.
+        copy.write(binary_copy.SIGNATURE)
         for frame in frames:
-            rows = frame.rows
-            if not rows:
-                continue
-            if frame.prediction is None:
-                texts: list[str | None] = [None] * rows
-                values: list[float | None] = [None] * rows
-            else:
-                texts = _texts(frame.prediction)
-                values = (
-                    [None] * rows
-                    if is_text(frame.prediction)
-                    else [None if v != v else float(v) for v in frame.prediction]
-                )
-            scores = frame.score if frame.score is not None else np.full(rows, np.nan)
-            for i in range(rows):
-                score = float(scores[i])
-                copy.write_row(
-                    (
-                        frame.model,
-                        frame.ids[i],
-                        frame.version,
-                        frame.start,
-                        datetime.fromtimestamp(float(frame.times[i]), UTC),
-                        texts[i],
-                        values[i],
-                        None if score != score else score,
-                    )
-                )
+            if frame.rows:
+                copy.write(binary_copy.rows(frame.rows, _prediction_fields(frame)))
+        copy.write(binary_copy.TRAILER)
+        yield
 
 
 @dataclass(frozen=True)
@@ -158,25 +165,35 @@ def figure(
     return [_report(model, window, coverage, labels)]
 
 
+def _params(model: str, windows: list[Window]) -> dict[str, Any]:
+    return {
+        "model": model,
+        "versions": [w.version for w in windows],
+        "starts": [w.start for w in windows],
+    }
+
+
 def window_reports(
-    conn: Connection, model: str, windows: set[Window], settings: Settings, labels: dict[str, str]
+    conn: Connection,
+    model: str,
+    windows: set[Window],
+    settings: Settings,
+    labels: dict[str, str],
+    sizes: dict[Window, int],
 ) -> list[dict[str, Any]]:
-    """The label figures of `windows`, read in one query."""
+    """The label figures of `windows`. `sizes` holds the row counts known already (of the
+    windows just profiled: counting them again would read every row kept)."""
     if not windows:
         return []
     ordered = sorted(windows, key=lambda w: (w.start, w.version))
-    params = {
-        "model": model,
-        "versions": [w.version for w in ordered],
-        "starts": [w.start for w in ordered],
-    }
+    unsized = [w for w in ordered if w not in sizes]
     grouped: dict[Window, list[dict[str, Any]]] = {w: [] for w in ordered}
     with conn.cursor(row_factory=dict_row) as cursor:
-        totals = {
-            Window(row["version"], row["window_start"]): int(row["total"])
-            for row in cursor.execute(_q("window_sizes"), params)
-        }
-        for row in cursor.execute(_q("window_labelled"), params):
+        totals = dict(sizes)
+        if unsized:
+            for row in cursor.execute(_q("window_sizes"), _params(model, unsized)):
+                totals[Window(row["version"], row["window_start"])] = int(row["total"])
+        for row in cursor.execute(_q("window_labelled"), _params(model, ordered)):
             grouped[Window(row["version"], row["window_start"])].append(row)
     reports = []
     for window, labelled in grouped.items():
