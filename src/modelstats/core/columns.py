@@ -76,10 +76,10 @@ class Columns:
         (length,) = _LENGTH.unpack_from(view, 4)
         header = json.loads(bytes(view[8 : 8 + length]))
         rows = header["rows"]
-        numbers = view[8 + length :]
+        numbers = view[8 + length :].cast("d")  # once: slices of a cast view stay float64
         numeric: dict[str, Numbers] = {}
         for i, name in enumerate(header["numeric"]):
-            numeric[name] = numbers[i * rows * 8 : (i + 1) * rows * 8].cast("d")
+            numeric[name] = numbers[i * rows : (i + 1) * rows]
         return cls(rows, numeric, header["text"])
 
     def take(self, rows: Sequence[int]) -> Columns:
