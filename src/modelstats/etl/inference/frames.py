@@ -229,18 +229,36 @@ class _Rows:
         )
 
 
+@dataclass
+class _Pairs:
+    """Each call row read: the position of the response with its id, or -1."""
+
+    answer: np.ndarray
+    unique: bool  # no two responses share an id (else `answer` names the later one)
+
+
+def _pair(calls: _Table, answers: _Table) -> _Pairs:
+    answer_ids = answers.ids()
+    # The later of two responses with one id wins, as a dict keeps it; map() keeps it in C.
+    index = dict(zip(answer_ids, range(len(answer_ids)), strict=True))
+    found = np.fromiter(map(index.get, calls.ids(), repeat(-1)), np.int64, calls.meta.rows)
+    return _Pairs(found, len(index) == len(answer_ids))
+
+
 def _join(
-    calls: _Table, answers: _Table, settings: Settings, start: datetime, stop: datetime
+    calls: _Table,
+    answers: _Table,
+    pairs: _Pairs,
+    settings: Settings,
+    start: datetime,
+    stop: datetime,
 ) -> _Rows:
     call_times = calls.times
     width = settings.window.total_seconds()
     rows = np.flatnonzero((call_times >= start.timestamp()) & (call_times < stop.timestamp()))
     ids = _objects(calls.ids())[rows]
     record = calls.record[rows]
-    answer_ids = answers.ids()
-    # The later of two responses with one id wins, as a dict keeps it; map() keeps it in C.
-    answer_index = dict(zip(answer_ids, range(len(answer_ids)), strict=True))
-    paired = np.fromiter(map(answer_index.get, ids, repeat(-1)), dtype=np.int64, count=len(ids))
+    paired = pairs.answer[rows]
     paired[record] = -1
     answered = paired >= 0
 
@@ -282,16 +300,26 @@ def _join(
 
 
 def _orphans(
-    calls: _Table, answers: _Table, settings: Settings, start: datetime, stop: datetime
+    calls: _Table,
+    answers: _Table,
+    pairs: _Pairs,
+    settings: Settings,
+    start: datetime,
+    stop: datetime,
 ) -> dict[tuple[int, str], int]:
     """Responses in the range that no request read holds, by (window index, version)."""
     times = answers.times
     inside = np.flatnonzero((times >= start.timestamp()) & (times < stop.timestamp()))
     if not len(inside):
         return {}
-    known = set(calls.ids())
-    inside_ids = _objects(answers.ids())[inside]
-    held = np.fromiter(map(known.__contains__, inside_ids), dtype=bool, count=len(inside))
+    if pairs.unique:  # then the responses some call found are exactly those held
+        some_call = np.zeros(answers.meta.rows, dtype=bool)
+        some_call[pairs.answer[pairs.answer >= 0]] = True
+        held = some_call[inside]
+    else:
+        known = set(calls.ids())
+        inside_ids = _objects(answers.ids())[inside]
+        held = np.fromiter(map(known.__contains__, inside_ids), dtype=bool, count=len(inside))
     versions = answers.meta.text.get(inference.VERSION, [])
     width = settings.window.total_seconds()
     found: dict[tuple[int, str], int] = {}
@@ -315,8 +343,9 @@ def read_windows(
     answers = _read(
         conn, model, [inference.RESPONSE], start - reach, stop + settings.lateness, start - reach
     )
-    joined, groups = _by_group(_join(calls, answers, settings, start, stop))
-    orphans = _orphans(calls, answers, settings, start, stop)
+    pairs = _pair(calls, answers)
+    joined, groups = _by_group(_join(calls, answers, pairs, settings, start, stop))
+    orphans = _orphans(calls, answers, pairs, settings, start, stop)
     frames = []
     for index, version in sorted({*groups, *orphans}):
         rows = groups.get((index, version), slice(0, 0))
