@@ -141,10 +141,8 @@ class Run:
         window_frames = frames.read_windows(self.conn, model, settings, start, stop)
         if late and window_frames:
             window_frames[0].rows_late, late = late, 0
-        # Profiling needs no database: it runs while the server stores the predictions.
-        with labels.keeping_predictions(self.conn, window_frames):
-            profiled = [profiles.profile(frame, self.labels) for frame in window_frames]
-        for frame, (reports, sketches) in zip(window_frames, profiled, strict=True):
+        for frame in window_frames:
+            reports, sketches = profiles.profile(frame, self.labels)
             reference = self.references.get(frame, settings)
             window, judged = verdicts.judge(
                 frame, reference, settings, self.labels, profiles.for_drift(sketches)
@@ -153,6 +151,7 @@ class Run:
             self.reports.extend(reports)
             self.reports.extend(judged)
             _save_sketches(self.conn, frame, sketches)
+        labels.keep_predictions(self.conn, window_frames)
         rows = sum(frame.rows for frame in window_frames)
         self.rows += rows
         # Late rows not yet reported keep their blocks unread: the next run counts them.

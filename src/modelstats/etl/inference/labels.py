@@ -14,15 +14,12 @@ Labels older than the horizon go: those that never found their row are counted f
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
 import psycopg
-from psycopg.copy import QueuedLibpqWriter
 from psycopg.rows import dict_row
 
 from modelstats.core import timestamps
@@ -74,30 +71,20 @@ def _prediction_fields(frame: Frame) -> list[binary_copy.Field]:
     ]
 
 
-@contextmanager
-def keeping_predictions(conn: Connection, frames: list[Frame]) -> Iterator[None]:
-    """Keep the frames' rows (id, time, prediction, score) for the label horizon.
-
-    The rows are encoded, then a writer thread streams them; the body of the `with` runs while
-    the server stores them (their index upkeep is most of the time), and must not use the
-    connection: it is the copy's until the block ends."""
+def keep_predictions(conn: Connection, frames: list[Frame]) -> None:
+    """Keep the frames' rows (id, time, prediction, score) for the label horizon."""
     if not frames:
-        yield
         return
     days = sorted({frame.start.date() for frame in frames})
     conn.execute(_q("ensure_prediction_partitions"), (days,))
-    with (
-        conn.cursor() as cursor,
-        cursor.copy(_q("copy_predictions"), writer=QueuedLibpqWriter(cursor)) as copy,
-    ):
-        # Built column by column (store/binary_copy.py): per row, through write_row, the
-        # Python took longer than the server's insert.
+    # Built column by column (store/binary_copy.py): per row, through write_row, the Python
+    # took as long as the server's insert.
+    with conn.cursor().copy(_q("copy_predictions")) as copy:
         copy.write(binary_copy.SIGNATURE)
         for frame in frames:
             if frame.rows:
                 copy.write(binary_copy.rows(frame.rows, _prediction_fields(frame)))
         copy.write(binary_copy.TRAILER)
-        yield
 
 
 @dataclass(frozen=True)
