@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -29,6 +28,7 @@ from psycopg.rows import dict_row
 from modelstats.core import inference
 from modelstats.core.columns import Columns, Numbers, number_text
 from modelstats.core.inference import PREDICTION
+from modelstats.etl.inference.ids import IdIndex
 from modelstats.etl.inference.monitors import Settings
 from modelstats.store import queries
 
@@ -233,16 +233,13 @@ class _Rows:
 class _Pairs:
     """Each call row read: the position of the response with its id, or -1."""
 
-    answer: np.ndarray
-    unique: bool  # no two responses share an id (else `answer` names the later one)
+    answer: np.ndarray  # the later of two responses with one id
+    unique: bool  # no two responses share an id
 
 
 def _pair(calls: _Table, answers: _Table) -> _Pairs:
-    answer_ids = answers.ids()
-    # The later of two responses with one id wins, as a dict keeps it; map() keeps it in C.
-    index = dict(zip(answer_ids, range(len(answer_ids)), strict=True))
-    found = np.fromiter(map(index.get, calls.ids(), repeat(-1)), np.int64, calls.meta.rows)
-    return _Pairs(found, len(index) == len(answer_ids))
+    index = IdIndex(_objects(answers.ids()))
+    return _Pairs(index.last(_objects(calls.ids())), index.distinct)
 
 
 def _join(
