@@ -25,16 +25,16 @@ def table(ids: list[str], seconds: list[float], version: str = "v1") -> frames._
 
 
 def orphans(calls: frames._Table, answers: frames._Table) -> dict[tuple[int, str], int]:
-    pairs = frames._pair(calls, answers)
-    return frames._orphans(calls, answers, pairs, SETTINGS, START, START + timedelta(minutes=15))
+    read = frames._Read.pair(calls, answers)
+    return frames._orphans(read, SETTINGS, START, START + timedelta(minutes=15))
 
 
 def test_requests_find_the_later_of_two_responses_with_their_id():
     calls = table(["a", "b", "c"], [1, 2, 3])
     answers = table(["b", "a", "b", "z"], [4, 5, 6, 7])
-    pairs = frames._pair(calls, answers)
-    assert pairs.answer.tolist() == [1, 2, -1]
-    assert not pairs.unique
+    read = frames._Read.pair(calls, answers)
+    assert read.answer_of_call.tolist() == [1, 2, -1]
+    assert not read.answers_distinct
 
 
 @pytest.mark.parametrize(

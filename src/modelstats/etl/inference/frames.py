@@ -230,32 +230,30 @@ class _Rows:
 
 
 @dataclass
-class _Pairs:
-    """Each call row read: the position of the response with its id, or -1."""
+class _Read:
+    """The calls (requests and records) and the responses read for a range, paired by id."""
 
-    answer: np.ndarray  # the later of two responses with one id
-    unique: bool  # no two responses share an id
+    calls: _Table
+    answers: _Table
+    call_ids: np.ndarray
+    answer_of_call: np.ndarray  # per call: the response with its id (the later of two), or -1
+    answers_distinct: bool  # no two responses share an id
+
+    @classmethod
+    def pair(cls, calls: _Table, answers: _Table) -> _Read:
+        call_ids = _objects(calls.ids())
+        index = IdIndex(_objects(answers.ids()))
+        return cls(calls, answers, call_ids, index.last(call_ids), index.distinct)
 
 
-def _pair(calls: _Table, answers: _Table) -> _Pairs:
-    index = IdIndex(_objects(answers.ids()))
-    return _Pairs(index.last(_objects(calls.ids())), index.distinct)
-
-
-def _join(
-    calls: _Table,
-    answers: _Table,
-    pairs: _Pairs,
-    settings: Settings,
-    start: datetime,
-    stop: datetime,
-) -> _Rows:
+def _join(read: _Read, settings: Settings, start: datetime, stop: datetime) -> _Rows:
+    calls, answers = read.calls, read.answers
     call_times = calls.times
     width = settings.window.total_seconds()
     rows = np.flatnonzero((call_times >= start.timestamp()) & (call_times < stop.timestamp()))
-    ids = _objects(calls.ids())[rows]
+    ids = read.call_ids[rows]
     record = calls.record[rows]
-    paired = pairs.answer[rows]
+    paired = read.answer_of_call[rows]
     paired[record] = -1
     answered = paired >= 0
 
@@ -297,24 +295,20 @@ def _join(
 
 
 def _orphans(
-    calls: _Table,
-    answers: _Table,
-    pairs: _Pairs,
-    settings: Settings,
-    start: datetime,
-    stop: datetime,
+    read: _Read, settings: Settings, start: datetime, stop: datetime
 ) -> dict[tuple[int, str], int]:
     """Responses in the range that no request read holds, by (window index, version)."""
+    answers = read.answers
     times = answers.times
     inside = np.flatnonzero((times >= start.timestamp()) & (times < stop.timestamp()))
     if not len(inside):
         return {}
-    if pairs.unique:  # then the responses some call found are exactly those held
+    if read.answers_distinct:  # then the responses some call found are exactly those held
         some_call = np.zeros(answers.meta.rows, dtype=bool)
-        some_call[pairs.answer[pairs.answer >= 0]] = True
+        some_call[read.answer_of_call[read.answer_of_call >= 0]] = True
         held = some_call[inside]
     else:
-        known = set(calls.ids())
+        known = set(read.calls.ids())
         inside_ids = _objects(answers.ids())[inside]
         held = np.fromiter(map(known.__contains__, inside_ids), dtype=bool, count=len(inside))
     versions = answers.meta.text.get(inference.VERSION, [])
@@ -340,9 +334,9 @@ def read_windows(
     answers = _read(
         conn, model, [inference.RESPONSE], start - reach, stop + settings.lateness, start - reach
     )
-    pairs = _pair(calls, answers)
-    joined, groups = _by_group(_join(calls, answers, pairs, settings, start, stop))
-    orphans = _orphans(calls, answers, pairs, settings, start, stop)
+    read = _Read.pair(calls, answers)
+    joined, groups = _by_group(_join(read, settings, start, stop))
+    orphans = _orphans(read, settings, start, stop)
     frames = []
     for index, version in sorted({*groups, *orphans}):
         rows = groups.get((index, version), slice(0, 0))
