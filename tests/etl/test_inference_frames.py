@@ -55,3 +55,13 @@ def test_responses_no_request_holds_are_counted_in_the_window_of_their_time(answ
             expected[key] = expected.get(key, 0) + 1
     assert orphans(calls, answers) == expected
     assert sum(expected.values()) == sum(i.startswith("ghost") for i in answer_ids)
+
+
+def test_rows_of_a_range_are_a_slice_when_they_lie_in_a_row():
+    seconds = np.array([(START + timedelta(seconds=s)).timestamp() for s in (-5, 1, 2, 3, 700)])
+    end = START + timedelta(minutes=10)
+    assert frames._where(seconds, START, end) == slice(1, 4)
+    late = seconds[[1, 0, 2]]  # a block from before the range between two inside it
+    assert frames._where(late, START, end).tolist() == [0, 2]
+    assert frames._where(seconds, end, end + timedelta(minutes=5)) == slice(4, 5)
+    assert frames._where(seconds[:1], START, end).tolist() == []
