@@ -123,3 +123,37 @@ def test_letters_that_replays_multiplied_are_folded_into_one(empty_database: str
             " FROM dead_letters ORDER BY event_id"
         ).fetchall()
     assert rows == [("multiplied", 3, True, 3), ("single", 1, False, 1)]
+
+
+def test_0010_rebuilds_the_prediction_indexes_over_kept_rows(
+    empty_database: str, monkeypatch: pytest.MonkeyPatch
+):
+    every = migrate.available()
+    monkeypatch.setattr(migrate, "available", lambda: [m for m in every if m.version < 10])
+    migrate.migrate(empty_database)
+    with psycopg.connect(empty_database, autocommit=True) as conn:
+        conn.execute(
+            "SELECT ensure_daily_partitions('inference_predictions', %s::date[])", (["2026-12-01"],)
+        )
+        conn.execute(
+            "INSERT INTO inference_predictions (model, id, version, window_start, time, prediction)"
+            " SELECT 'fraud', 'row-' || i, 'v1', '2026-12-01T10:00Z', '2026-12-01T10:01Z', '1'"
+            " FROM generate_series(1, 500) AS i"
+        )
+    monkeypatch.setattr(migrate, "available", lambda: every)
+    assert [m.version for m in migrate.migrate(empty_database)] == [10]
+    with psycopg.connect(empty_database) as conn:
+        methods = conn.execute(
+            "SELECT am.amname FROM pg_index i"
+            " JOIN pg_class ix ON ix.oid = i.indexrelid JOIN pg_am am ON am.oid = ix.relam"
+            " WHERE i.indrelid = 'inference_predictions_20261201'::regclass ORDER BY 1"
+        ).fetchall()
+        assert [m for (m,) in methods] == ["brin", "hash"]
+        conn.execute("SET enable_seqscan = off")  # the lookups the labels make, by the indexes
+        found = conn.execute(
+            "SELECT count(*) FROM inference_predictions WHERE id = 'row-7' AND model = 'fraud'"
+        ).fetchone()
+        in_window = conn.execute(
+            "SELECT count(*) FROM inference_predictions WHERE window_start = '2026-12-01T10:00Z'"
+        ).fetchone()
+    assert found == (1,) and in_window == (500,)
