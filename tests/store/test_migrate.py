@@ -88,20 +88,26 @@ def test_cli_migrate_reports_unreachable_database():
     assert "database unavailable" in result.stderr
 
 
-def test_letters_that_replays_multiplied_are_folded_into_one(empty_database: str):
-    """0006: before it, each replay of a letter that failed again added a row."""
-    with psycopg.connect(empty_database, autocommit=True) as conn:
+def migrate_before(url: str, version: int) -> None:
+    """Apply the migrations older than `version`: a database as the releases before it left."""
+    with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(
             "CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL,"
             " applied_at timestamptz NOT NULL DEFAULT now())"
         )
         for migration in migrate.available():
-            if migration.version < 6:
+            if migration.version < version:
                 conn.execute(migration.sql.encode())
                 conn.execute(
                     "INSERT INTO schema_migrations (version, name) VALUES (%s, %s)",
                     (migration.version, migration.name),
                 )
+
+
+def test_letters_that_replays_multiplied_are_folded_into_one(empty_database: str):
+    """0006: before it, each replay of a letter that failed again added a row."""
+    migrate_before(empty_database, 6)
+    with psycopg.connect(empty_database, autocommit=True) as conn:
         for event_id, hours_ago, replayed in [
             ("multiplied", 3, True),
             ("multiplied", 2, True),
@@ -125,12 +131,8 @@ def test_letters_that_replays_multiplied_are_folded_into_one(empty_database: str
     assert rows == [("multiplied", 3, True, 3), ("single", 1, False, 1)]
 
 
-def test_0010_rebuilds_the_prediction_indexes_over_kept_rows(
-    empty_database: str, monkeypatch: pytest.MonkeyPatch
-):
-    every = migrate.available()
-    monkeypatch.setattr(migrate, "available", lambda: [m for m in every if m.version < 10])
-    migrate.migrate(empty_database)
+def test_0010_rebuilds_the_prediction_indexes_over_kept_rows(empty_database: str):
+    migrate_before(empty_database, 10)
     with psycopg.connect(empty_database, autocommit=True) as conn:
         conn.execute(
             "SELECT ensure_daily_partitions('inference_predictions', %s::date[])", (["2026-12-01"],)
@@ -140,7 +142,6 @@ def test_0010_rebuilds_the_prediction_indexes_over_kept_rows(
             " SELECT 'fraud', 'row-' || i, 'v1', '2026-12-01T10:00Z', '2026-12-01T10:01Z', '1'"
             " FROM generate_series(1, 500) AS i"
         )
-    monkeypatch.setattr(migrate, "available", lambda: every)
     assert [m.version for m in migrate.migrate(empty_database)] == [10]
     with psycopg.connect(empty_database) as conn:
         methods = conn.execute(
