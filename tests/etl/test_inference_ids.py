@@ -6,13 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from modelstats.etl.inference.frames import objects as texts
 from modelstats.etl.inference.ids import IdIndex
-
-
-def texts(values: list[str | None]) -> np.ndarray:
-    array = np.empty(len(values), dtype=object)
-    array[:] = values
-    return array
 
 
 def last_positions(keys: list[str | None], among: list[str | None]) -> list[int]:

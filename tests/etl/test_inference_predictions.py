@@ -10,7 +10,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from modelstats.etl.inference import labels
-from modelstats.etl.inference.frames import Frame
+from modelstats.etl.inference.frames import Frame, objects
 
 START = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
 
@@ -35,12 +35,6 @@ def frame(version: str, ids: list[str], prediction: np.ndarray | None, score=Non
     )
 
 
-def texts(values: list[str | None]) -> np.ndarray:
-    array = np.empty(len(values), dtype=object)
-    array[:] = values
-    return array
-
-
 def test_each_row_is_kept_with_its_prediction_score_and_time(clean_db: str):
     frames = [
         frame(
@@ -49,7 +43,7 @@ def test_each_row_is_kept_with_its_prediction_score_and_time(clean_db: str):
             np.array([1.0, 0.0, np.nan, 2.5]),
             np.array([0.9, np.nan, 0.2, 0.5]),
         ),
-        frame("v2", ["é:0", "日本:1"], texts(["cat", None])),
+        frame("v2", ["é:0", "日本:1"], objects(["cat", None])),
         frame("v3", ["lost"], None),
         frame("v4", [], np.zeros(0)),
     ]

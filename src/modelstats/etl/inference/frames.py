@@ -91,11 +91,20 @@ class _Table:
         return self.meta.text.get(inference.ID, [])
 
 
-def _objects(values: list[str | None]) -> np.ndarray:
-    """A list of texts as an object array (indexed by arrays without a loop)."""
+def objects(values: list[str | None]) -> np.ndarray:
+    """Texts as an object array (indexed by arrays without a loop)."""
     array = np.empty(len(values), dtype=object)
     array[:] = values
     return array
+
+
+def as_text(values: Column) -> Column:
+    """A column as text, numbers as JSON writes them (NaN: None). Each distinct number is
+    written once: a column of predictions is mostly a handful of classes."""
+    if is_text(values):
+        return values
+    distinct, where = np.unique(values, return_inverse=True)
+    return objects([number_text(float(v)) for v in distinct])[where.reshape(-1)]
 
 
 def _decode(blob: bytes | None, rows: int) -> Columns:
@@ -148,9 +157,7 @@ def column(columns: Columns, name: str, rows: int) -> Column:
     if name in columns.numeric:
         return floats(columns.numeric[name])
     if name in columns.text:
-        values = np.empty(rows, dtype=object)
-        values[:] = columns.text[name]
-        return values
+        return objects(columns.text[name])
     return np.full(rows, np.nan)
 
 
@@ -167,14 +174,8 @@ def _pick(values: Column, index: np.ndarray) -> Column:
 def _merge(first: Column, second: Column, use_second: np.ndarray) -> Column:
     """Per row, `second` where `use_second` holds, else `first` (text if either is text)."""
     if is_text(first) or is_text(second):
-        first, second = _as_text(first), _as_text(second)
+        first, second = as_text(first), as_text(second)
     return np.where(use_second, second, first)
-
-
-def _as_text(values: Column) -> Column:
-    if is_text(values):
-        return values
-    return np.array([number_text(float(v)) for v in values], dtype=object)
 
 
 def _versions(hints: Column, answered: Column, paired: np.ndarray) -> Column:
@@ -241,8 +242,8 @@ class _Read:
 
     @classmethod
     def pair(cls, calls: _Table, answers: _Table) -> _Read:
-        call_ids = _objects(calls.ids())
-        index = IdIndex(_objects(answers.ids()))
+        call_ids = objects(calls.ids())
+        index = IdIndex(objects(answers.ids()))
         return cls(calls, answers, call_ids, index.last(call_ids), index.distinct)
 
 
@@ -318,7 +319,7 @@ def _orphans(
         held = some_call[inside]
     else:
         known = set(read.calls.ids())
-        inside_ids = _objects(answers.ids())[inside]
+        inside_ids = objects(answers.ids())[inside]
         held = np.fromiter(map(known.__contains__, inside_ids), dtype=bool, count=len(inside))
     versions = answers.meta.text.get(inference.VERSION, [])
     width = settings.window.total_seconds()

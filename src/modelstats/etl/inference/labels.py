@@ -23,9 +23,8 @@ import psycopg
 from psycopg.rows import dict_row
 
 from modelstats.core import timestamps
-from modelstats.core.columns import number_text
 from modelstats.etl.inference import accuracy
-from modelstats.etl.inference.frames import Frame, is_text
+from modelstats.etl.inference.frames import Frame, as_text, is_text
 from modelstats.etl.inference.monitors import Monitors, Settings
 from modelstats.etl.inference.profiles import SOURCE_LABEL
 from modelstats.store import binary_copy, queries
@@ -37,17 +36,6 @@ def _q(name: str) -> Any:
     return queries.get("inference", name)
 
 
-def _as_text(values: np.ndarray) -> np.ndarray:
-    """Predictions as text, numbers as JSON writes them (NaN: None). Each distinct value is
-    written once: predictions are mostly a handful of classes."""
-    if is_text(values):
-        return values
-    distinct, where = np.unique(values, return_inverse=True)
-    texts = np.empty(len(distinct), dtype=object)
-    texts[:] = [number_text(float(v)) for v in distinct]
-    return texts[where.reshape(-1)]
-
-
 def _prediction_fields(frame: Frame) -> list[binary_copy.Field]:
     """A frame's rows as copy_predictions' columns: model, id, version, window_start, time,
     prediction, value, score."""
@@ -57,7 +45,7 @@ def _prediction_fields(frame: Frame) -> list[binary_copy.Field]:
         prediction: binary_copy.Text = binary_copy.Text([None] * rows)
         value = missing
     else:
-        prediction = binary_copy.Text(_as_text(frame.prediction))
+        prediction = binary_copy.Text(as_text(frame.prediction))
         value = missing if is_text(frame.prediction) else frame.prediction.astype(np.float64)
     return [
         binary_copy.Text(frame.model),
