@@ -26,6 +26,7 @@ from typing import Any
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from modelstats.etl.inference import job as inference_job
 from modelstats.local.stack.embedded import EmbeddedPostgres
 from modelstats.local.stack.ports import free_port
 from modelstats.local.stack.state import StackState
@@ -84,6 +85,12 @@ class Stack:
         the stack with `ping_every="1h"` choose when their windows are profiled."""
         source = "/apis/v1/namespaces/modelstats/pingsources/etl-schedule"
         return self.post({"source": "inference"}, type="dev.knative.sources.ping", source=source)
+
+    def tick_inference_settled(self) -> str:
+        """A tick once the rows just sent have settled: a window whose rows still arrive waits
+        until none came for the job's SETTLE."""
+        time.sleep(inference_job.SETTLE.total_seconds() + 0.5)
+        return self.tick_inference()
 
     def broker_counter(self, name: str, **labels: str) -> float:
         """A sample of the broker's /metrics (0 when the series does not exist yet)."""

@@ -197,3 +197,52 @@ def test_a_model_that_logs_only_requests_is_profiled(ingest, clean_db) -> None:
     window = reports[("default", "2026-12-01T10:00:00Z", None)]
     assert window["rows"] == 2 and window["responses_missing"] == 1
     assert reports[("default", "2026-12-01T10:00:00Z", "sw")]["feature_mean"] == (3.5 + 2.2) / 2
+
+
+def arrived(url: str, at: datetime, call_ids: list[str] | None = None) -> None:
+    """Say when the blocks kept so far (or those holding some calls' rows) arrived."""
+    with psycopg.connect(url) as conn:
+        if call_ids is None:
+            conn.execute("UPDATE inference_blocks SET received_at = %s", (at,))
+            return
+        blocks = conn.execute("SELECT seq, meta FROM inference_blocks").fetchall()
+        chosen = [seq for seq, meta in blocks if any(c.encode() in meta for c in call_ids)]
+        conn.execute(
+            "UPDATE inference_blocks SET received_at = %s WHERE seq = ANY(%s)", (at, chosen)
+        )
+
+
+def test_a_window_waits_while_its_rows_still_arrive(ingest, clean_db) -> None:
+    """Past traffic replayed now: its windows are closed by time when it comes, and the
+    responses come through their own Trigger after the requests. The first tick must not
+    profile the first requests alone (their version unknown, the rest of them then late)."""
+    now = W0 + timedelta(hours=1)
+    traffic = Traffic()
+    traffic.call(ingest, "early", W0 + timedelta(seconds=5), 2, "v1")
+    for i in range(3):
+        traffic.call(ingest, f"r-{i}", W0 + timedelta(minutes=1, seconds=i), 2, "v1")
+    arrived(clean_db, now - timedelta(minutes=5))
+    arrived(clean_db, now - timedelta(seconds=2), ["r-2"])  # the last response, just in
+    first = by_series(runner.run(JOB, now=now).reports)
+    # The first window's rows all came long ago; the second is still arriving.
+    assert first[("v1", "2026-12-01T10:00:00Z", None)]["rows"] == 2
+    assert not any(start == "2026-12-01T10:01:00Z" for _, start, _ in first)
+    traffic.call(ingest, "r-3", W0 + timedelta(minutes=1, seconds=30), 2, "v1")
+    arrived(clean_db, now - timedelta(seconds=1), ["r-3"])
+    assert runner.run(JOB, now=now).event() is None
+    # Nothing came for SETTLE: the window is profiled whole, with its version.
+    later = by_series(runner.run(JOB, now=now + timedelta(seconds=10)).reports)
+    window = later[("v1", "2026-12-01T10:01:00Z", None)]
+    assert window["rows"] == 8 and window["responses_missing"] == 0
+    assert "rows_late" not in window or window["rows_late"] == 0
+
+
+def test_a_sender_stuck_on_an_old_time_holds_its_window_only_so_long(ingest, clean_db) -> None:
+    now = W0 + timedelta(hours=1)
+    traffic = Traffic()
+    traffic.call(ingest, "first", W0 + timedelta(seconds=5), 1, "v1")
+    traffic.call(ingest, "again", W0 + timedelta(seconds=5), 1, "v1")
+    arrived(clean_db, now - timedelta(minutes=11), ["first"])
+    arrived(clean_db, now - timedelta(seconds=1), ["again"])
+    reports = by_series(runner.run(JOB, now=now).reports)
+    assert reports[("v1", "2026-12-01T10:00:00Z", None)]["rows"] == 2

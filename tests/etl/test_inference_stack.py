@@ -73,7 +73,7 @@ def test_logged_traffic_becomes_window_profiles_in_the_stats(tmp_path) -> None:
 
         # Requests and responses of fraud (18 + 17 rows), iris (2), churn (4).
         poll(lambda: stored_rows(stack) == 41, 30, "every logged row stored")
-        stack.tick_inference()
+        stack.tick_inference_settled()
         rows = poll(lambda: metric(stack, "fraud", "v3", "rows"), 30, "fraud's profile")
         # The call whose response was lost counts under v3 too: the version its endpoint's
         # other responses name.

@@ -55,7 +55,7 @@ def test_late_labels_replace_a_window_s_accuracy_and_fire_its_alert(tmp_path) ->
             20,
             "the records delivered",
         )
-        stack.tick_inference()
+        stack.tick_inference_settled()
         first = poll(
             lambda: (m := accuracy(stack)) and "prediction_accuracy" in m and m,
             30,

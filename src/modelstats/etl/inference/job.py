@@ -5,7 +5,8 @@ redelivered ping gets the first run's reply):
 1. for every model that logged rows (`inference_models`), with its monitor's settings, the
    windows between where it stopped (`closed_until`) and the newest closed one (whose end is
    at least `lateness` before now) are read (frames.py) and profiled (profiles.py)
-   (one read of the range's blocks; a run takes windows until ROW_BUDGET rows);
+   (one read of the range's blocks; a run takes windows until ROW_BUDGET rows, and stops
+   before a window whose blocks are still arriving);
 2. each window is judged for drift against its reference (references.py, verdicts.py);
 3. the figures become reports (at each window's start), their sketches are kept, and each
    model's `closed_until` moves past what was profiled, so each row counts once across ticks,
@@ -42,6 +43,10 @@ from modelstats.store import db, queries
 log = logging.getLogger("modelstats.etl.inference")
 
 ROW_BUDGET = 2_000_000
+# A closed window still receiving blocks (a replay of past traffic, responses through their own
+# Trigger) waits until none came for SETTLE, but no longer than HOLD_MAX after its first.
+SETTLE = timedelta(seconds=10)
+HOLD_MAX = timedelta(minutes=10)
 # Rows of profiled windows are kept this long (a pinned reference may still be cut from them).
 RAW_KEEP = timedelta(days=2)
 
@@ -133,6 +138,8 @@ class Run:
         if start >= cutoff or self.exhausted():
             return {}
         stop = self._stop(model, start, cutoff, width)
+        if stop <= start:
+            return {}
         late = (
             frames.late_rows(self.conn, model, state["last_seq"], closed_until)
             if closed_until
@@ -162,18 +169,42 @@ class Run:
         return {labels.Window(f.version, f.start): f.rows for f in window_frames if f.rows}
 
     def _stop(self, model: str, start: datetime, cutoff: datetime, width: timedelta) -> datetime:
-        """Where this run stops: the cutoff, or the end of the first window past which the
-        rows read would exceed what is left of ROW_BUDGET (at least one window)."""
-        left = ROW_BUDGET - self.rows
+        """Where this run stops: the cutoff, or the start of the first window still arriving
+        (`_arriving`), or the end of the first window past which the rows read would exceed
+        what is left of ROW_BUDGET (at least one window)."""
         with self.conn.cursor(row_factory=dict_row) as cursor:
-            blocks = cursor.execute(_q("call_rows"), (model, start, cutoff)).fetchall()
+            blocks = cursor.execute(_q("range_blocks"), (model, start, cutoff)).fetchall()
+        stop = self._arriving(blocks, width) or cutoff
+        left = ROW_BUDGET - self.rows
         total = 0
         for block in blocks:
+            if block["time_min"] >= stop:
+                break
+            if block["kind"] not in ("request", "record"):
+                continue
             total += block["rows"]
             if total > left:
                 end = windows.start_of(block["time_min"], width) + width
-                return min(max(end, start + width), cutoff)
-        return cutoff
+                return min(max(end, start + width), stop)
+        return stop
+
+    def _arriving(self, blocks: list[dict[str, Any]], width: timedelta) -> datetime | None:
+        """The start of the first window whose blocks are still arriving: one came within
+        SETTLE before now, and the first came less than HOLD_MAX ago (a sender stuck on an old
+        time holds nothing for long). Blocks that arrived after now are seen by a run whose
+        now is set back (a test, a dry run for a past moment) and hold nothing."""
+        first: dict[datetime, datetime] = {}
+        last: dict[datetime, datetime] = {}
+        for block in blocks:
+            window = windows.start_of(block["time_min"], width)
+            arrived = block["received_at"]
+            first[window] = min(first.get(window, arrived), arrived)
+            last[window] = max(last.get(window, arrived), arrived)
+        for window in sorted(last):
+            recent = self.now - SETTLE < last[window] <= self.now
+            if recent and first[window] > self.now - HOLD_MAX:
+                return window
+        return None
 
     def drop_old_rows(self) -> None:
         with self.conn.cursor(row_factory=dict_row) as cursor:

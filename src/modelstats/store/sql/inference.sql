@@ -54,10 +54,11 @@ SET window_end = EXCLUDED.window_end, kind = EXCLUDED.kind, rows = EXCLUDED.rows
 -- name: drop_partitions
 SELECT drop_daily_partitions_before('inference_blocks', %s::date) AS dropped
 
--- name: call_rows
--- How many request and record rows start in each span of a range: the run's row budget.
-SELECT time_min, rows FROM inference_blocks
-WHERE model = %s AND kind IN ('request', 'record') AND time_min >= %s AND time_min < %s
+-- name: range_blocks
+-- The blocks of a range in time order: their request and record rows make the run's row
+-- budget, and when they arrived tells which windows are still receiving rows.
+SELECT time_min, kind, rows, received_at FROM inference_blocks
+WHERE model = %s AND time_min >= %s AND time_min < %s
 ORDER BY time_min
 
 -- name: reference
