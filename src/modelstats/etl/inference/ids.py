@@ -1,7 +1,7 @@
 """Row ids found among row ids: how the window job pairs each request with its response.
 
 A dict of a million ids, built and then looked up with map(), cost 0.7 s a tick. Here the ids'
-64-bit hashes are sorted once and searched with numpy (0.4-0.5 s, and less sensitive to the
+64-bit hashes are sorted once and searched with numpy (0.3-0.4 s, and less sensitive to the
 order the two sides come in); a hash that matches is confirmed by comparing the texts, and a
 key whose hash matches a different text (a collision) is looked up among the texts with that
 hash, one by one.
@@ -33,7 +33,11 @@ class IdIndex:
         found = np.full(len(keys), -1, dtype=np.int64)
         if not len(self.texts):
             return found
-        last = np.searchsorted(self.hashes, key_hashes, side="right") - 1
+        # Searched in sorted order: random probes into a million hashes missed the cache on
+        # each step (0.19 s); sorted, they walk it once (0.04 s, the sort included).
+        by_hash = np.argsort(key_hashes)
+        last = np.empty(len(keys), dtype=np.int64)
+        last[by_hash] = np.searchsorted(self.hashes, key_hashes[by_hash], side="right") - 1
         hit = last >= 0
         hit[hit] = self.hashes[last[hit]] == key_hashes[hit]
         found[hit] = self.order[last[hit]]
