@@ -25,6 +25,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
+import orjson
+
 from modelstats.core import surrogates
 from modelstats.core.errors import BadInput
 
@@ -74,7 +76,9 @@ class Columns:
         if bytes(view[:4]) != MAGIC:
             raise ValueError("not a Columns blob")
         (length,) = _LENGTH.unpack_from(view, 4)
-        header = json.loads(bytes(view[8 : 8 + length]))
+        # orjson: the window job decodes tens of thousands of headers a tick, their row ids
+        # in them, in half the time of json's. The header is json.dumps' (valid UTF-8 JSON).
+        header = orjson.loads(view[8 : 8 + length])
         rows = header["rows"]
         numbers = view[8 + length :].cast("d")  # once: slices of a cast view stay float64
         numeric: dict[str, Numbers] = {}
