@@ -13,7 +13,7 @@ import psycopg
 import pytest
 
 from modelstats.store import binary_copy
-from modelstats.store.binary_copy import Float8, Text, Timestamptz
+from modelstats.store.binary_copy import Bool, Float8, Text, Timestamptz
 
 Connection = psycopg.Connection[Any]
 COLUMNS = "model text, id text, version text, window_start timestamptz, time timestamptz,"
@@ -106,6 +106,23 @@ def test_a_null_constant_timestamp_and_all_null_text_are_nulls(conn: Connection)
     )
     got = conn.execute("SELECT id, version, window_start, prediction FROM actual").fetchall()
     assert got == [(None, "", None, "")] * 3
+
+
+def test_a_boolean_is_one_value_for_every_row(conn: Connection) -> None:
+    conn.execute("CREATE TEMP TABLE flags (id text, flag boolean)")
+    for flag in (True, False):
+        data = binary_copy.rows(3, [Text(["a", "b", None]), Bool(flag)])
+        with conn.cursor().copy("COPY flags (id, flag) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.write(binary_copy.SIGNATURE + data + binary_copy.TRAILER)
+    got = conn.execute("SELECT id, flag FROM flags").fetchall()
+    assert got == [
+        ("a", True),
+        ("b", True),
+        (None, True),
+        ("a", False),
+        ("b", False),
+        (None, False),
+    ]
 
 
 def random_columns(rng: np.random.Generator, count: int) -> dict[str, Any]:

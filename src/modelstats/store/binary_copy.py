@@ -47,7 +47,14 @@ class Timestamptz:
     seconds: np.ndarray | float
 
 
-Field = Text | Float8 | Timestamptz
+@dataclass(frozen=True)
+class Bool:
+    """boolean: one value for every row."""
+
+    value: bool
+
+
+Field = Text | Float8 | Timestamptz | Bool
 
 _POSTGRES_EPOCH = 946_684_800  # 2000-01-01 00:00:00 UTC, PostgreSQL's timestamp zero
 # PostgreSQL's timestamp range in whole seconds from its epoch (MIN_TIMESTAMP, END_TIMESTAMP):
@@ -79,6 +86,8 @@ def rows(count: int, fields: Sequence[Field]) -> bytes:
 
 
 def _check_size(position: int, field: Field, count: int) -> None:
+    if isinstance(field, Bool):
+        return
     if isinstance(field, Text):
         if isinstance(field.values, str):
             return
@@ -165,6 +174,9 @@ def _lay_out(
 def _column(position: int, field: Field, count: int) -> _Column:
     if isinstance(field, Text):
         return _text(position, field.values, count)
+    if isinstance(field, Bool):
+        cell = np.array([[1 if field.value else 0]], np.uint8)
+        return _Column(np.full(count, 1, np.int64), cells=np.broadcast_to(cell, (count, 1)))
     if isinstance(field, Float8):
         values = np.asarray(field.values, dtype=np.float64)
         lengths = np.where(np.isnan(values), -1, 8)
