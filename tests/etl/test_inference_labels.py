@@ -179,3 +179,63 @@ def test_regression_records(post) -> None:
         sk.mean_absolute_percentage_error(truth[nonzero], predicted[nonzero])
     )
     assert figures["mape_zero_labels"] == 3
+
+
+def kept(url: str, model: str) -> tuple[bool, set[bool]]:
+    """Whether the model is marked labelled, and the `indexed` of its kept predictions."""
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        (labelled,) = conn.execute(
+            "SELECT labelled FROM inference_models WHERE model = %s", (model,)
+        ).fetchone()
+        rows = conn.execute(
+            "SELECT DISTINCT indexed FROM inference_predictions WHERE model = %s", (model,)
+        ).fetchall()
+    return labelled, {indexed for (indexed,) in rows}
+
+
+def test_a_first_label_after_its_rows_were_kept_still_finds_them(post, clean_db) -> None:
+    """Predictions of a model without labels stay out of the id index (it costs them nothing);
+    its first label puts them in, and every later row goes in as it is kept."""
+    rng = np.random.default_rng(5)
+    predicted = np.where(rng.random(40) < 0.5, "stay", "leave").astype(object)
+    truth = np.where(rng.random(40) < 0.8, predicted, "other").astype(object)
+
+    def records(model: str, first: int, count: int, start: datetime) -> None:
+        rows = [
+            {
+                "id": f"{model}-{i}",
+                "time": (start + timedelta(seconds=i - first)).isoformat(),
+                "features": {"tenure": float(i)},
+                "prediction": str(predicted[i % 40]),
+            }
+            for i in range(first, first + count)
+        ]
+        post(
+            event("modelstats.inference.logged", f"{model}-{first}"),
+            {"model": model, "version": "v1", "records": rows},
+        )
+
+    records("churn", 0, 40, W0)
+    records("quiet", 0, 10, W0)
+    runner.run(JOB, now=W0 + timedelta(minutes=2))
+    assert kept(clean_db, "churn") == (False, {False})
+
+    pairs = [(f"churn-{i}", str(truth[i])) for i in range(40)] + [("churn-none", "stay")]
+    label(post, "churn", pairs, W0 + timedelta(minutes=2), "first")
+    figures = window(runner.run(JOB, now=W0 + timedelta(minutes=3)).reports, "v1")
+    assert figures["label_coverage"] == 1.0
+    assert figures["prediction_accuracy"] == sk.accuracy_score(truth, predicted)
+    assert kept(clean_db, "churn") == (True, {True})
+    assert kept(clean_db, "quiet") == (False, {False})
+
+    records("churn", 40, 5, W0 + timedelta(minutes=5))
+    runner.run(JOB, now=W0 + timedelta(minutes=7))
+    assert kept(clean_db, "churn") == (True, {True})
+    # Past the horizon, only the label whose row never came counts as unmatched.
+    gone = runner.run(JOB, now=W0 + timedelta(days=8)).reports
+    unmatched = [
+        r["metrics"]["labels_unmatched"] for r in gone if "labels_unmatched" in r["metrics"]
+    ]
+    assert unmatched == [1]

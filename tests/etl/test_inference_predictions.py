@@ -48,11 +48,11 @@ def test_each_row_is_kept_with_its_prediction_score_and_time(clean_db: str):
         frame("v4", [], np.zeros(0)),
     ]
     with psycopg.connect(clean_db) as conn:
-        labels.keep_predictions(conn, frames)
+        labels.keep_predictions(conn, frames, indexed=True)
         conn.commit()
         with conn.cursor(row_factory=dict_row) as cursor:
             rows = cursor.execute(
-                "SELECT model, id, version, window_start, time, prediction, value, score"
+                "SELECT model, id, version, window_start, time, prediction, value, score, indexed"
                 " FROM inference_predictions ORDER BY version, time"
             ).fetchall()
     second = timedelta(seconds=1)
@@ -69,3 +69,4 @@ def test_each_row_is_kept_with_its_prediction_score_and_time(clean_db: str):
     assert [r["time"] for r in rows] == at[:4] + at[:2] + at[:1]
     assert {r["model"] for r in rows} == {"fraud"}
     assert {r["window_start"] for r in rows} == {START}
+    assert {r["indexed"] for r in rows} == {True}

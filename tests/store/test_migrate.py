@@ -179,3 +179,40 @@ def test_0011_gives_kept_blocks_an_arrival_and_new_ones_their_own(empty_database
         ).fetchall()
     (kept, _), (new, now) = arrivals
     assert kept < new == now
+
+
+def test_0012_keeps_every_kept_prediction_indexed_and_marks_the_labelled_models(
+    empty_database: str,
+):
+    migrate_before(empty_database, 12)
+    with psycopg.connect(empty_database, autocommit=True) as conn:
+        conn.execute("INSERT INTO inference_models (model) VALUES ('fraud'), ('quiet')")
+        conn.execute(
+            "INSERT INTO inference_labels (model, id, label, time)"
+            " VALUES ('fraud', 'row-3', '1', now())"
+        )
+        conn.execute(
+            "SELECT ensure_daily_partitions('inference_predictions', %s::date[])", (["2026-12-01"],)
+        )
+        conn.execute(
+            "INSERT INTO inference_predictions (model, id, version, window_start, time, prediction)"
+            " SELECT m, 'row-' || i, 'v1', '2026-12-01T10:00Z', '2026-12-01T10:01Z', '1'"
+            " FROM generate_series(1, 300) AS i, unnest(array['fraud', 'quiet']) AS m"
+        )
+    assert 12 in {m.version for m in migrate.migrate(empty_database)}
+    with psycopg.connect(empty_database) as conn:
+        marked = conn.execute("SELECT model, labelled FROM inference_models ORDER BY 1").fetchall()
+        assert marked == [("fraud", True), ("quiet", False)]
+        assert conn.execute(
+            "SELECT count(*) FILTER (WHERE indexed) FROM inference_predictions"
+        ).fetchone() == (600,)
+        (predicate,) = conn.execute(
+            "SELECT pg_get_expr(i.indpred, i.indrelid) FROM pg_index i"
+            " WHERE i.indexrelid = 'inference_predictions_id'::regclass"
+        ).fetchone()
+        assert predicate == "indexed"
+        conn.execute("SET enable_seqscan = off")  # a label finds its row through the index
+        found = conn.execute(
+            "SELECT count(*) FROM inference_predictions WHERE id = 'row-7' AND indexed"
+        ).fetchone()
+    assert found == (2,)

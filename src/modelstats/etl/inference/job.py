@@ -158,7 +158,7 @@ class Run:
             self.reports.extend(reports)
             self.reports.extend(judged)
             _save_sketches(self.conn, frame, sketches)
-        labels.keep_predictions(self.conn, window_frames)
+        labels.keep_predictions(self.conn, window_frames, indexed=state["labelled"])
         rows = sum(frame.rows for frame in window_frames)
         self.rows += rows
         # Late rows not yet reported keep their blocks unread: the next run counts them.
@@ -237,6 +237,8 @@ def run(
         work = Run(conn, labels_of_job, now)
         newest_seq = _one(conn, "newest_seq")
         newest_label = _one(conn, "newest_label_seq")
+        for model in labels.mark_labelled(conn):
+            log.info("%s: first label; its predictions are indexed by id from now on", model)
         with conn.cursor(row_factory=dict_row) as cursor:
             states = cursor.execute(_q("models")).fetchall()
         for state in states:

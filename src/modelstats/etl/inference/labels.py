@@ -1,11 +1,13 @@
 """Labels joined to predictions: each window's accuracy (or errors), figured again as labels come.
 
-Every profiled row's prediction is kept for the label horizon (`inference_predictions`). On
-each run, for each model, the windows to figure are those just profiled and those holding a row
-whose label is new since the last run (within the horizon). Their rows are read with their
-labels, and the figures (accuracy.py) go out as reports with `replace: true`, so the stored
-sample of each (series, window) is the latest one: a late label moves the window's figure,
-and the alert rules see the new value. Per window (labels `source=inference`):
+Every profiled row's prediction is kept for the label horizon (`inference_predictions`),
+indexed by id once its model has a label (`mark_labelled`: the index is most of the cost of
+keeping them, and many models never get labels). On each run, for each model, the windows to
+figure are those just profiled and those holding a row whose label is new since the last run
+(within the horizon). Their rows are read with their labels, and the figures (accuracy.py) go
+out as reports with `replace: true`, so the stored sample of each (series, window) is the
+latest one: a late label moves the window's figure, and the alert rules see the new value. Per
+window (labels `source=inference`):
 `label_coverage` (the share of the window's rows that have a label) and `label_delay_p50`
 (seconds from a row to its label, the median), then the task's figures (accuracy.py).
 Labels older than the horizon go: those that never found their row are counted first, as
@@ -36,9 +38,9 @@ def _q(name: str) -> Any:
     return queries.get("inference", name)
 
 
-def _prediction_fields(frame: Frame) -> list[binary_copy.Field]:
+def _prediction_fields(frame: Frame, indexed: bool) -> list[binary_copy.Field]:
     """A frame's rows as copy_predictions' columns: model, id, version, window_start, time,
-    prediction, value, score."""
+    prediction, value, score, indexed."""
     rows = frame.rows
     missing = np.full(rows, np.nan)
     if frame.prediction is None:
@@ -56,11 +58,23 @@ def _prediction_fields(frame: Frame) -> list[binary_copy.Field]:
         prediction,
         binary_copy.Float8(value),
         binary_copy.Float8(missing if frame.score is None else frame.score),
+        binary_copy.Bool(indexed),
     ]
 
 
-def keep_predictions(conn: Connection, frames: list[Frame]) -> None:
-    """Keep the frames' rows (id, time, prediction, score) for the label horizon."""
+def mark_labelled(conn: Connection) -> list[str]:
+    """Mark the models that got their first label since the last run: their predictions are
+    indexed by id from now on, those kept already included (once). The models marked."""
+    with conn.cursor() as cursor:
+        marked = [model for (model,) in cursor.execute(_q("mark_labelled")).fetchall()]
+        for model in marked:
+            cursor.execute(_q("index_predictions"), (model,))
+    return marked
+
+
+def keep_predictions(conn: Connection, frames: list[Frame], indexed: bool) -> None:
+    """Keep the frames' rows (id, time, prediction, score) for the label horizon; `indexed`
+    (the model has labels): in the id index that labels find their rows by."""
     if not frames:
         return
     days = sorted({frame.start.date() for frame in frames})
@@ -71,7 +85,7 @@ def keep_predictions(conn: Connection, frames: list[Frame]) -> None:
         copy.write(binary_copy.SIGNATURE)
         for frame in frames:
             if frame.rows:
-                copy.write(binary_copy.rows(frame.rows, _prediction_fields(frame)))
+                copy.write(binary_copy.rows(frame.rows, _prediction_fields(frame, indexed)))
         copy.write(binary_copy.TRAILER)
 
 

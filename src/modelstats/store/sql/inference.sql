@@ -13,7 +13,7 @@ COPY inference_blocks (model, kind, time_min, time_max, rows, meta, features, ou
 FROM STDIN (FORMAT BINARY)
 
 -- name: models
-SELECT model, closed_until, last_seq, labels_seq FROM inference_models ORDER BY model
+SELECT model, closed_until, last_seq, labels_seq, labelled FROM inference_models ORDER BY model
 
 -- name: first_time
 SELECT min(time_min) AS first FROM inference_blocks WHERE model = %s
@@ -112,8 +112,20 @@ WHERE EXCLUDED.time >= kept.time
 SELECT ensure_daily_partitions('inference_predictions', %s::date[])
 
 -- name: copy_predictions
-COPY inference_predictions (model, id, version, window_start, time, prediction, value, score)
+COPY inference_predictions (model, id, version, window_start, time, prediction, value, score,
+                             indexed)
 FROM STDIN (FORMAT BINARY)
+
+-- name: mark_labelled
+-- Models with a label that were not marked yet: from now on their predictions are indexed by
+-- id (migrations/0012_ids_of_labelled_models.sql).
+UPDATE inference_models m SET labelled = true
+WHERE NOT m.labelled AND EXISTS (SELECT 1 FROM inference_labels l WHERE l.model = m.model)
+RETURNING model
+
+-- name: index_predictions
+-- The predictions a model kept before it was marked, into the id index.
+UPDATE inference_predictions SET indexed = true WHERE model = %s AND NOT indexed
 
 -- name: newest_label_seq
 SELECT coalesce(max(seq), 0) AS seq FROM inference_labels
@@ -122,7 +134,7 @@ SELECT coalesce(max(seq), 0) AS seq FROM inference_labels
 -- The windows holding a row whose label is newer than what the last run saw.
 SELECT DISTINCT p.version, p.window_start
 FROM inference_labels l
-JOIN inference_predictions p ON p.model = l.model AND p.id = l.id
+JOIN inference_predictions p ON p.model = l.model AND p.id = l.id AND p.indexed
 WHERE l.model = %(model)s AND l.seq > %(after)s AND p.window_start >= %(since)s
 
 -- name: window_sizes
@@ -157,7 +169,8 @@ WITH gone AS (
 )
 SELECT count(*) FILTER (
     WHERE NOT EXISTS (
-        SELECT 1 FROM inference_predictions p WHERE p.model = gone.model AND p.id = gone.id
+        SELECT 1 FROM inference_predictions p
+        WHERE p.model = gone.model AND p.id = gone.id AND p.indexed
     )
 ) AS unmatched
 FROM gone
