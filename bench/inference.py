@@ -199,39 +199,62 @@ def _settle(ctx: Context) -> None:
         conn.execute("CHECKPOINT")
 
 
-def _job(ctx: Context, rows: int, rounds: int = 3) -> list[Row]:
-    """The tick that profiles `rows` fresh rows, `rounds` times (a new model each time: the
-    machine's speed varies by a fifth from run to run), then ticks with nothing new."""
+def _ticks(ctx: Context, rows: int, rounds: int, labelled: bool) -> list[tuple[float, float, int]]:
+    """`rounds` ticks, each profiling `rows` fresh rows of a new model (the machine's speed
+    varies by a fifth from run to run): (rows/s, seconds, rows) each. A `labelled` model has
+    a label before its tick, so its predictions are kept in the id index."""
     start = datetime(2026, 1, 5, 0, 0, tzinfo=UTC)
     job = jobs.parse({"source": "inference"})
-    now = start + timedelta(hours=2)
     rates = []
     for round_ in range(rounds):
-        _seed(ctx, f"bench-job-{round_}", rows, 100, start)
+        model = f"bench-job-{'labelled-' if labelled else ''}{round_}"
+        _seed(ctx, model, rows, 100, start)
+        if labelled:
+            with psycopg.connect(ctx.database_url) as conn:
+                conn.execute(
+                    "INSERT INTO inference_labels (model, id, label, time)"
+                    " VALUES (%s, 'no-such-row', '1', %s)",
+                    (model, start),
+                )
         _settle(ctx)
         began = time.perf_counter()
-        result = runner.run(job, now=now)
+        result = runner.run(job, now=start + timedelta(hours=2))
         seconds = time.perf_counter() - began
         profiled = sum(
             r["metrics"].get("rows", 0) for r in result.reports if "feature" not in r["labels"]
         )
         rates.append((profiled / seconds, seconds, profiled))
+    return rates
+
+
+def _job(ctx: Context, rows: int, rounds: int = 3) -> list[Row]:
+    """The window job's tick on `rows` fresh rows, for a model without labels and one with
+    (the median of `rounds` each), then ticks with nothing new."""
+    found = []
+    for labelled in (False, True):
+        rates = _ticks(ctx, rows, rounds, labelled)
+        rate, seconds, profiled = sorted(rates)[len(rates) // 2]
+        others = ", ".join(f"{r:,.0f}" for r, _, _ in rates)
+        found.append(
+            Row(
+                "inference window job" + (", a model with labels" if labelled else ""),
+                f"rows x {FEATURES} features profiled",
+                rate,
+                "rows/s",
+                f"median of {rounds} ticks ({others} rows/s): {int(profiled):,} rows"
+                f" (KServe pairs, blocks of 100) in {seconds:.2f} s; predictions kept"
+                + (", in the id index" if labelled else ", no label yet: not indexed by id"),
+            )
+        )
+    job = jobs.parse({"source": "inference"})
+    now = datetime(2026, 1, 5, 2, 0, tzinfo=UTC)
     idle = []
     for _ in range(20):
         began = time.perf_counter()
         assert runner.run(job, now=now).event() is None
         idle.append((time.perf_counter() - began) * 1000)
-    rate, seconds, profiled = sorted(rates)[len(rates) // 2]
-    others = ", ".join(f"{r:,.0f}" for r, _, _ in rates)
     return [
-        Row(
-            "inference window job",
-            f"rows x {FEATURES} features profiled",
-            rate,
-            "rows/s",
-            f"median of {rounds} ticks ({others} rows/s): {int(profiled):,} rows"
-            f" (KServe pairs, blocks of 100) in {seconds:.2f} s",
-        ),
+        *found,
         Row(
             "inference window job",
             "tick with nothing new, p50",

@@ -3,7 +3,9 @@
 
 Measured: the tick that profiles the rows (and keeps their predictions for the horizon), the
 labels' ingestion, the tick after the last label (every affected window joined and figured
-again), a tick with no new labels, and the bytes kept per million predictions.
+again, and the model's kept predictions put into the id index), a tick with no new labels, a
+tick that profiles as many rows again (the model labelled: each kept in the id index), and
+the bytes kept per million predictions.
 """
 
 from __future__ import annotations
@@ -33,15 +35,18 @@ PER_BLOCK = 1_000
 EVENT = 1_000
 
 
-def _seed(ctx: Context, rows: int) -> list[str]:
-    """Record blocks of `rows` over two hours (24 five-minute windows); their ids."""
+def _seed(ctx: Context, rows: int, start: datetime = START, prefix: str = "r") -> list[str]:
+    """Record blocks of `rows` over two hours from `start` (24 five-minute windows); their
+    ids."""
     rng = np.random.default_rng(3)
     ids: list[str] = []
     span = 7200.0 / rows
     with psycopg.connect(ctx.database_url) as conn:
-        days = ([START.date()],)
+        days = ([start.date()],)
         conn.execute("SELECT ensure_daily_partitions('inference_blocks', %s::date[])", days)
-        conn.execute("INSERT INTO inference_models (model) VALUES (%s)", (MODEL,))
+        conn.execute(
+            "INSERT INTO inference_models (model) VALUES (%s) ON CONFLICT DO NOTHING", (MODEL,)
+        )
         copy_sql = (
             "COPY inference_blocks (model, kind, time_min, time_max, rows, meta, features,"
             " outputs, scores) FROM STDIN (FORMAT BINARY)"
@@ -49,9 +54,9 @@ def _seed(ctx: Context, rows: int) -> list[str]:
         with conn.cursor().copy(copy_sql) as copy:
             copy.set_types(BLOCK_TYPES)
             for first in range(0, rows, PER_BLOCK):
-                block_ids = [f"r{first + i}" for i in range(PER_BLOCK)]
+                block_ids = [f"{prefix}{first + i}" for i in range(PER_BLOCK)]
                 ids += block_ids
-                times = [START.timestamp() + span * (first + i) for i in range(PER_BLOCK)]
+                times = [start.timestamp() + span * (first + i) for i in range(PER_BLOCK)]
                 meta = meta_columns(block_ids, times, ["v1"] * PER_BLOCK, each_a_call=True)
                 meta.numeric["latency_ms"] = array("d", [10.0]) * PER_BLOCK
                 features = Columns(
@@ -65,6 +70,17 @@ def _seed(ctx: Context, rows: int) -> list[str]:
                 block = Block(MODEL, "record", meta, features, outputs, scores)
                 copy.write_row(block_row(block))
     return ids
+
+
+def _size(ctx: Context, partitioned: str) -> float:
+    """The bytes of a partitioned table (with its indexes) or index, over its partitions."""
+    with psycopg.connect(ctx.database_url) as conn:
+        row = conn.execute(
+            "SELECT sum(pg_total_relation_size(i.inhrelid)) FROM pg_inherits i"
+            " WHERE i.inhparent = %s::regclass",
+            (partitioned,),
+        ).fetchone()
+    return float(row[0] or 0) if row else 0.0
 
 
 def _post_labels(url: str, ids: list[str]) -> float:
@@ -109,6 +125,7 @@ def run(ctx: Context) -> list[Row]:
     began = time.perf_counter()
     runner.run(job, now=now)
     profiled = time.perf_counter() - began
+    unindexed = _size(ctx, "inference_predictions")
     url = ctx.start_function("ingest", "functions/ingest/main.py")
     posting = _post_labels(url, ids)
     began = time.perf_counter()
@@ -121,12 +138,16 @@ def run(ctx: Context) -> list[Row]:
         began = time.perf_counter()
         assert runner.run(job, now=now).event() is None
         idle.append((time.perf_counter() - began) * 1000)
-    with psycopg.connect(ctx.database_url) as conn:
-        size = conn.execute(
-            "SELECT sum(pg_total_relation_size(c.oid)) FROM pg_inherits i"
-            " JOIN pg_class c ON c.oid = i.inhrelid"
-            " WHERE i.inhparent = 'inference_predictions'::regclass"
-        ).fetchone()[0]
+    # The model has labels now: the next rows' predictions go into the id index as they are kept.
+    later = START + timedelta(hours=3)
+    _seed(ctx, rows, later, "s")
+    with psycopg.connect(ctx.database_url, autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE inference_blocks")
+        conn.execute("CHECKPOINT")
+    began = time.perf_counter()
+    runner.run(job, now=later + timedelta(hours=3))
+    labelled = time.perf_counter() - began
+    id_index = _size(ctx, "inference_predictions_id")
     labels = rows * 4 // 5
     return [
         Row(
@@ -134,7 +155,7 @@ def run(ctx: Context) -> list[Row]:
             f"profile {rows:,} rows, keep their predictions",
             profiled,
             "s",
-            "one tick, 24 windows",
+            "one tick, 24 windows; no label yet: not indexed by id",
         ),
         Row(
             "labels",
@@ -159,9 +180,23 @@ def run(ctx: Context) -> list[Row]:
         ),
         Row(
             "labels",
+            f"profile {rows:,} more rows of the model, now labelled",
+            rows / labelled,
+            "rows/s",
+            f"{labelled:.2f} s: predictions indexed by id as they are kept",
+        ),
+        Row(
+            "labels",
             "predictions kept per million rows",
-            float(size) / rows,
+            unindexed / rows,
             "MB",
-            "table and indexes, for the horizon",
+            "table and BRIN, for the horizon (a model with no label yet)",
+        ),
+        Row(
+            "labels",
+            "id index per million rows",
+            id_index / (2 * rows),
+            "MB",
+            "the hash index on id (a model with labels), for the horizon",
         ),
     ]
