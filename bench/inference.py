@@ -199,26 +199,30 @@ def _settle(ctx: Context) -> None:
         conn.execute("CHECKPOINT")
 
 
+# The window job's rows start here; its ticks run at JOB_NOW, when all their windows are closed.
+JOB_START = datetime(2026, 1, 5, 0, 0, tzinfo=UTC)
+JOB_NOW = JOB_START + timedelta(hours=2)
+
+
 def _ticks(ctx: Context, rows: int, rounds: int, labelled: bool) -> list[tuple[float, float, int]]:
     """`rounds` ticks, each profiling `rows` fresh rows of a new model (the machine's speed
     varies by a fifth from run to run): (rows/s, seconds, rows) each. A `labelled` model has
     a label before its tick, so its predictions are kept in the id index."""
-    start = datetime(2026, 1, 5, 0, 0, tzinfo=UTC)
     job = jobs.parse({"source": "inference"})
     rates = []
     for round_ in range(rounds):
         model = f"bench-job-{'labelled-' if labelled else ''}{round_}"
-        _seed(ctx, model, rows, 100, start)
+        _seed(ctx, model, rows, 100, JOB_START)
         if labelled:
             with psycopg.connect(ctx.database_url) as conn:
                 conn.execute(
                     "INSERT INTO inference_labels (model, id, label, time)"
                     " VALUES (%s, 'no-such-row', '1', %s)",
-                    (model, start),
+                    (model, JOB_START),
                 )
         _settle(ctx)
         began = time.perf_counter()
-        result = runner.run(job, now=start + timedelta(hours=2))
+        result = runner.run(job, now=JOB_NOW)
         seconds = time.perf_counter() - began
         profiled = sum(
             r["metrics"].get("rows", 0) for r in result.reports if "feature" not in r["labels"]
@@ -247,11 +251,10 @@ def _job(ctx: Context, rows: int, rounds: int = 3) -> list[Row]:
             )
         )
     job = jobs.parse({"source": "inference"})
-    now = datetime(2026, 1, 5, 2, 0, tzinfo=UTC)
     idle = []
     for _ in range(20):
         began = time.perf_counter()
-        assert runner.run(job, now=now).event() is None
+        assert runner.run(job, now=JOB_NOW).event() is None
         idle.append((time.perf_counter() - began) * 1000)
     return [
         *found,

@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -131,17 +132,24 @@ def test_letters_that_replays_multiplied_are_folded_into_one(empty_database: str
     assert rows == [("multiplied", 3, True, 3), ("single", 1, False, 1)]
 
 
+def keep_predictions(conn: psycopg.Connection[Any], models: list[str], rows: int) -> None:
+    """Predictions `row-1` .. `row-<rows>` of each model, in one window of 2026-12-01, written
+    as a release before the change under test kept them."""
+    conn.execute(
+        "SELECT ensure_daily_partitions('inference_predictions', %s::date[])", (["2026-12-01"],)
+    )
+    conn.execute(
+        "INSERT INTO inference_predictions (model, id, version, window_start, time, prediction)"
+        " SELECT m, 'row-' || i, 'v1', '2026-12-01T10:00Z', '2026-12-01T10:01Z', '1'"
+        " FROM generate_series(1, %s) AS i, unnest(%s::text[]) AS m",
+        (rows, models),
+    )
+
+
 def test_0010_rebuilds_the_prediction_indexes_over_kept_rows(empty_database: str):
     migrate_before(empty_database, 10)
     with psycopg.connect(empty_database, autocommit=True) as conn:
-        conn.execute(
-            "SELECT ensure_daily_partitions('inference_predictions', %s::date[])", (["2026-12-01"],)
-        )
-        conn.execute(
-            "INSERT INTO inference_predictions (model, id, version, window_start, time, prediction)"
-            " SELECT 'fraud', 'row-' || i, 'v1', '2026-12-01T10:00Z', '2026-12-01T10:01Z', '1'"
-            " FROM generate_series(1, 500) AS i"
-        )
+        keep_predictions(conn, ["fraud"], 500)
     assert 10 in {m.version for m in migrate.migrate(empty_database)}
     with psycopg.connect(empty_database) as conn:
         methods = conn.execute(
@@ -191,14 +199,7 @@ def test_0012_keeps_every_kept_prediction_indexed_and_marks_the_labelled_models(
             "INSERT INTO inference_labels (model, id, label, time)"
             " VALUES ('fraud', 'row-3', '1', now())"
         )
-        conn.execute(
-            "SELECT ensure_daily_partitions('inference_predictions', %s::date[])", (["2026-12-01"],)
-        )
-        conn.execute(
-            "INSERT INTO inference_predictions (model, id, version, window_start, time, prediction)"
-            " SELECT m, 'row-' || i, 'v1', '2026-12-01T10:00Z', '2026-12-01T10:01Z', '1'"
-            " FROM generate_series(1, 300) AS i, unnest(array['fraud', 'quiet']) AS m"
-        )
+        keep_predictions(conn, ["fraud", "quiet"], 300)
     assert 12 in {m.version for m in migrate.migrate(empty_database)}
     with psycopg.connect(empty_database) as conn:
         marked = conn.execute("SELECT model, labelled FROM inference_models ORDER BY 1").fetchall()
