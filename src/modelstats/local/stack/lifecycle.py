@@ -50,6 +50,35 @@ BROKER_STOP_GRACE_SECONDS = 10.0
 SUPERVISE_EVERY_SECONDS = 0.2
 
 
+class SignalFlag:
+    """A flag that a signal handler sets: a plain attribute, no lock. A handler runs on the main
+    thread between two bytecodes, possibly while that thread holds the lock inside a
+    threading.Event (its wait() holds it on the way in and out); Event.set() in the handler
+    then waits for that lock, on its own thread, forever. `modelstats run` under make gets
+    each SIGTERM twice, close together: twice in full test runs it then ignored that SIGTERM
+    and the Ctrl-C after it."""
+
+    def __init__(self) -> None:
+        self._set = False
+
+    def set(self) -> None:
+        self._set = True
+
+    def is_set(self) -> bool:
+        return self._set
+
+    def wait(self, timeout: float) -> bool:
+        """Whether it is set, looked at for up to `timeout` seconds (in 20 ms sleeps: a signal
+        ends none early, but its handler runs within one)."""
+        deadline = time.monotonic() + timeout
+        while not self._set:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            time.sleep(min(left, 0.02))
+        return True
+
+
 @dataclass(frozen=True)
 class StackConfig:
     """What `modelstats run` is started with (its flags)."""
@@ -92,8 +121,9 @@ class Stack:
         self.spooled = 0
         self.supervisor: Supervisor | None = None
         self._stopping = threading.Event()
-        self._stop_requested = threading.Event()
-        self._hurry = threading.Event()
+        # Set by the signal handlers of run() below.
+        self._stop_requested = SignalFlag()
+        self._hurry = SignalFlag()
 
     # -- start -----------------------------------------------------------------------------
 
